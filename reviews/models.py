@@ -1,0 +1,81 @@
+"""The portal's mirror of the registry's staged versions and the tarballs it downloaded."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Tarball(models.Model):
+    """One tarball's bytes, stored once under its SHA-256 whatever stage or release it came from."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    sha1 = models.CharField(max_length=40, db_index=True)
+    integrity = models.CharField(max_length=100, help_text="sha512 SRI string, as npm writes it")
+    size = models.BigIntegerField()
+    storage_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"tarball {self.sha256[:12]}"
+
+
+class StagedVersion(models.Model):
+    """A version waiting (or once waiting) in the registry's holding area."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    class Integrity(models.TextChoices):
+        PENDING = "pending", "Not checked yet"
+        VERIFIED = "verified", "Verified"
+        MISMATCH = "mismatch", "Mismatch"
+        UNAVAILABLE = "unavailable", "Unavailable"
+
+    stage_id = models.UUIDField(unique=True)
+    package_name = models.CharField(max_length=214, db_index=True)
+    version = models.CharField(max_length=256)
+    tag = models.CharField(max_length=256, blank=True)
+    actor = models.CharField(max_length=214, blank=True)
+    actor_type = models.CharField(max_length=64, blank=True)
+    access = models.CharField(max_length=16, blank=True)
+    shasum = models.CharField(max_length=40)
+    staged_at = models.DateTimeField()
+
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_elsewhere = models.BooleanField(default=False)
+    # After an approval: the packument's dist.shasum, and whether it equals the staged shasum.
+    published_shasum = models.CharField(max_length=40, blank=True)
+    published_shasum_matches = models.BooleanField(null=True)
+
+    integrity = models.CharField(
+        max_length=16, choices=Integrity.choices, default=Integrity.PENDING
+    )
+    integrity_reason = models.TextField(blank=True)
+    tarball = models.ForeignKey(Tarball, null=True, blank=True, on_delete=models.PROTECT)
+    # A download claim: set by the worker that fetches the tarball, so two workers never both do.
+    download_claimed_at = models.DateTimeField(null=True, blank=True)
+    download_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-staged_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "-staged_at"]),
+            models.Index(fields=["package_name", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package_name}@{self.version}"
+
+    @property
+    def actor_label(self) -> str:
+        """'alice (user)', or just 'alice' when the registry did not say which kind of actor."""
+        if self.actor_type:
+            return f"{self.actor} ({self.actor_type})"
+        return self.actor

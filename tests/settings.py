@@ -1,0 +1,13 @@
+"""Settings for the test suite: the local defaults, plus whatever the environment sets
+(CI sets DATABASE_URL and REDIS_URL to run the same suite on PostgreSQL and Redis)."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("GREENROOM_VAR_DIR", tempfile.mkdtemp(prefix="greenroom-test-"))
+
+from portal.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
