@@ -6,4 +6,5 @@ app_name = "reviews"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("stages/<uuid:stage_id>/", views.stage_detail, name="stage"),
 ]

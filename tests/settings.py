@@ -3,11 +3,13 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("GREENROOM_VAR_DIR", tempfile.mkdtemp(prefix="greenroom-test-"))
 
-from portal.settings import *  # noqa: E402, F403
+from portal.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # noqa: F405 (WhiteNoise warns when absent)

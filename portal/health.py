@@ -1,0 +1,49 @@
+"""`/healthz`: 200 when the database and the Celery broker answer, 503 otherwise."""
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from kombu import Connection
+
+logger = logging.getLogger(__name__)
+
+BROKER_TIMEOUT_SECONDS = 2
+
+
+def database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return bool(cursor.fetchone() == (1,))
+    except Exception:
+        logger.exception("healthz: database check failed")
+        return False
+
+
+def broker_ok() -> bool:
+    broker = Connection(
+        settings.CELERY_BROKER_URL,
+        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        connect_timeout=BROKER_TIMEOUT_SECONDS,
+    )
+    try:
+        broker.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
+        return True
+    except Exception:
+        # The message names the failing host; the URL itself may carry a password.
+        logger.warning("healthz: broker check failed", exc_info=True)
+        return False
+    finally:
+        broker.release()
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": database_ok(), "broker": broker_ok()}
+    status = 200 if all(checks.values()) else 503
+    return JsonResponse({"ok": status == 200, **checks}, status=status)

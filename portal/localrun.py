@@ -1,0 +1,185 @@
+"""`make run`: the whole of Greenroom on one machine, in the foreground, with no outside services.
+
+Starts the dev registry (seeded on first run), migrates, creates the demo portal users, then runs
+the portal, a Celery worker and Celery beat together. Ctrl-C stops everything. With DATABASE_URL
+and REDIS_URL set, the same stack runs on PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def local_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "1")
+    env.setdefault("GREENROOM_VAR_DIR", str(ROOT / "var"))
+    env.setdefault("GREENROOM_DEV_REGISTRY_PORT", "4873")
+    env.setdefault("GREENROOM_PORT", "8000")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_step(args: list[str], env: dict[str, str]) -> None:
+    subprocess.run(args, cwd=ROOT, env=env, check=True)
+
+
+def seed_registry(data_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    seed_file = data_dir / "seed.json"
+    if not seed_file.exists():
+        run_step([PYTHON, "-m", "devregistry", "seed", "--data", str(data_dir)], env)
+    seed: dict[str, Any] = json.loads(seed_file.read_text())
+    return seed
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing is listening on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def start(name: str, args: list[str], env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+    # A process group of its own, so Ctrl-C reaches each child once, through us.
+    return name, subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+
+
+def stop_all(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for _, process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _, process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def print_banner(env: dict[str, str], seed: dict[str, Any]) -> None:
+    port = env["GREENROOM_PORT"]
+    print("\n" + "=" * 72)
+    print(f"Greenroom is running at http://127.0.0.1:{port}/   (Ctrl-C stops everything)")
+    print(f"Dev registry: {env['GREENROOM_REGISTRY_URL']}")
+    print("Portal logins (same names and passwords as the dev registry's users):")
+    for user in seed["users"]:
+        otp = f", TOTP secret {user['otp_secret']}" if user.get("otp_secret") else ""
+        print(f"  {user['name']} / {user['password']}{otp}")
+    print(f"  admin / {env['GREENROOM_DEMO_ADMIN_PASSWORD']} (staff)")
+    print("=" * 72 + "\n", flush=True)
+
+
+def main() -> None:
+    env = local_environment()
+    var_dir = Path(env["GREENROOM_VAR_DIR"])
+    var_dir.mkdir(parents=True, exist_ok=True)
+    registry_dir = var_dir / "devregistry"
+    registry_port = env["GREENROOM_DEV_REGISTRY_PORT"]
+
+    seed = seed_registry(registry_dir, env)
+    env.setdefault("GREENROOM_REGISTRY_URL", f"http://127.0.0.1:{registry_port}/")
+    env.setdefault("GREENROOM_SYNC_TOKEN", seed["sync_token"])
+    env.setdefault("GREENROOM_DEMO_ADMIN_PASSWORD", "greenroom-admin")
+
+    run_step([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+    run_step([PYTHON, "manage.py", "create_demo_users", str(registry_dir / "seed.json")], env)
+
+    processes = [
+        start(
+            "registry",
+            [
+                PYTHON,
+                "-m",
+                "devregistry",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                registry_port,
+                "--data",
+                str(registry_dir),
+            ],
+            env,
+        ),
+    ]
+    wait_for_port(int(registry_port))
+    beat_schedule = str(var_dir / "celerybeat-schedule")
+    processes += [
+        start(
+            "worker",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
+            env,
+        ),
+        start(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                beat_schedule,
+            ],
+            env,
+        ),
+        start(
+            "portal",
+            [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{env['GREENROOM_PORT']}"],
+            env,
+        ),
+    ]
+    wait_for_port(int(env["GREENROOM_PORT"]))
+    print_banner(env, seed)
+    supervise(processes)
+
+
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def supervise(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        while True:
+            for name, process in processes:
+                if process.poll() is not None:
+                    print(f"{name} exited with status {process.returncode}; stopping.", flush=True)
+                    raise SystemExit(1)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nStopping Greenroom…", flush=True)
+    finally:
+        stop_all(processes)
+
+
+if __name__ == "__main__":
+    main()
