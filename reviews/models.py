@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -79,3 +80,58 @@ class StagedVersion(models.Model):
         if self.actor_type:
             return f"{self.actor} ({self.actor_type})"
         return self.actor
+
+
+class Team(models.Model):
+    """A group of people who own a set of packages, named by patterns."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PackagePattern(models.Model):
+    """`left-pad`, `@acme/*` or `@acme/ui-*`: `*` stands for any run of characters."""
+
+    team = models.ForeignKey(Team, related_name="patterns", on_delete=models.CASCADE)
+    pattern = models.CharField(max_length=214)
+
+    class Meta:
+        ordering = ["pattern"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "pattern"], name="unique_team_pattern")
+        ]
+
+    def __str__(self) -> str:
+        return self.pattern
+
+
+class Role(models.IntegerChoices):
+    """Ordered: each role may do everything the ones below it may."""
+
+    VIEWER = 10, "Viewer"
+    REVIEWER = 20, "Reviewer"
+    APPROVER = 30, "Approver"
+    ADMIN = 40, "Team admin"
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, related_name="memberships", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="memberships", on_delete=models.CASCADE
+    )
+    role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="unique_team_member")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.get_role_display()})"

@@ -3,8 +3,9 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
+from reviews.access import get_visible_stage, is_staff, unowned_stages, visible_stages
 from reviews.models import StagedVersion
 
 STAGES_PER_PAGE = 50
@@ -19,7 +20,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if state not in dict(STATE_CHOICES):
         state = StagedVersion.State.PENDING
 
-    stages = StagedVersion.objects.all()
+    stages = visible_stages(request.user)
     if state != ALL_STATES:
         stages = stages.filter(state=state)
     if package:
@@ -33,11 +34,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "filters": {"package": package, "state": state},
         "state_choices": STATE_CHOICES,
         "query_without_page": f"{query.urlencode()}&" if query else "",
+        "unowned_pending": (
+            unowned_stages().filter(state=StagedVersion.State.PENDING).count()
+            if is_staff(request.user)
+            else None
+        ),
     }
     return render(request, "reviews/dashboard.html", ctx)
 
 
 @login_required
 def stage_detail(request: HttpRequest, stage_id: UUID) -> HttpResponse:
-    stage = get_object_or_404(StagedVersion.objects.select_related("tarball"), stage_id=stage_id)
+    stage = get_visible_stage(request.user, stage_id)
     return render(request, "reviews/stage.html", {"stage": stage})

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviews.models import StagedVersion
+from reviews.models import Membership, PackagePattern, Role, StagedVersion, Team
 
 _counter = itertools.count()
 
@@ -35,7 +35,12 @@ def make_stage(db):
 
 @pytest.fixture
 def member(django_user_model):
-    return django_user_model.objects.create_user("member", password="member-password")
+    """A viewer in a team that owns every package (pages tests; access has its own tests)."""
+    user = django_user_model.objects.create_user("member", password="member-password")
+    team = Team.objects.create(name="Everything", slug="everything")
+    PackagePattern.objects.create(team=team, pattern="*")
+    Membership.objects.create(team=team, user=user, role=Role.VIEWER)
+    return user
 
 
 @pytest.fixture

@@ -1,0 +1,63 @@
+"""Personas: an approver and a viewer of Acme (owns @acme/*), Acme's team admin, a member of
+another team (Pad, owns left-pad) who is an outsider to Acme, and staff."""
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from reviews.models import Membership, PackagePattern, Role, StagedVersion, Team
+
+
+@dataclass
+class World:
+    acme: Team
+    pad: Team
+    approver: User
+    viewer: User
+    acme_admin: User
+    outsider: User
+    staff: User
+    acme_stage: StagedVersion
+    pad_stage: StagedVersion
+    orphan_stage: StagedVersion
+
+
+def make_stage(package_name: str, version: str = "1.0.0") -> StagedVersion:
+    return StagedVersion.objects.create(
+        stage_id=uuid.uuid4(),
+        package_name=package_name,
+        version=version,
+        tag="latest",
+        actor="ci",
+        shasum="0" * 40,
+        staged_at=timezone.now(),
+    )
+
+
+def member_of(team: Team, name: str, role: Role) -> User:
+    user = User.objects.create_user(name, password=f"{name}-password")
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def world(db) -> World:
+    acme = Team.objects.create(name="Acme", slug="acme")
+    PackagePattern.objects.create(team=acme, pattern="@acme/*")
+    pad = Team.objects.create(name="Pad", slug="pad")
+    PackagePattern.objects.create(team=pad, pattern="left-pad")
+    return World(
+        acme=acme,
+        pad=pad,
+        approver=member_of(acme, "approver", Role.APPROVER),
+        viewer=member_of(acme, "viewer", Role.VIEWER),
+        acme_admin=member_of(acme, "acme-admin", Role.ADMIN),
+        outsider=member_of(pad, "outsider", Role.ADMIN),
+        staff=User.objects.create_user("staff", password="staff-password", is_staff=True),
+        acme_stage=make_stage("@acme/ui", "2.0.0"),
+        pad_stage=make_stage("left-pad", "1.3.1"),
+        orphan_stage=make_stage("nobody-owns-this", "0.1.0"),
+    )

@@ -1,0 +1,145 @@
+"""Every URL of the portal, for every persona: anonymous, outsider, role too low, right role.
+
+`test_every_url_has_an_access_case` walks the URL configuration, so a view added later without
+a case here fails the suite.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from reviews.models import Membership, PackagePattern, Role
+from tests.access.conftest import World
+
+# URLs that are public on purpose, or guarded by Django's own admin.
+PUBLIC_URLS = {"login", "logout", "healthz"}
+
+
+@dataclass
+class Case:
+    url: Callable[[World], str]
+    method: str = "get"
+    data: Callable[[World], dict[str, str]] = field(default=lambda w: {})
+    # Persona attribute names.
+    outsider: str = "outsider"
+    too_low: str | None = None  # a member whose role is below what the action needs
+    allowed: str = "approver"
+    allowed_status: int = 200
+    # A check that the allowed request really did its job.
+    effect: Callable[[World], bool] = field(default=lambda w: True)
+
+
+CASES: dict[str, Case] = {
+    "reviews:dashboard": Case(url=lambda w: reverse("reviews:dashboard"), outsider=""),
+    "reviews:stage": Case(
+        url=lambda w: reverse("reviews:stage", args=[w.acme_stage.stage_id]), allowed="viewer"
+    ),
+    "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
+    "reviews:teams": Case(url=lambda w: reverse("reviews:teams"), outsider=""),
+    "reviews:team": Case(url=lambda w: reverse("reviews:team", args=["acme"]), allowed="viewer"),
+    "reviews:team-set-member": Case(
+        url=lambda w: reverse("reviews:team-set-member", args=["acme"]),
+        method="post",
+        data=lambda w: {"username": "staff", "role": str(Role.REVIEWER)},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: Membership.objects.filter(team=w.acme, user=w.staff).exists(),
+    ),
+    "reviews:team-remove-member": Case(
+        url=lambda w: reverse("reviews:team-remove-member", args=["acme", w.viewer.pk]),
+        method="post",
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: not Membership.objects.filter(team=w.acme, user=w.viewer).exists(),
+    ),
+    "reviews:team-add-pattern": Case(
+        url=lambda w: reverse("reviews:team-add-pattern", args=["acme"]),
+        method="post",
+        data=lambda w: {"pattern": "acme-*"},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: PackagePattern.objects.filter(team=w.acme, pattern="acme-*").exists(),
+    ),
+    "reviews:team-remove-pattern": Case(
+        url=lambda w: reverse(
+            "reviews:team-remove-pattern", args=["acme", w.acme.patterns.get().pk]
+        ),
+        method="post",
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: not w.acme.patterns.exists(),
+    ),
+}
+
+
+def url_names(resolvers: list[URLPattern | URLResolver], namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for entry in resolvers:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue  # Django's admin guards itself (staff only)
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names |= url_names(entry.url_patterns, inner)
+        elif entry.name:
+            names.add(f"{namespace}{entry.name}")
+    return names
+
+
+def test_every_url_has_an_access_case():
+    names = url_names(get_resolver().url_patterns) - PUBLIC_URLS
+    assert names == set(CASES), f"URLs without an access case: {names - set(CASES)}"
+
+
+def request(client: Client, case: Case, world: World):
+    send = getattr(client, case.method)
+    return send(case.url(world), case.data(world))
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_anonymous_is_sent_to_login(name, world):
+    response = request(Client(), CASES[name], world)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.outsider))
+def test_outsider_gets_404(name, world):
+    case = CASES[name]
+    response = request(client_for(getattr(world, case.outsider)), case, world)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.too_low))
+def test_role_too_low_gets_403(name, world):
+    case = CASES[name]
+    assert case.too_low
+    response = request(client_for(getattr(world, case.too_low)), case, world)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_right_role_works(name, world):
+    case = CASES[name]
+    response = request(client_for(getattr(world, case.allowed)), case, world)
+    assert response.status_code == case.allowed_status
+    assert case.effect(world)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.method == "post"))
+def test_actions_refuse_get(name, world):
+    case = CASES[name]
+    response = client_for(getattr(world, case.allowed)).get(case.url(world))
+    assert response.status_code == 405
