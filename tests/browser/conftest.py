@@ -1,7 +1,7 @@
 """A real Chromium (Debian's, at /usr/bin/chromium) driven by Playwright against live_server."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -33,7 +33,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_page(browser: Browser) -> Iterator:
+def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
     contexts = []
 
     def make() -> Page:

@@ -59,8 +59,8 @@ def test_unknown_state_falls_back_to_pending(member_client, make_stage):
 def test_paginates_newest_first(member_client, make_stage):
     for _ in range(55):
         make_stage()
-    newest = StagedVersion.objects.order_by("-staged_at").first()
-    oldest = StagedVersion.objects.order_by("staged_at").first()
+    newest = StagedVersion.objects.order_by("-staged_at")[0]
+    oldest = StagedVersion.objects.order_by("staged_at")[0]
     first = member_client.get(DASHBOARD).content.decode()
     second = member_client.get(DASHBOARD, {"page": 2}).content.decode()
     assert f">{newest.package_name}<" in first
