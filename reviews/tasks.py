@@ -1,0 +1,63 @@
+"""Celery tasks: thin wrappers that give the sync functions their retry policy.
+
+Tasks take ids, never model instances, and are enqueued on commit. Both are idempotent (a pass
+can run twice, a download is claimed), which is what makes `acks_late` safe: a worker killed
+mid-task gets its message redelivered, and the redelivery does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from django.conf import settings
+
+from reviews import sync
+from reviews.registry import RegistryError
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_RETRY_BACKOFF = 2.0  # seconds before the first retry, doubled each time
+DOWNLOAD_RETRY_CAP = 300.0
+
+
+@shared_task(
+    bind=True,
+    base=DjangoTask,
+    acks_late=True,
+    ignore_result=True,
+    # Passes queued while the workers were down are not worth running one after the other.
+    expires=float(settings.GREENROOM_SYNC_INTERVAL),
+)
+def sync_stages_task(self: DjangoTask[Any, Any]) -> None:
+    """One sync pass, then a download task for every stage that still needs its tarball.
+
+    Not retried: the in-pass reads retry transient errors themselves, and beat runs the next
+    pass in GREENROOM_SYNC_INTERVAL seconds anyway.
+    """
+    summary = sync.sync_stages()
+    for staged_version_id in summary.to_download:
+        download_stage_tarball_task.delay_on_commit(staged_version_id)
+
+
+@shared_task(
+    bind=True,
+    base=DjangoTask,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=sync.MAX_DOWNLOAD_ATTEMPTS,
+)
+def download_stage_tarball_task(self: DjangoTask[Any, Any], staged_version_id: int) -> str:
+    """Download, verify and store one stage's tarball. Transient registry errors are retried
+    with backoff; `download_stage` records a verdict once its attempts are spent."""
+    try:
+        return sync.download_stage(staged_version_id)
+    except RegistryError as e:
+        if not e.transient:
+            raise
+        countdown = sync.backoff_delay(
+            self.request.retries + 1, e, base=DOWNLOAD_RETRY_BACKOFF, cap=DOWNLOAD_RETRY_CAP
+        )
+        raise self.retry(exc=e, countdown=countdown) from None
