@@ -1,0 +1,150 @@
+"""Second factor: TOTP codes (RFC 6238) and security-key web challenges.
+
+A user with an OTP secret must send `npm-otp` to approve, reject, publish or move a dist-tag.
+The value is either a TOTP code (SHA-1, 6 digits, 30 s steps, one step either side accepted)
+or the token a completed web challenge handed out, which works once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import struct
+import time
+import uuid
+
+from devregistry.errors import RegistryError
+from devregistry.models import State, User, WebChallenge
+
+STEP_SECONDS = 30
+DIGITS = 6
+WINDOW = 1  # accepted steps either side of now, for clock drift
+
+
+class WebChallengeNeeded(Exception):
+    """The client asked for the security-key flow (`npm-auth-type: web`, no `npm-otp`).
+
+    Raised out of the write that checked the factor (which is discarded); the server then
+    records a new challenge in a write of its own and answers 401 with authUrl/doneUrl.
+    """
+
+    def __init__(self, user: str) -> None:
+        super().__init__(user)
+        self.user = user
+
+
+def new_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+def totp(secret: str, step: int) -> str:
+    key = base64.b32decode(_normalise(secret), casefold=True)
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10**DIGITS).zfill(DIGITS)
+
+
+def current_step(now: float | None = None) -> int:
+    return int(time.time() if now is None else now) // STEP_SECONDS
+
+
+def matching_step(secret: str, code: str, now: float | None = None) -> int | None:
+    """The time step `code` belongs to, within the accepted window, or None."""
+    if len(code) != DIGITS or not code.isdigit():
+        return None
+    here = current_step(now)
+    for step in range(here - WINDOW, here + WINDOW + 1):
+        if hmac.compare_digest(totp(secret, step), code):
+            return step
+    return None
+
+
+def valid_secret(secret: str) -> bool:
+    try:
+        base64.b32decode(_normalise(secret), casefold=True)
+    except ValueError:
+        return False
+    return bool(secret.strip())
+
+
+def require_second_factor(
+    state: State, user: User, otp: str | None, auth_type: str | None, *, refuse_reuse: bool
+) -> None:
+    """Checks the factor for a write; records its use in `state` (inside the caller's write)."""
+    if user.otp_secret is None:
+        return
+    otp = (otp or "").strip().replace(" ", "")
+    if not otp:
+        if (auth_type or "").lower() == "web":
+            raise WebChallengeNeeded(user.name)
+        raise _otp_refusal("This operation requires a one-time password.")
+    if _use_web_token(state, user, otp):
+        return
+    step = matching_step(user.otp_secret, otp)
+    if step is None:
+        raise _otp_refusal("Invalid one-time password.")
+    if refuse_reuse and step <= user.last_otp_step:
+        raise _otp_refusal("This one-time password has already been used; wait for the next one.")
+    user.last_otp_step = max(user.last_otp_step, step)
+
+
+def open_web_challenge(state: State, user: str) -> WebChallenge:
+    challenge = WebChallenge(id=str(uuid.uuid4()), user=user)
+    state.web_challenges[challenge.id] = challenge
+    return challenge
+
+
+def web_challenge_refusal(challenge: WebChallenge, base_url: str) -> RegistryError:
+    auth_url = f"{base_url}-/auth/{challenge.id}"
+    done_url = f"{base_url}-/v1/done?authId={challenge.id}"
+    return RegistryError(
+        401,
+        "This operation requires a one-time password or a security key.",
+        headers={
+            "www-authenticate": "OTP",
+            "npm-notice": f"Open {auth_url} to use your security key for authentication",
+        },
+        body={"authUrl": auth_url, "doneUrl": done_url},
+    )
+
+
+def complete_web_challenge(challenge: WebChallenge) -> None:
+    if challenge.token is None:
+        # 64 hex characters: the shape npm's own OTP prompt accepts besides digits.
+        challenge.token = secrets.token_hex(32)
+
+
+def _use_web_token(state: State, user: User, otp: str) -> bool:
+    for challenge in state.web_challenges.values():
+        if challenge.user != user.name or challenge.token is None:
+            continue
+        if hmac.compare_digest(challenge.token, otp):
+            if challenge.used:
+                raise _otp_refusal(
+                    "This one-time password (a security-key token) has already been used."
+                )
+            challenge.used = True
+            return True
+    return False
+
+
+def _otp_refusal(message: str) -> RegistryError:
+    return RegistryError(
+        401,
+        message,
+        headers={
+            "www-authenticate": "OTP",
+            "npm-notice": (
+                "Two-factor authentication is required: send the one-time password from your "
+                "authenticator app (npm --otp=123456), or use your security key."
+            ),
+        },
+    )
+
+
+def _normalise(secret: str) -> str:
+    secret = secret.strip().replace(" ", "").upper()
+    return secret + "=" * (-len(secret) % 8)

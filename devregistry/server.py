@@ -1,0 +1,174 @@
+"""The HTTP transport: a threading server, fault injection, one log line per request."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from devregistry import api
+from devregistry.faults import Fault, FaultRules
+from devregistry.routing import Context
+from devregistry.store import Store
+from devregistry.wire import Request, Response
+
+MAX_BODY = 256 * 1024 * 1024
+REFUSE_REUSE_FLAG = "refuse-otp-reuse"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    public_url: str | None = None
+    faults_file: Path | None = None
+    refuse_otp_reuse: bool = False
+
+
+class RegistryServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], config: Config) -> None:
+        self.config = config
+        self.context = Context(Store(config.data_dir), self._refuse_otp_reuse)
+        self.faults = FaultRules(config.faults_file or config.data_dir / "faults.json")
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, RegistryHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def close_connections(self) -> None:
+        """Ends kept-alive connections too, so nothing answers from a stopped server."""
+        with self._connections_lock:
+            for conn in list(self._connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def _refuse_otp_reuse(self) -> bool:
+        return self.config.refuse_otp_reuse or (self.config.data_dir / REFUSE_REUSE_FLAG).exists()
+
+
+class RegistryHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "devregistry"
+    server: RegistryServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _serve logs its own line, without the query string
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        path, _, query = self.path.partition("?")
+        body = self._read_body()
+        fault = self.server.faults.match(self.command, path)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        response = _faulted(fault)
+        if response is None:
+            response = api.handle(self.server.context, self._request(path, query, body))
+        self._send(response, truncate=fault is not None and fault.truncate)
+        elapsed = (time.monotonic() - started) * 1000
+        note = " (fault)" if fault is not None else ""
+        # Never the query, headers or body: they may carry tokens and one-time passwords.
+        print(f"{self.command} {path} {response.status} {elapsed:.0f}ms{note}", file=sys.stderr)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            return self._read_chunked()
+        if length > MAX_BODY:
+            self.close_connection = True
+            return b""
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _request(self, path: str, query: str, body: bytes) -> Request:
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return Request(self.command, path, params, headers, body, self._base_url())
+
+    def _base_url(self) -> str:
+        if self.server.config.public_url:
+            return self.server.config.public_url.rstrip("/") + "/"
+        host = self.headers.get("host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}/"
+
+    def _send(self, response: Response, *, truncate: bool) -> None:
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("content-type", response.content_type)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        if truncate:
+            self.send_header("connection", "close")
+        self.end_headers()
+        body = response.body[: len(response.body) // 2] if truncate else response.body
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        if truncate:
+            self.close_connection = True
+
+
+def _faulted(fault: Fault | None) -> Response | None:
+    if fault is None:
+        return None
+    if fault.status is not None:
+        headers = {}
+        if fault.status == 429 or fault.retry_after is not None:
+            headers["retry-after"] = str(fault.retry_after if fault.retry_after is not None else 1)
+        doc = {"message": f"Injected fault: HTTP {fault.status}."}
+        return Response.json(fault.status, doc, headers)
+    if fault.malformed:
+        return Response(200, b'{"items": [{"id": "broken', "application/json")
+    return None
+
+
+def make_server(config: Config, host: str = "127.0.0.1", port: int = 0) -> RegistryServer:
+    return RegistryServer((host, port), config)

@@ -1,0 +1,49 @@
+"""Fixtures shared by the whole suite (keep this to shared fixtures)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devregistry.testing import LiveRegistry
+from tests.support import npm
+
+
+@pytest.fixture
+def registry_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., LiveRegistry]]:
+    """Starts extra registries (e.g. `registry_factory(refuse_otp_reuse=True)`); stops them all."""
+    started: list[LiveRegistry] = []
+
+    def make(*, refuse_otp_reuse: bool = False) -> LiveRegistry:
+        registry = LiveRegistry(
+            tmp_path_factory.mktemp("devregistry"), refuse_otp_reuse=refuse_otp_reuse
+        ).start()
+        started.append(registry)
+        return registry
+
+    yield make
+    for registry in started:
+        registry.stop()
+
+
+@pytest.fixture
+def live_registry(registry_factory: Callable[..., LiveRegistry]) -> LiveRegistry:
+    """An empty dev registry on 127.0.0.1 (port 0), in a temporary data directory."""
+    return registry_factory()
+
+
+@pytest.fixture
+def npm_env(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[LiveRegistry, str | None], dict[str, str]]:
+    """`npm_env(live_registry, token)`: the environment for an npm subprocess, with a
+    temporary userconfig (registry URL and token), cache and HOME."""
+
+    def make(registry: LiveRegistry, token: str | None) -> dict[str, str]:
+        return npm.npm_env(registry, token, Path(tmp_path_factory.mktemp("npm-home")))
+
+    return make
