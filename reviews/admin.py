@@ -1,6 +1,14 @@
-from django.contrib import admin
+"""Staff manage teams here; every change is audited like the same change in the portal."""
 
-from reviews.models import Membership, PackagePattern, Team
+from typing import Any
+
+from django.contrib import admin
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest
+
+from reviews import audit
+from reviews.audit import Action, Actor
+from reviews.models import AuditEvent, Membership, PackagePattern, Role, Team
 
 
 class PackagePatternInline(admin.TabularInline[PackagePattern, Team]):
@@ -14,9 +22,96 @@ class MembershipInline(admin.TabularInline[Membership, Team]):
     autocomplete_fields = ["user"]
 
 
+def role_label(value: Any) -> str | None:
+    return Role(int(value)).label if value not in (None, "") else None
+
+
+def audit_inline_change(obj: Any, kind: str, old: dict[str, Any], actor: Actor) -> None:
+    """One audit entry per membership or pattern that an admin inline added, changed or deleted."""
+    target = f"team:{obj.team.slug}"
+    if isinstance(obj, PackagePattern):
+        if kind in ("changed", "deleted"):
+            old_pattern = old.get("pattern", obj.pattern)
+            audit.record(
+                Action.PATTERN_REMOVED, actor, target=target, payload={"pattern": old_pattern}
+            )
+        if kind in ("added", "changed"):
+            audit.record(
+                Action.PATTERN_ADDED, actor, target=target, payload={"pattern": obj.pattern}
+            )
+    elif isinstance(obj, Membership):
+        payload = {
+            "member": obj.user.get_username(),
+            "old": role_label(old.get("role")),
+            "new": role_label(obj.role),
+        }
+        if kind == "deleted":
+            audit.record(
+                Action.MEMBER_REMOVED, actor, target=target, payload={**payload, "new": None}
+            )
+        else:
+            audit.record(Action.MEMBER_ROLE_SET, actor, target=target, payload=payload)
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     inlines = [PackagePatternInline, MembershipInline]
+
+    def save_model(
+        self, request: HttpRequest, obj: Team, form: ModelForm[Team], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit.record(
+                Action.TEAM_CREATED,
+                Actor.from_request(request),
+                target=f"team:{obj.slug}",
+                payload={"name": obj.name},
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Team) -> None:
+        audit.record(
+            Action.TEAM_DELETED,
+            Actor.from_request(request),
+            target=f"team:{obj.slug}",
+            payload={"name": obj.name},
+        )
+        super().delete_model(request, obj)
+
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: Any,
+        formset: BaseInlineFormSet[Any, Any, Any],
+        change: bool,
+    ) -> None:
+        before = {f.instance.pk: dict(f.initial) for f in formset.forms if f.instance.pk}
+        super().save_formset(request, form, formset, change)
+        actor = Actor.from_request(request)
+        for obj in formset.new_objects:
+            audit_inline_change(obj, "added", {}, actor)
+        for obj, _fields in formset.changed_objects:
+            audit_inline_change(obj, "changed", before.get(obj.pk, {}), actor)
+        for obj in formset.deleted_objects:
+            audit_inline_change(obj, "deleted", before.get(obj.pk, {}), actor)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+    """Read-only: the trail is append-only, and the admin may not change or delete entries."""
+
+    list_display = ["id", "created_at", "action", "username", "package_name", "version", "target"]
+    list_filter = ["action"]
+    search_fields = ["package_name", "username", "target", "stage_uuid"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Reviews"
+
+    def ready(self) -> None:
+        from reviews import signals  # noqa: F401 (connects the audit receivers)

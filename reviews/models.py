@@ -135,3 +135,73 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.get_role_display()})"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogIsAppendOnly("audit entries cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("audit entries cannot be deleted")
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained entry of the audit trail. Written only by reviews.audit."""
+
+    created_at = models.DateTimeField()
+    action = models.CharField(max_length=64, db_index=True)
+    # Who: the portal person (kept as a name too, so the entry outlives the account).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    username = models.CharField(max_length=150, blank=True, db_index=True)
+    npm_user = models.CharField(max_length=214, blank=True)
+    # What it was about: a stage (copied, so the entry stands on its own) or another target.
+    stage = models.ForeignKey(
+        StagedVersion,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="audit_events",
+    )
+    stage_uuid = models.CharField(max_length=36, blank=True, db_index=True)
+    package_name = models.CharField(max_length=214, blank=True, db_index=True)
+    version = models.CharField(max_length=256, blank=True)
+    shasum = models.CharField(max_length=40, blank=True)
+    target = models.CharField(max_length=300, blank=True)
+    # From where, for web actions.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    # What the registry answered, when there was an answer.
+    registry_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    registry_message = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("audit entries cannot be changed")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("audit entries cannot be deleted")

@@ -15,6 +15,7 @@ from reviews.access import (
     team_role,
     visible_teams,
 )
+from reviews.audit import Actor
 from reviews.forms import MemberForm, PatternForm
 from reviews.models import Role
 
@@ -63,7 +64,12 @@ def team_set_member(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return render_team(request, slug, member_form=form)
     try:
-        teams.set_member_role(team, form.cleaned_data["username"], Role(form.cleaned_data["role"]))
+        teams.set_member_role(
+            team,
+            form.cleaned_data["username"],
+            Role(form.cleaned_data["role"]),
+            Actor.from_request(request),
+        )
     except teams.TeamRuleError as error:
         messages.error(request, str(error))
     return redirect("reviews:team", slug=team.slug)
@@ -76,7 +82,7 @@ def team_remove_member(request: HttpRequest, slug: str, user_id: int) -> HttpRes
     require_team_admin(request.user, team)
     member = get_object_or_404(User, pk=user_id, memberships__team=team)
     try:
-        teams.remove_member(team, member)
+        teams.remove_member(team, member, Actor.from_request(request))
     except teams.TeamRuleError as error:
         messages.error(request, str(error))
     return redirect("reviews:team", slug=team.slug)
@@ -90,7 +96,7 @@ def team_add_pattern(request: HttpRequest, slug: str) -> HttpResponse:
     form = PatternForm(request.POST)
     if not form.is_valid():
         return render_team(request, slug, pattern_form=form)
-    teams.add_pattern(team, form.cleaned_data["pattern"])
+    teams.add_pattern(team, form.cleaned_data["pattern"], Actor.from_request(request))
     return redirect("reviews:team", slug=team.slug)
 
 
@@ -99,5 +105,5 @@ def team_add_pattern(request: HttpRequest, slug: str) -> HttpResponse:
 def team_remove_pattern(request: HttpRequest, slug: str, pattern_id: int) -> HttpResponse:
     team = get_visible_team(request.user, slug)
     require_team_admin(request.user, team)
-    teams.remove_pattern(team, pattern_id)
+    teams.remove_pattern(team, pattern_id, Actor.from_request(request))
     return redirect("reviews:team", slug=team.slug)

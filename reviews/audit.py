@@ -1,0 +1,202 @@
+"""The audit trail: append-only and hash-chained.
+
+Every state change calls `record()` inside the transaction that makes the change, so one never
+lands without the other. Each entry's hash covers its content and the previous entry's hash;
+`verify_chain()` finds the first entry that was changed, removed or inserted behind our back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from reviews.models import AuditEvent, StagedVersion
+
+GENESIS_HASH = "0" * 64
+# Any key that names one of these is refused: the trail must never hold a secret.
+SECRET_WORDS = ("token", "otp", "password", "secret", "authorization", "cookie")
+CHAIN_LOCK_ID = 0x6772_6E72  # "grnr": one PostgreSQL advisory lock serialises appends
+
+
+class Action(StrEnum):
+    STAGE_SEEN = "stage.seen"
+    TARBALL_VERIFIED = "tarball.verified"
+    TARBALL_MISMATCH = "tarball.mismatch"
+    TARBALL_UNAVAILABLE = "tarball.unavailable"
+    APPROVED_ELSEWHERE = "stage.approved_elsewhere"
+    REJECTED_ELSEWHERE = "stage.rejected_elsewhere"
+    PUBLISHED_DIGEST_CHECKED = "stage.published_digest_checked"
+    LOGIN = "auth.login"
+    LOGIN_FAILED = "auth.login_failed"
+    TEAM_CREATED = "team.created"
+    TEAM_DELETED = "team.deleted"
+    MEMBER_ROLE_SET = "team.member_role_set"
+    MEMBER_REMOVED = "team.member_removed"
+    PATTERN_ADDED = "team.pattern_added"
+    PATTERN_REMOVED = "team.pattern_removed"
+    SETTINGS_CHANGED = "settings.changed"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it and from where; `SYSTEM` for the sync and other background work."""
+
+    user: User | None = None
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> Actor:
+        user = getattr(request, "user", None)
+        user = user if isinstance(user, User) else None
+        return cls(
+            user=user,
+            ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
+        )
+
+
+SYSTEM = Actor()
+
+
+class SecretInAuditPayload(ValueError):
+    pass
+
+
+def refuse_secrets(payload: Any, path: str = "payload") -> None:
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                raise SecretInAuditPayload(f"{path}.{key} looks like a secret; not recorded")
+            refuse_secrets(value, f"{path}.{key}")
+    elif isinstance(payload, list):
+        for item in payload:
+            refuse_secrets(item, path)
+
+
+def normalise_ip(ip: str | None) -> str | None:
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
+
+
+def content_of(event: AuditEvent) -> dict[str, Any]:
+    """Exactly what the hash covers (everything but the hash itself)."""
+    return {
+        "created_at": event.created_at.isoformat(timespec="microseconds"),
+        "action": event.action,
+        "user_id": event.user_id,
+        "username": event.username,
+        "npm_user": event.npm_user,
+        "stage_id": event.stage_id,
+        "stage_uuid": event.stage_uuid,
+        "package_name": event.package_name,
+        "version": event.version,
+        "shasum": event.shasum,
+        "target": event.target,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "registry_status": event.registry_status,
+        "registry_message": event.registry_message,
+        "payload": event.payload,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def hash_of(event: AuditEvent) -> str:
+    canonical = json.dumps(content_of(event), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def lock_chain() -> None:
+    # SQLite runs write transactions one at a time (settings use BEGIN IMMEDIATE); PostgreSQL
+    # needs a lock so two writers never both read the same previous hash.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+
+
+def record(
+    action: Action,
+    actor: Actor = SYSTEM,
+    *,
+    stage: StagedVersion | None = None,
+    target: str = "",
+    npm_user: str = "",
+    registry_status: int | None = None,
+    registry_message: str = "",
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    payload = payload or {}
+    refuse_secrets(payload)
+    with transaction.atomic():
+        lock_chain()
+        prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        event = AuditEvent(
+            created_at=timezone.now(),
+            action=str(action),
+            user=actor.user,
+            username=actor.user.get_username() if actor.user else "",
+            npm_user=npm_user,
+            stage=stage,
+            stage_uuid=str(stage.stage_id) if stage else "",
+            package_name=stage.package_name if stage else "",
+            version=stage.version if stage else "",
+            shasum=stage.shasum if stage else "",
+            target=target,
+            ip=normalise_ip(actor.ip),
+            user_agent=actor.user_agent[:400],
+            registry_status=registry_status,
+            registry_message=registry_message[:2000],
+            payload=json.loads(json.dumps(payload, sort_keys=True)),
+            prev_hash=prev_hash or GENESIS_HASH,
+        )
+        event.hash = hash_of(event)
+        event.save()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    count: int
+    problem: str = ""
+    entry_id: int | None = None
+
+
+def entries_in_order() -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("id").iterator(chunk_size=2000)
+
+
+def verify_chain() -> ChainReport:
+    expected_prev, previous_id, count = GENESIS_HASH, None, 0
+    for event in entries_in_order():
+        if event.prev_hash != expected_prev:
+            where = f"between entry #{previous_id} and" if previous_id else "before"
+            return ChainReport(
+                False,
+                count,
+                f"the chain breaks {where} entry #{event.pk}: an entry was removed or "
+                "inserted there, or the one before was rewritten",
+                event.pk,
+            )
+        if hash_of(event) != event.hash:
+            return ChainReport(
+                False, count, f"entry #{event.pk} was changed after it was written", event.pk
+            )
+        expected_prev, previous_id = event.hash, event.pk
+        count += 1
+    return ChainReport(True, count)
