@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from reviews.models import Membership, PackagePattern, Role, StagedVersion, Team
+from reviews.models import AuditEvent, Membership, PackagePattern, Role, StagedVersion, Team
 
 AnyUser = User | AnonymousUser
 PATTERN_RE = re.compile(r"^(@[a-z0-9*][a-z0-9._~*-]*/)?[a-z0-9*][a-z0-9._~*-]*$")
@@ -109,6 +109,16 @@ def memberships_of(user: AnyUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user_id=user.pk).select_related("team")
+
+
+def visible_audit_events(user: AnyUser) -> QuerySet[AuditEvent]:
+    """Staff read the whole trail; a member reads entries about their teams' packages and teams."""
+    if is_staff(user):
+        return AuditEvent.objects.all()
+    if not user.is_authenticated:
+        return AuditEvent.objects.none()
+    team_targets = [f"team:{slug}" for slug in visible_teams(user).values_list("slug", flat=True)]
+    return AuditEvent.objects.filter(patterns_q(user_patterns(user)) | Q(target__in=team_targets))
 
 
 def visible_teams(user: AnyUser) -> QuerySet[Team]:

@@ -3,21 +3,34 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from reviews import audit
+from reviews.access import is_valid_pattern
 from reviews.audit import Action, Actor
 from reviews.models import AuditEvent, Membership, PackagePattern, Role, Team
 
 
+class PackagePatternForm(ModelForm[PackagePattern]):
+    def clean_pattern(self) -> str:
+        pattern: str = self.cleaned_data["pattern"].strip().lower()
+        if not is_valid_pattern(pattern):
+            raise ValidationError("Use a package name, or one with * wildcards (@acme/*).")
+        return pattern
+
+
 class PackagePatternInline(admin.TabularInline[PackagePattern, Team]):
     model = PackagePattern
+    form = PackagePatternForm
+    fields = ["pattern"]
     extra = 1
 
 
 class MembershipInline(admin.TabularInline[Membership, Team]):
     model = Membership
+    fields = ["user", "role"]
     extra = 1
     autocomplete_fields = ["user"]
 
@@ -56,6 +69,7 @@ def audit_inline_change(obj: Any, kind: str, old: dict[str, Any], actor: Actor) 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ["name", "slug", "created_at"]
+    fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     inlines = [PackagePatternInline, MembershipInline]

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from reviews import team_views, views
+from reviews import audit_views, team_views, views
 
 app_name = "reviews"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("stages/<uuid:stage_id>/", views.stage_detail, name="stage"),
     path("me/", team_views.me, name="me"),
+    path("audit/", audit_views.audit_log, name="audit"),
+    re_path(r"^audit/export\.(?P<fmt>csv|json)$", audit_views.audit_export, name="audit-export"),
     path("teams/", team_views.team_list, name="teams"),
     path("teams/<slug:slug>/", team_views.team_detail, name="team"),
     path("teams/<slug:slug>/members/", team_views.team_set_member, name="team-set-member"),

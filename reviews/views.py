@@ -9,6 +9,7 @@ from reviews.access import get_visible_stage, is_staff, unowned_stages, visible_
 from reviews.models import StagedVersion
 
 STAGES_PER_PAGE = 50
+STAGE_HISTORY_ROWS = 50
 ALL_STATES = "all"
 STATE_CHOICES = [*StagedVersion.State.choices, (ALL_STATES, "All")]
 
@@ -46,4 +47,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def stage_detail(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     stage = get_visible_stage(request.user, stage_id)
-    return render(request, "reviews/stage.html", {"stage": stage})
+    history = stage.audit_events.order_by("-id")[:STAGE_HISTORY_ROWS]
+    return render(request, "reviews/stage.html", {"stage": stage, "history": history})

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from reviews.models import Membership, PackagePattern, Role
-from tests.access.conftest import World
+from tests.personas import World
 
 # URLs that are public on purpose, or guarded by Django's own admin.
 PUBLIC_URLS = {"login", "logout", "healthz"}
@@ -38,6 +38,10 @@ CASES: dict[str, Case] = {
         url=lambda w: reverse("reviews:stage", args=[w.acme_stage.stage_id]), allowed="viewer"
     ),
     "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
+    "reviews:audit": Case(url=lambda w: reverse("reviews:audit"), outsider=""),
+    "reviews:audit-export": Case(
+        url=lambda w: reverse("reviews:audit-export", args=["json"]), outsider=""
+    ),
     "reviews:teams": Case(url=lambda w: reverse("reviews:teams"), outsider=""),
     "reviews:team": Case(url=lambda w: reverse("reviews:team", args=["acme"]), allowed="viewer"),
     "reviews:team-set-member": Case(

@@ -8,8 +8,7 @@ from reviews.access import (
     visible_stages,
 )
 from reviews.models import Role
-
-from .conftest import make_stage
+from tests.personas import make_stage
 
 
 def login(user) -> Client:

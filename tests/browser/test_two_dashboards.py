@@ -1,6 +1,6 @@
 import pytest
 
-from tests.access.conftest import World
+from tests.personas import World
 
 from .conftest import log_in
 

@@ -1,14 +1,19 @@
 """Personas: an approver and a viewer of Acme (owns @acme/*), Acme's team admin, a member of
 another team (Pad, owns left-pad) who is an outsider to Acme, and staff."""
 
+from __future__ import annotations
+
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
-from django.contrib.auth.models import User
-from django.utils import timezone
 
-from reviews.models import Membership, PackagePattern, Role, StagedVersion, Team
+# Loaded as a pytest plugin (see pyproject.toml) before Django is set up: import models late.
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from reviews.models import Role, StagedVersion, Team
 
 
 @dataclass
@@ -26,6 +31,10 @@ class World:
 
 
 def make_stage(package_name: str, version: str = "1.0.0") -> StagedVersion:
+    from django.utils import timezone
+
+    from reviews.models import StagedVersion
+
     return StagedVersion.objects.create(
         stage_id=uuid.uuid4(),
         package_name=package_name,
@@ -38,6 +47,10 @@ def make_stage(package_name: str, version: str = "1.0.0") -> StagedVersion:
 
 
 def member_of(team: Team, name: str, role: Role) -> User:
+    from django.contrib.auth.models import User
+
+    from reviews.models import Membership
+
     user = User.objects.create_user(name, password=f"{name}-password")
     Membership.objects.create(team=team, user=user, role=role)
     return user
@@ -45,6 +58,10 @@ def member_of(team: Team, name: str, role: Role) -> User:
 
 @pytest.fixture
 def world(db) -> World:
+    from django.contrib.auth.models import User
+
+    from reviews.models import PackagePattern, Role, Team
+
     acme = Team.objects.create(name="Acme", slug="acme")
     PackagePattern.objects.create(team=acme, pattern="@acme/*")
     pad = Team.objects.create(name="Pad", slug="pad")
