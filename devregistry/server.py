@@ -99,11 +99,12 @@ class RegistryHandler(BaseHTTPRequestHandler):
         response = _faulted(fault)
         if response is None:
             response = api.handle(self.server.context, self._request(path, query, body))
-        self._send(response, truncate=fault is not None and fault.truncate)
         elapsed = (time.monotonic() - started) * 1000
         note = " (fault)" if fault is not None else ""
+        # Logged before answering, so a client that has its answer finds the line written.
         # Never the query, headers or body: they may carry tokens and one-time passwords.
         print(f"{self.command} {path} {response.status} {elapsed:.0f}ms{note}", file=sys.stderr)
+        self._send(response, truncate=fault is not None and fault.truncate)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("content-length") or 0)

@@ -45,7 +45,7 @@ class LiveRegistry:
         self._port = server.server_address[1]
         self.url = server.url
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"devregistry:{self._port}", daemon=True
+            target=server.serve_forever, args=(0.05,), name=f"devregistry:{self._port}", daemon=True
         )
         self._thread.start()
         return self

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import devregistry.api
+from devregistry.routing import Context
 from devregistry.testing import LiveRegistry
+from devregistry.wire import Request, Response
 from tests.support import npm
+from tests.support.openapi import StageTraffic
 
 
 @pytest.fixture
@@ -47,3 +51,21 @@ def npm_env(
         return npm.npm_env(registry, token, Path(tmp_path_factory.mktemp("npm-home")))
 
     return make
+
+
+@pytest.fixture
+def stage_traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[StageTraffic]:
+    """Checks every stage-endpoint response that any dev registry in this process gives during
+    the test (to Python or to the npm CLI) against stage.yaml; fails the test at teardown."""
+    traffic = StageTraffic()
+    handle = devregistry.api.handle
+
+    def recording(ctx: Context, request: Request) -> Response:
+        response = handle(ctx, request)
+        traffic.record(request, response)
+        return response
+
+    monkeypatch.setattr(devregistry.api, "handle", recording)
+    yield traffic
+    problems = traffic.problems()
+    assert not problems, "stage responses off the spec:\n" + "\n".join(problems)

@@ -10,8 +10,13 @@ names) and then tightens it in three documented ways:
 - POST /-/stage/package/{name} gets a 403 (the Forbidden component): the spec lists none,
   but a registry must refuse a non-maintainer or a read-only token, and answers 403 there.
 
-Use `stage_session()` (a requests Session whose response hook validates every /-/stage call),
-or call `validate_stage_response(request, response)` yourself.
+Two ways in, used together by the dev registry's tests:
+- client side, `stage_session()`: a requests Session whose response hook validates every
+  /-/stage response it receives (or call `validate_stage_response(request, response)`);
+- server side, `StageTraffic` (the `stage_traffic` fixture): records every stage-endpoint
+  response a dev registry in this process gives, whoever asked (the npm CLI too), and
+  validates them all when the test ends. Injected faults never reach it: they are answered
+  before the routes run.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import requests
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from openapi_core.testing import MockRequest, MockResponse
+
+from devregistry import wire
 
 SHARED_DIR = Path(os.environ.get("GREENROOM_SHARED_DIR", Path(__file__).parents[3] / "shared"))
 STAGE_YAML = SHARED_DIR / "npm-api" / "stage.yaml"
@@ -86,6 +94,47 @@ def validate_stage_response(request: requests.PreparedRequest, response: request
         for item in doc.get("items", [doc]) if isinstance(doc, dict) else []:
             if "createdAt" in item:
                 assert _CREATED_AT.match(item["createdAt"]), item["createdAt"]
+
+
+def validate_exchange(request: wire.Request, response: wire.Response) -> None:
+    """`validate_stage_response` for a request and response seen inside the dev registry."""
+    parts = urlsplit(request.base_url)
+    openapi = stage_openapi(f"{parts.scheme}://{parts.netloc}")
+    headers = dict(response.headers)
+    if response.content_type:
+        headers["content-type"] = response.content_type
+    openapi.validate_response(
+        MockRequest(
+            f"{parts.scheme}://{parts.netloc}",
+            request.method,
+            request.path,
+            args=dict(request.query),
+            headers=dict(request.headers),
+            data=request.body,
+            content_type=request.headers.get("content-type", ""),
+        ),
+        MockResponse(response.body, response.status, headers, response.content_type or ""),
+    )
+
+
+class StageTraffic:
+    """Stage-endpoint exchanges recorded inside a dev registry, validated on demand."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[tuple[wire.Request, wire.Response]] = []
+
+    def record(self, request: wire.Request, response: wire.Response) -> None:
+        if _STAGE_PATH.match(request.path):
+            self.exchanges.append((request, response))
+
+    def problems(self) -> list[str]:
+        found = []
+        for request, response in self.exchanges:
+            try:
+                validate_exchange(request, response)
+            except Exception as exc:  # every kind of validation error, reported together
+                found.append(f"{request.method} {request.path} -> {response.status}: {exc!r}")
+        return found
 
 
 def _validate_hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
