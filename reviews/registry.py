@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, BinaryIO, Self, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -272,14 +272,14 @@ class Packument:
 class DownloadedTarball:
     """A tarball's bytes in a temporary file, with the digests computed while they arrived."""
 
-    def __init__(self, file: IO[bytes], size: int, sha1: str, sha256: str, integrity: str) -> None:
+    def __init__(self, file: BinaryIO, size: int, sha1: str, sha256: str, integrity: str) -> None:
         self.file = file
         self.size = size
         self.sha1 = sha1
         self.sha256 = sha256
         self.integrity = integrity  # sha512 SRI string, as npm writes it
 
-    def open(self) -> IO[bytes]:
+    def open(self) -> BinaryIO:
         """The file, rewound to its start."""
         self.file.seek(0)
         return self.file
@@ -333,6 +333,17 @@ class RegistryClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # Stage routes
 
@@ -551,7 +562,7 @@ class RegistryClient:
             )
         spool.seek(0)
         return DownloadedTarball(
-            file=spool,
+            file=cast(BinaryIO, spool),
             size=size,
             sha1=digests[0].hexdigest(),
             sha256=digests[1].hexdigest(),

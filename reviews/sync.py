@@ -291,13 +291,10 @@ def download_stage(staged_version_id: int, client: RegistryClient | None = None)
             shasum=staged_version.shasum,
         )
         stored = store_tarball(tarball)
-    integrity = (
-        StagedVersion.Integrity.VERIFIED if verdict.verified else StagedVersion.Integrity.MISMATCH
-    )
-    if not verdict.verified:
+    if verdict.integrity == StagedVersion.Integrity.MISMATCH:
         logger.warning("tarball of %s does not match its stage: %s", staged_version, verdict.reason)
-    record_integrity(staged_version_id, claim, integrity, verdict.reason, stored)
-    return integrity
+    record_integrity(staged_version_id, claim, verdict.integrity, verdict.reason, stored)
+    return verdict.integrity
 
 
 def download_stages(staged_version_ids: Iterable[int], client: RegistryClient) -> Counter[str]:

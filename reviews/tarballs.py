@@ -1,129 +1,73 @@
 """Verify a downloaded tarball against its stage, and store its bytes content-addressed.
 
-A tarball is attacker-controlled input. Reading its manifest streams through the archive once,
-bounded in decompressed bytes and member count, reads only `package/package.json` (capped), and
-never writes anything but the tarball itself, through Django's storage API.
+A tarball is attacker-controlled input: its manifest is read with `reviews.archive` (one
+bounded streaming pass, nothing extracted), the way npm would install it (first folder
+stripped, the last copy of a path wins), and only the tarball's own bytes are ever written,
+through Django's storage API.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import posixpath
-import tarfile
-import zlib
-from dataclasses import dataclass
-from typing import IO, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 
-from reviews.models import Tarball
+from reviews.archive import DEFAULT_LIMITS, Limits, RefusalReason, TarballSource, read_archive
+from reviews.models import StagedVersion, Tarball
 from reviews.registry import DownloadedTarball
 
-MANIFEST_PATH = "package/package.json"
+MANIFEST = "package.json"  # as npm installs it: package/package.json with `package/` stripped
 MAX_MANIFEST_BYTES = 1024 * 1024
-MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024
-MAX_MEMBERS = 200_000
+# Refusals that say the tarball is beyond what we agree to read, not that it is broken.
+TOO_BIG = {RefusalReason.TOTAL_SIZE, RefusalReason.ENTRIES, RefusalReason.RATIO}
+
+Integrity = StagedVersion.Integrity
 
 
 class UnreadableTarball(Exception):
-    """The bytes are not a readable npm tarball, or not one within the limits."""
+    """No manifest could be read from the tarball; `too_big` if only our limits stood in the way."""
+
+    def __init__(self, message: str, *, too_big: bool = False) -> None:
+        super().__init__(message)
+        self.too_big = too_big
 
 
 @dataclass(frozen=True)
 class Verdict:
-    verified: bool
+    integrity: Integrity
     reason: str
 
-
-class _BoundedReader:
-    """A read-only, forward-only view of a stream that refuses to yield more than `limit`
-    bytes: what tarfile's stream mode needs, and a stop to decompression bombs."""
-
-    def __init__(self, stream: gzip.GzipFile, limit: int) -> None:
-        self._stream = stream
-        self._limit = limit
-        self._read = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        left = self._limit - self._read
-        data = self._stream.read(left + 1 if size < 0 else min(size, left + 1))
-        self._read += len(data)
-        if self._read > self._limit:
-            raise UnreadableTarball(f"unpacks to more than {self._limit} bytes")
-        return data
-
-    def tell(self) -> int:
-        return self._read
-
-    def write(self, b: bytes, /) -> int:
-        raise io.UnsupportedOperation("read-only")
-
-    def seek(self, pos: int, /) -> int:
-        raise io.UnsupportedOperation("forward-only")
-
-    def close(self) -> None:
-        pass  # the GzipFile beneath is closed by its own with block
+    @property
+    def verified(self) -> bool:
+        return self.integrity == Integrity.VERIFIED
 
 
-def _normalize(member_name: str) -> str:
-    # "./package//package.json" lands where "package/package.json" does when npm extracts it.
-    return posixpath.normpath("/" + member_name).lstrip("/")
-
-
-def read_manifest(
-    file: IO[bytes],
-    *,
-    max_manifest_bytes: int = MAX_MANIFEST_BYTES,
-    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
-    max_members: int = MAX_MEMBERS,
-) -> dict[str, Any]:
-    """`package/package.json` of a gzipped tarball, parsed. Raises `UnreadableTarball`.
-
-    The whole archive is walked, so that a second `package/package.json` (the one an install
-    would actually keep) cannot hide behind the first.
-    """
-    manifest: bytes | None = None
-    members = 0
+def read_manifest(source: TarballSource, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The tarball's `package.json`, parsed; `UnreadableTarball` if there is none to trust."""
+    limits = replace(
+        limits,
+        max_entry_bytes=min(limits.max_entry_bytes, MAX_MANIFEST_BYTES),
+        max_kept_bytes=MAX_MANIFEST_BYTES,
+    )
+    result = read_archive(source, limits, keep_contents={MANIFEST})
+    if result.refusal is not None:
+        raise UnreadableTarball(result.refusal.message, too_big=result.refusal.reason in TOO_BIG)
+    data = result.contents.get(MANIFEST)
+    if data is None:
+        entry = result.files.get(MANIFEST)
+        if entry is not None and entry.oversized:
+            raise UnreadableTarball(f"its {MANIFEST} is over {MAX_MANIFEST_BYTES} bytes")
+        raise UnreadableTarball(f"it has no {MANIFEST}")
     try:
-        with (
-            gzip.GzipFile(fileobj=file, mode="rb") as unzipped,
-            tarfile.open(
-                fileobj=_BoundedReader(unzipped, max_unpacked_bytes),
-                mode="r|",
-            ) as tar,
-        ):
-            for member in tar:
-                members += 1
-                if members > max_members:
-                    raise UnreadableTarball(f"more than {max_members} members")
-                if _normalize(member.name) != MANIFEST_PATH:
-                    continue
-                if manifest is not None:
-                    raise UnreadableTarball(f"more than one {MANIFEST_PATH}")
-                if not member.isfile():
-                    raise UnreadableTarball(f"{MANIFEST_PATH} is not a regular file")
-                if member.size > max_manifest_bytes:
-                    raise UnreadableTarball(
-                        f"{MANIFEST_PATH} is {member.size} bytes, over {max_manifest_bytes}"
-                    )
-                extracted = tar.extractfile(member)
-                if extracted is None:  # pragma: no cover - regular files always extract
-                    raise UnreadableTarball(f"{MANIFEST_PATH} cannot be read")
-                manifest = extracted.read(max_manifest_bytes + 1)
-    except (OSError, EOFError, tarfile.TarError, zlib.error) as e:
-        raise UnreadableTarball(f"not a readable gzipped tarball ({type(e).__name__})") from None
-    if manifest is None:
-        raise UnreadableTarball(f"no {MANIFEST_PATH}")
-    try:
-        document = json.loads(manifest.decode("utf-8"))
+        document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise UnreadableTarball(f"{MANIFEST_PATH} is not valid JSON") from None
+        raise UnreadableTarball(f"its {MANIFEST} is not valid JSON") from None
     if not isinstance(document, dict):
-        raise UnreadableTarball(f"{MANIFEST_PATH} is not a JSON object")
+        raise UnreadableTarball(f"its {MANIFEST} is not a JSON object")
     return document
 
 
@@ -131,19 +75,24 @@ def check_tarball(tarball: DownloadedTarball, *, name: str, version: str, shasum
     """Whether the tarball is what the stage says: its SHA-1, and its manifest's name and
     version. The reason says what differs, or what was checked."""
     if tarball.sha1 != shasum.lower():
-        return Verdict(False, f"SHA-1 is {tarball.sha1}, the stage says {shasum}")
+        return Verdict(Integrity.MISMATCH, f"SHA-1 is {tarball.sha1}, the stage says {shasum}")
     try:
         manifest = read_manifest(tarball.open())
     except UnreadableTarball as e:
-        return Verdict(False, f"tarball unreadable: {e}")
+        if e.too_big:
+            return Verdict(Integrity.UNAVAILABLE, f"tarball too big to check: {e}")
+        return Verdict(Integrity.MISMATCH, f"tarball unreadable: {e}")
     found_name, found_version = manifest.get("name"), manifest.get("version")
     if found_name != name:
-        return Verdict(False, f"{MANIFEST_PATH} names {_shown(found_name)}, the stage {name!r}")
+        return Verdict(
+            Integrity.MISMATCH, f"{MANIFEST} names {_shown(found_name)}, the stage {name!r}"
+        )
     if found_version != version:
         return Verdict(
-            False, f"{MANIFEST_PATH} has version {_shown(found_version)}, the stage {version!r}"
+            Integrity.MISMATCH,
+            f"{MANIFEST} has version {_shown(found_version)}, the stage {version!r}",
         )
-    return Verdict(True, f"SHA-1 {tarball.sha1} and {MANIFEST_PATH} match the stage")
+    return Verdict(Integrity.VERIFIED, f"SHA-1 {tarball.sha1} and {MANIFEST} match the stage")
 
 
 def _shown(value: object) -> str:
