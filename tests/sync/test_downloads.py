@@ -9,6 +9,7 @@ import pytest
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from devregistry.tarballs import shasum
 from reviews import sync
 from reviews.models import StagedVersion, Tarball
 from reviews.registry import RegistryError, is_transient, sync_client
@@ -56,7 +57,7 @@ def test_a_new_stage_is_downloaded_verified_and_stored(registry: Registry) -> No
     assert sv.integrity == Integrity.VERIFIED
     assert sv.shasum in sv.integrity_reason
     assert sv.tarball is not None
-    assert sv.tarball.sha1 == hashlib.sha1(data).hexdigest() == sv.shasum
+    assert sv.tarball.sha1 == shasum(data) == sv.shasum
     assert sv.tarball.sha256 == hashlib.sha256(data).hexdigest()
     assert sv.tarball.size == len(data)
     assert sv.tarball.integrity.startswith("sha512-")
@@ -97,7 +98,7 @@ def test_a_tarball_swapped_in_storage_is_a_mismatch(registry: Registry) -> None:
     # Someone replaces the staged bytes with another package, and the shasum to match them.
     evil = build_tarball("left-pad", "6.6.6", {"index.js": "steal()"})
     registry.replace_staged_tarball(stage_id, evil)
-    registry.tamper_stage(stage_id, shasum=hashlib.sha1(evil).hexdigest())
+    registry.tamper_stage(stage_id, shasum=shasum(evil))
 
     pass_and_download()
 
@@ -110,7 +111,7 @@ def test_a_tarball_naming_another_package_is_a_mismatch(registry: Registry) -> N
     stage_id = registry.stage("left-pad", "1.0.0")
     evil = build_tarball("right-pad", "1.0.0")
     registry.replace_staged_tarball(stage_id, evil)
-    registry.tamper_stage(stage_id, shasum=hashlib.sha1(evil).hexdigest())
+    registry.tamper_stage(stage_id, shasum=shasum(evil))
 
     pass_and_download()
 
@@ -123,7 +124,7 @@ def test_a_stage_that_is_not_a_tarball_is_a_mismatch(registry: Registry) -> None
     stage_id = registry.stage("left-pad")
     junk = b"<html>not a tarball</html>"
     registry.replace_staged_tarball(stage_id, junk)
-    registry.tamper_stage(stage_id, shasum=hashlib.sha1(junk).hexdigest())
+    registry.tamper_stage(stage_id, shasum=shasum(junk))
 
     pass_and_download()
 
@@ -138,9 +139,7 @@ def test_a_refused_tarball_is_recorded_and_the_pass_goes_on(
 ) -> None:
     refused = registry.stage("pkg-refused")
     fine = registry.stage("pkg-fine")
-    registry.live.set_faults(
-        [{"method": "GET", "path": tarball_path(refused), "status": status}]
-    )
+    registry.live.set_faults([{"method": "GET", "path": tarball_path(refused), "status": status}])
 
     summary = pass_and_download()
 
