@@ -42,6 +42,7 @@ __all__ = [
     "RefusalReason",
     "TarballSource",
     "count_lines",
+    "format_size",
     "git_blob_oid",
     "is_binary",
     "read_archive",
@@ -180,21 +181,26 @@ def read_archive(
     source: TarballSource,
     limits: Limits = DEFAULT_LIMITS,
     *,
-    keep_contents: bool | Collection[str] = False,
+    keep_contents: bool | Collection[str] | Callable[[FileEntry], bool] = False,
 ) -> ArchiveResult:
     """Index a gzip'd (or plain) tarball without writing anything anywhere.
 
-    `keep_contents=True` also keeps the bytes of every file in `result.contents` while they fit
-    `limits.max_kept_bytes`; a collection of paths keeps only those. A file object is read from
-    its current position to the end and not closed.
+    `keep_contents` also keeps file bytes in `result.contents`, while they fit
+    `limits.max_kept_bytes`: `True` for every file, a collection of paths for those, or a
+    predicate called with each file's finished index entry (so it can look at the digest, e.g.
+    to keep only files that differ from a baseline). A file object is read from its current
+    position to the end and not closed.
     """
+    keep: Callable[[FileEntry], bool] | None
     if keep_contents is True:
-        keep: Callable[[str], bool] | None = _keep_all
+        keep = _keep_all
     elif keep_contents is False:
         keep = None
+    elif callable(keep_contents):
+        keep = keep_contents
     else:
         wanted = frozenset(keep_contents)
-        keep = wanted.__contains__
+        keep = _keep_paths(wanted)
     return _Reader(_as_stream(source), limits, keep).run()
 
 
@@ -209,7 +215,7 @@ def read_members(
     wanted = frozenset(paths)
     if not wanted:
         return {}
-    return _Reader(_as_stream(source), limits, wanted.__contains__).run().contents
+    return _Reader(_as_stream(source), limits, _keep_paths(wanted)).run().contents
 
 
 def is_binary(data: bytes) -> bool:
@@ -230,8 +236,12 @@ def git_blob_oid(data: bytes) -> str:
     return digest.hexdigest()
 
 
-def _keep_all(_path: str) -> bool:
+def _keep_all(_entry: FileEntry) -> bool:
     return True
+
+
+def _keep_paths(paths: frozenset[str]) -> Callable[[FileEntry], bool]:
+    return lambda entry: entry.path in paths
 
 
 def _as_stream(source: TarballSource) -> BinaryIO:
@@ -365,7 +375,7 @@ class _Inflater:
         if self.produced > limits.max_total_bytes:
             raise _Stop(
                 RefusalReason.TOTAL_SIZE,
-                f"The tarball unpacks to more than {_size(limits.max_total_bytes)}.",
+                f"The tarball unpacks to more than {format_size(limits.max_total_bytes)}.",
             )
         if self._zlib is None or self.produced <= limits.ratio_grace_bytes:
             return
@@ -374,7 +384,7 @@ class _Inflater:
             raise _Stop(
                 RefusalReason.RATIO,
                 f"The tarball expands more than {limits.max_ratio:g} times "
-                f"({_size(consumed)} gave {_size(self.produced)} and more): "
+                f"({format_size(consumed)} gave {format_size(self.produced)} and more): "
                 "a decompression bomb.",
             )
 
@@ -478,11 +488,12 @@ def _padding(size: int) -> int:
     return -size % BLOCK
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """A byte count for people: `3.4 MiB`, `512 KiB`, `87 bytes`."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{n} bytes"
+    return f"{n:,} bytes"
 
 
 _TYPE_FINDINGS = {
@@ -498,7 +509,7 @@ class _Reader:
     """One pass over one tarball."""
 
     def __init__(
-        self, source: BinaryIO, limits: Limits, keep: Callable[[str], bool] | None
+        self, source: BinaryIO, limits: Limits, keep: Callable[[FileEntry], bool] | None
     ) -> None:
         self._inflater = _Inflater(source, limits)
         self._limits = limits
@@ -573,8 +584,8 @@ class _Reader:
                 Finding(
                     FindingKind.UNSUPPORTED_ENTRY,
                     header.name,
-                    f"extended header of {_size(header.size)} ignored (npm ignores meta "
-                    f"entries over {_size(MAX_META_BYTES)})",
+                    f"extended header of {format_size(header.size)} ignored (npm ignores meta "
+                    f"entries over {format_size(MAX_META_BYTES)})",
                 )
             )
             self._inflater.skip(header.size + _padding(header.size))
@@ -672,21 +683,19 @@ class _Reader:
     def _read_file(self, header: _Header, path: str) -> None:
         limits, result, size = self._limits, self._result, header.size
         oversized = size > limits.max_entry_bytes
-        keep = self._keep is not None and not oversized and self._keep(path)
-        if keep and self._kept - len(result.contents.get(path, b"")) + size > limits.max_kept_bytes:
-            keep = False
-            result.contents_complete = False
         if oversized:
             result.findings.append(
                 Finding(
                     FindingKind.OVERSIZED_ENTRY,
                     path,
-                    f"{_size(size)} file, over the {_size(limits.max_entry_bytes)} limit for one "
-                    "file: listed and hashed, never loaded",
+                    f"{format_size(size)} file, over the {format_size(limits.max_entry_bytes)} "
+                    "limit for one file: listed and hashed, never loaded",
                 )
             )
-            if self._keep is not None and self._keep(path):
-                result.contents_complete = False
+        replaced = len(result.contents.get(path, b""))
+        within_budget = self._kept - replaced + size <= limits.max_kept_bytes
+        # Bytes are gathered (one file at a time) before `keep` sees the finished entry.
+        gather = self._keep is not None and not oversized and within_budget
 
         sha256 = hashlib.sha256()
         git_oid = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
@@ -701,7 +710,7 @@ class _Reader:
                 binary = is_binary(chunk)
             if not binary:
                 lines.feed(chunk)
-            if keep:
+            if gather:
                 parts.append(chunk)
         binary = bool(binary)
 
@@ -715,7 +724,7 @@ class _Reader:
                 )
             )
             self._kept -= len(result.contents.pop(path, b""))
-        result.files[path] = FileEntry(
+        entry = FileEntry(
             path=path,
             size=size,
             mode=header.mode,
@@ -726,9 +735,14 @@ class _Reader:
             longest_line=None if binary else lines.longest,
             oversized=oversized,
         )
-        if keep:
+        result.files[path] = entry
+        if self._keep is None or not self._keep(entry):
+            return
+        if gather:
             result.contents[path] = b"".join(parts)
             self._kept += size
+        else:
+            result.contents_complete = False
 
 
 def _has_unsafe_characters(header: _Header) -> bool:
