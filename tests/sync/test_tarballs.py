@@ -80,7 +80,9 @@ class TestCheckTarball:
             ({"name": ["left-pad"], "version": "1.0.0"}, "names ['left-pad']"),
         ],
     )
-    def test_other_name_or_version_is_a_mismatch(self, manifest: dict, expected: str) -> None:
+    def test_other_name_or_version_is_a_mismatch(
+        self, manifest: dict[str, object], expected: str
+    ) -> None:
         data = build_tarball("x", "0", {"package.json": json.dumps(manifest)})
         found = verdict(data)
         assert found.integrity == Integrity.MISMATCH
