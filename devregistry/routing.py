@@ -51,7 +51,7 @@ class Route:
 
 
 # A package name in a path: escaped (@scope%2fname) or not (@scope/name), or unscoped.
-NAME = r"(?P<name>@[^/]+(?:/|%2[fF])[^/]+|[^@/-][^/]*)"
+NAME = r"(?P<name>(?:@|%40)[^/%]+(?:/|%2[fF])[^/%]+|[^@/%-][^/%]*)"
 
 
 def route(method: str, pattern: str, handler: Handler, *, stage: bool = False) -> Route:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,3 +53,41 @@ def run_npm(
         timeout=NPM_TIMEOUT,
         check=False,
     )
+
+
+def run_npm_in_terminal(
+    args: list[str], env: dict[str, str], cwd: Path, answers: list[tuple[str, str]]
+) -> tuple[int, str]:
+    """Runs `npm ARGS` on a pseudo-terminal, typing each answer when its prompt shows.
+
+    `npm login` and `npm adduser` read from a terminal; with a plain pipe they stop after the
+    first prompt ("Exit handler never called!"). Returns the exit code and what npm printed.
+    """
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        ["npm", *args], cwd=cwd, env=env, stdin=follower, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    printed = b""
+    pending = list(answers)
+    deadline = time.monotonic() + NPM_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: npm exited
+                break
+            printed += chunk
+            if pending and pending[0][0].encode() in printed.rsplit(b"\n", 1)[-1]:
+                os.write(leader, pending.pop(0)[1].encode() + b"\r")
+        code = process.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    return code, printed.decode("utf-8", errors="replace")
