@@ -14,6 +14,7 @@ import secrets
 import struct
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from devregistry.errors import RegistryError
 from devregistry.models import State, User, WebChallenge
@@ -21,6 +22,7 @@ from devregistry.models import State, User, WebChallenge
 STEP_SECONDS = 30
 DIGITS = 6
 WINDOW = 1  # accepted steps either side of now, for clock drift
+CHALLENGE_LIFETIME = timedelta(minutes=15)
 
 
 class WebChallengeNeeded(Exception):
@@ -92,9 +94,18 @@ def require_second_factor(
 
 
 def open_web_challenge(state: State, user: str) -> WebChallenge:
+    # npm sends `npm-auth-type: web` by default, so challenges pile up: drop the stale ones.
+    for stale in [c.id for c in state.web_challenges.values() if _expired(c)]:
+        del state.web_challenges[stale]
     challenge = WebChallenge(id=str(uuid.uuid4()), user=user)
     state.web_challenges[challenge.id] = challenge
     return challenge
+
+
+def live_web_challenge(state: State, challenge_id: str) -> WebChallenge | None:
+    """The challenge, unless it is unknown or older than CHALLENGE_LIFETIME."""
+    challenge = state.web_challenges.get(challenge_id)
+    return None if challenge is None or _expired(challenge) else challenge
 
 
 def web_challenge_refusal(challenge: WebChallenge, base_url: str) -> RegistryError:
@@ -119,7 +130,7 @@ def complete_web_challenge(challenge: WebChallenge) -> None:
 
 def _use_web_token(state: State, user: User, otp: str) -> bool:
     for challenge in state.web_challenges.values():
-        if challenge.user != user.name or challenge.token is None:
+        if challenge.user != user.name or challenge.token is None or _expired(challenge):
             continue
         if hmac.compare_digest(challenge.token, otp):
             if challenge.used:
@@ -143,6 +154,10 @@ def _otp_refusal(message: str) -> RegistryError:
             ),
         },
     )
+
+
+def _expired(challenge: WebChallenge) -> bool:
+    return datetime.fromisoformat(challenge.created) < datetime.now(UTC) - CHALLENGE_LIFETIME
 
 
 def _normalise(secret: str) -> str:

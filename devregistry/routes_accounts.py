@@ -58,7 +58,7 @@ def couch_login(ctx: Context, request: Request, params: dict[str, str]) -> Respo
 
 def auth_page(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     with ctx.store.read() as state:
-        challenge = state.web_challenges.get(params["id"])
+        challenge = otp.live_web_challenge(state, params["id"])
         if challenge is None:
             raise not_found("Unknown or expired authentication request.")
         user, done = challenge.user, challenge.token is not None
@@ -67,7 +67,7 @@ def auth_page(ctx: Context, request: Request, params: dict[str, str]) -> Respons
 
 def press_security_key(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     with ctx.store.write() as state:
-        challenge = state.web_challenges.get(params["id"])
+        challenge = otp.live_web_challenge(state, params["id"])
         if challenge is None:
             raise not_found("Unknown or expired authentication request.")
         otp.complete_web_challenge(challenge)
@@ -78,7 +78,7 @@ def press_security_key(ctx: Context, request: Request, params: dict[str, str]) -
 def done(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     """Polled by the client: 202 + retry-after until the button is pressed, then the token."""
     with ctx.store.read() as state:
-        challenge = state.web_challenges.get(request.query.get("authId", ""))
+        challenge = otp.live_web_challenge(state, request.query.get("authId", ""))
         if challenge is None:
             raise not_found("Unknown or expired authentication request.")
         token = challenge.token

@@ -97,8 +97,10 @@ class RegistryHandler(BaseHTTPRequestHandler):
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         response = _faulted(fault)
+        if response is None and body is None:
+            response = Response.json(413, {"message": "The request body is too large."})
         if response is None:
-            response = api.handle(self.server.context, self._request(path, query, body))
+            response = api.handle(self.server.context, self._request(path, query, body or b""))
         elapsed = (time.monotonic() - started) * 1000
         note = " (fault)" if fault is not None else ""
         # Logged before answering, so a client that has its answer finds the line written.
@@ -106,25 +108,13 @@ class RegistryHandler(BaseHTTPRequestHandler):
         print(f"{self.command} {path} {response.status} {elapsed:.0f}ms{note}", file=sys.stderr)
         self._send(response, truncate=fault is not None and fault.truncate)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request body (npm always sends a content-length); None if it is too large."""
         length = int(self.headers.get("content-length") or 0)
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            return self._read_chunked()
         if length > MAX_BODY:
             self.close_connection = True
-            return b""
+            return None
         return self.rfile.read(length) if length > 0 else b""
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline().strip():
-                    pass  # trailers
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
 
     def _request(self, path: str, query: str, body: bytes) -> Request:
         params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))

@@ -6,6 +6,7 @@ import pyotp
 import pytest
 import requests
 
+from devregistry.store import Store
 from tests.devregistry.conftest import People, Person, StageApi
 from tests.support import packages
 from tests.support.packages import RegistryRefused
@@ -166,3 +167,15 @@ def add_totp_user(registry, name: str = "alice") -> Person:
     secret = pyotp.random_base32()
     registry.add_user(name, otp_secret=secret)
     return Person(name, registry.token(name), secret)
+
+
+def test_security_key_challenges_expire(live_registry, people: People, api: StageApi, alices):
+    challenge = api.approve(people.alice, alices[0], npm_auth_type="web").json()
+    live_registry.complete_web_auth(challenge["authUrl"])
+    token = requests.get(challenge["doneUrl"], timeout=10).json()["token"]
+    with Store(live_registry.data_dir).write() as state:
+        for pending in state.web_challenges.values():
+            pending.created = "2000-01-01T00:00:00.000Z"
+
+    assert requests.get(challenge["doneUrl"], timeout=10).status_code == 404
+    assert_otp_challenge(api.approve(people.alice, alices[0], npm_otp=token))
