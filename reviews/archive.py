@@ -476,12 +476,17 @@ def _parse_pax(data: bytes) -> dict[str, str]:
     records: dict[str, str] = {}
     for line in data.removesuffix(b"\n").split(b"\n"):
         length_text, _, record = line.partition(b" ")
-        if not length_text.isdigit() or int(length_text) != len(line) + 1:
+        if not _is_small_number(length_text) or int(length_text) != len(line) + 1:
             continue
         key, sep, value = record.partition(b"=")
         if sep and key:
             records[key.decode("utf-8", "replace")] = _cstring(value)[0]
     return records
+
+
+def _is_small_number(text: bytes | str) -> bool:
+    # int() refuses more than 4,300 digits with ValueError; no real field needs over 19.
+    return text.isdigit() and len(text) <= 19
 
 
 def _padding(size: int) -> int:
@@ -526,7 +531,9 @@ class _Reader:
             self._read_entries()
         except _Stop as stop:
             result.refusal = stop.refusal
-        except OSError as error:
+        except (OSError, ValueError, OverflowError) as error:
+            # Input-driven errors the parsers above should already prevent; the partial index
+            # is still worth returning.
             result.refusal = Refusal(
                 RefusalReason.CORRUPT, f"The tarball could not be read ({error})."
             )
@@ -607,7 +614,7 @@ class _Reader:
         # node-tar takes size from either kind, but path and link path only from `x`/`L`/`K`.
         for records in (global_extended, extended):
             size = records.get("size", "")
-            if size.isdigit() and header.type != _DIRECTORY:
+            if _is_small_number(size) and header.type != _DIRECTORY:
                 header.size = int(size)
         if "path" in extended:
             header.name = extended["path"]

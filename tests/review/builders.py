@@ -1,0 +1,116 @@
+"""Tarballs built in memory for the review tests: ordinary, odd and hostile ones."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass
+class Entry:
+    """A tar member with a full name (no `package/` added) and any type."""
+
+    name: str
+    data: bytes = b""
+    type: bytes = tarfile.REGTYPE
+    linkname: str = ""
+    mode: int = 0o644
+
+
+def make_tarball(
+    files: Mapping[str, object] | Iterable[Entry] = (),
+    *,
+    top: str = "package",
+    compress: bool = True,
+    tar_format: int = tarfile.PAX_FORMAT,
+    modes: Mapping[str, int] | None = None,
+) -> bytes:
+    """A gzip'd tarball; paths of a mapping go under `top/`, `Entry` names are used as given."""
+    entries: list[Entry]
+    if isinstance(files, Mapping):
+        entries = []
+        for path, data in files.items():
+            body = data.encode() if isinstance(data, str) else data
+            assert isinstance(body, bytes)
+            mode = (modes or {}).get(path, 0o644)
+            entries.append(Entry(f"{top}/{path}", body, mode=mode))
+    else:
+        entries = list(files)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as archive:
+        for entry in entries:
+            info = tarfile.TarInfo(entry.name)
+            info.type = entry.type
+            info.mode = entry.mode
+            info.linkname = entry.linkname
+            info.mtime = 499162500  # npm pack's fixed date, 1985-10-26
+            if entry.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                info.size = len(entry.data)
+                archive.addfile(info, io.BytesIO(entry.data))
+            else:
+                archive.addfile(info)
+    raw = buffer.getvalue()
+    return gzip_bytes(raw) if compress else raw
+
+
+def gzip_bytes(raw: bytes, level: int = 6) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(raw) + compressor.flush()
+
+
+def package(name: str = "demo", version: str = "1.0.0", **extra: object) -> bytes:
+    return json.dumps({"name": name, "version": version, **extra}, indent=2).encode()
+
+
+def tar_header(name: str, size: int, type_flag: bytes = tarfile.REGTYPE) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.type = type_flag
+    info.mode = 0o644
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def gzip_bomb(unpacked: int = 1 << 30, name: str = "package/zeros.bin") -> bytes:
+    """One tar member of `unpacked` zero bytes, compressed at level 9, built streaming.
+
+    1 GiB of zeros gives about 1 MB: a ratio near 1000, as in real bombs.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [compressor.compress(tar_header(name, unpacked))]
+    block = bytes(1 << 20)
+    remaining = unpacked
+    while remaining:
+        step = min(remaining, len(block))
+        out.append(compressor.compress(block[:step]))
+        remaining -= step
+    out.append(compressor.compress(bytes(-unpacked % 512) + bytes(1024)))
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+def many_entries(count: int) -> bytes:
+    """`count` tiny files, headers written directly (tarfile is slow at 100,000 members)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = []
+    for index in range(count):
+        body = b"%d\n" % index
+        out.append(compressor.compress(tar_header(f"package/f/{index}.js", len(body))))
+        out.append(compressor.compress(body + bytes(-len(body) % 512)))
+    out.append(compressor.compress(bytes(1024)))
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+def noise(size: int, seed: int = 0) -> bytes:
+    """`size` bytes of hex text without newlines that compress like real code (about 2:1)."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(b"%d:%d" % (seed, counter)).hexdigest().encode()
+        counter += 1
+    return bytes(out[:size])
