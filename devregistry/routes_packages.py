@@ -45,7 +45,8 @@ def publish(ctx: Context, request: Request, params: dict[str, str]) -> Response:
         who = caller(state, request)
         upload = packages.parse_upload(name, request.json())
         packages.publish(state, ctx.store, who, upload, ctx.second_factor(state, who, request))
-    return Response.json(201, {"ok": True, "success": True, "id": name})
+    # publish.yaml: 200 {"success": true}; npm-profile era clients read "ok".
+    return Response.json(200, {"ok": True, "success": True, "id": name})
 
 
 def dist_tags(ctx: Context, request: Request, params: dict[str, str]) -> Response:

@@ -47,7 +47,7 @@ def bob_env(live_registry, people: People, npm_env):
     return npm_env(live_registry, people.bob.token)
 
 
-def test_stage_publish_list_view_download(tmp_path, alice_env, people: People):
+def test_stage_publish_list_view_download(tmp_path, live_registry, alice_env, people: People):
     first = write_package(tmp_path / "v1", "npm-staged", "1.0.0")
     second = write_package(tmp_path / "v2", "npm-staged", "1.1.0-beta.0")
 
@@ -72,6 +72,10 @@ def test_stage_publish_list_view_download(tmp_path, alice_env, people: People):
     (tarball,) = downloads.glob("*.tgz")
     assert tarball.name == f"npm-staged-1.1.0-beta.0-{beta['id']}.tgz"
     assert hashlib.sha1(tarball.read_bytes(), usedforsecurity=False).hexdigest() == beta["shasum"]
+    staged = requests.get(
+        f"{live_registry.url}-/stage/{beta['id']}/tarball", headers=people.alice.auth(), timeout=10
+    )
+    assert tarball.read_bytes() == staged.content
 
 
 def test_list_follows_pages_past_100_and_filters(tmp_path, live_registry, people, alice_env):

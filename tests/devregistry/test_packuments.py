@@ -108,8 +108,9 @@ def test_publish_answers_ok(live_registry, people: People):
         timeout=10,
     )
 
-    assert answer.status_code == 201
+    assert answer.status_code == 200
     assert answer.json()["ok"] is True
+    assert answer.json()["success"] is True
 
 
 def test_publishing_a_version_twice_is_409(live_registry, people: People):
