@@ -30,13 +30,11 @@ def build_tarball(
     version: str,
     files: Mapping[str, bytes | str] | None = None,
     manifest: Mapping[str, Any] | None = None,
-    *,
-    modes: Mapping[str, int] | None = None,
 ) -> bytes:
     """A gzipped tar with every member under `package/`, like `npm pack`.
 
     `package/package.json` is generated from name, version and `manifest` extras unless
-    `files` has its own "package.json". `modes` sets file modes (e.g. 0o755 for a `bin`).
+    `files` has its own "package.json".
     """
     members: dict[str, bytes] = {}
     for path, content in (files or {}).items():
@@ -51,6 +49,6 @@ def build_tarball(
             info = tarfile.TarInfo(f"package/{path}")
             info.size = len(members[path])
             info.mtime = _FIXED_MTIME
-            info.mode = (modes or {}).get(path, 0o644)
+            info.mode = 0o644
             tar.addfile(info, io.BytesIO(members[path]))
     return gzip.compress(raw.getvalue(), mtime=0)

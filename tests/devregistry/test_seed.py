@@ -17,6 +17,7 @@ import requests
 
 from devregistry.testing import LiveRegistry
 from tests.devregistry.conftest import Person, StageApi
+from tests.support.packages import escaped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,9 +69,7 @@ def members(registry, sync: Person, stage_id: str) -> dict[str, bytes]:
 
 
 def packument(registry, name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = requests.get(
-        f"{registry.url}{name.replace('/', '%2f')}", timeout=10
-    ).json()
+    doc: dict[str, Any] = requests.get(f"{registry.url}{escaped(name)}", timeout=10).json()
     return doc
 
 
