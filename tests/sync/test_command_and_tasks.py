@@ -14,7 +14,7 @@ from portal.celery import app
 from reviews import sync
 from reviews.models import StagedVersion
 from reviews.tasks import download_stage_tarball_task, sync_stages_task
-from tests.sync.conftest import Registry
+from tests.sync.live import Registry
 
 pytestmark = pytest.mark.django_db
 

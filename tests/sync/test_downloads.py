@@ -15,7 +15,7 @@ from reviews.models import StagedVersion, Tarball
 from reviews.registry import RegistryError, is_transient, sync_client
 from reviews.tarballs import storage_name
 from tests.support.packages import build_tarball
-from tests.sync.conftest import Registry
+from tests.sync.live import Registry
 
 pytestmark = pytest.mark.django_db
 

@@ -32,7 +32,7 @@ from reviews.registry import (
     sync_client,
 )
 from tests.support.packages import build_tarball
-from tests.sync.conftest import Registry
+from tests.sync.live import Registry
 
 SECRET = pyotp.random_base32()
 

@@ -9,7 +9,7 @@ import pytest
 from reviews.models import StagedVersion
 from reviews.registry import RegistryClient, StagePage, sync_client
 from reviews.sync import PAGE_SIZE, sync_stages
-from tests.sync.conftest import Registry
+from tests.sync.live import Registry
 
 pytestmark = pytest.mark.django_db
 
