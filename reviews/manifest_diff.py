@@ -182,13 +182,8 @@ def diff_manifests(
         _string_map(new_manifest, "engines", "staged", problems),
         problems,
     )
-    fields = _compare(
-        Section.FIELDS,
-        _fields(old_manifest),
-        _fields(new_manifest),
-        problems,
-        sort=False,
-    )
+    fields = _compare(Section.FIELDS, _fields(old_manifest), _fields(new_manifest), problems)
+    fields.sort(key=lambda change: ENTRY_FIELDS.index(change.key))
     return ManifestDiff(
         scripts=tuple(scripts),
         dependencies=tuple(dependencies),
@@ -324,12 +319,8 @@ def _compare(
     old: Mapping[str, Any],
     new: Mapping[str, Any],
     problems: list[str],
-    *,
-    sort: bool = True,
 ) -> list[EntryChange]:
-    keys = list(dict.fromkeys([*new, *old]))
-    if sort:
-        keys.sort()
+    keys = sorted({*new, *old})
     changes: list[EntryChange] = []
     for key in keys:
         in_old, in_new = key in old, key in new
