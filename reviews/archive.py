@@ -215,7 +215,9 @@ def read_members(
     wanted = frozenset(paths)
     if not wanted:
         return {}
-    return _Reader(_as_stream(source), limits, _keep_paths(wanted)).run().contents
+    # Only the chosen files are hashed and gathered; the others are skipped through.
+    reader = _Reader(_as_stream(source), limits, _keep_paths(wanted), only=wanted)
+    return reader.run().contents
 
 
 def is_binary(data: bytes) -> bool:
@@ -514,11 +516,17 @@ class _Reader:
     """One pass over one tarball."""
 
     def __init__(
-        self, source: BinaryIO, limits: Limits, keep: Callable[[FileEntry], bool] | None
+        self,
+        source: BinaryIO,
+        limits: Limits,
+        keep: Callable[[FileEntry], bool] | None,
+        *,
+        only: frozenset[str] | None = None,
     ) -> None:
         self._inflater = _Inflater(source, limits)
         self._limits = limits
         self._keep = keep
+        self._only = only
         self._kept = 0
         self._entries = 0
         self._top_folders: dict[str, None] = {}
@@ -646,7 +654,7 @@ class _Reader:
             self._inflater.skip(body)
             return
         path = self._package_path(header)
-        if path is None or header.type == _DIRECTORY:
+        if path is None or header.type == _DIRECTORY or (self._only and path not in self._only):
             self._inflater.skip(body)
             return
         self._read_file(header, path)

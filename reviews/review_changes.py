@@ -221,14 +221,18 @@ def analyse_tarballs(
 ) -> PackageAnalysis:
     """Read both tarballs (in memory, within `limits`) and analyse the whole package.
 
-    One pass over each: the baseline keeps its text files' bytes, the staged version only those
-    of text files that differ from the baseline under the same path (the only ones diffed).
-    Past `limits.max_kept_bytes` the missing bytes are fetched in a second pass when the
-    tarball was given as bytes; a file object is read once, and those counts stay None.
+    To hold only what is diffed, the baseline is read twice when it can be (bytes, or a
+    seekable file): once for its index, once more for the bytes of the text files modified
+    under the same path. The staged tarball is read once, keeping only those files' bytes.
+    A baseline that cannot be rewound is read once, keeping all its text files' bytes.
+    Each tarball holds at most `limits.max_kept_bytes` of contents; line counts of files past
+    that budget stay None (`Changeset.stats_complete` is then False).
     """
-    old_archive = None
+    old_archive: ArchiveResult | None = None
+    old_start = _rewind_point(old)
     if old is not None:
-        old_archive = read_archive(old, limits, keep_contents=_is_text)
+        keep_old = False if old_start is not None else _is_text
+        old_archive = read_archive(old, limits, keep_contents=keep_old)
     old_files = old_archive.files if old_archive else {}
 
     def differs(entry: FileEntry) -> bool:
@@ -242,10 +246,9 @@ def analyse_tarballs(
 
     new_archive = read_archive(new, limits, keep_contents=differs)
     old_index = old_archive.files if old_archive else None
-    changes = [c for c in compare_indexes(old_index, new_archive.files) if _needs_diff(c)]
-    old_contents = _complete_contents(old, old_archive, [c.old for c in changes], limits)
-    new_contents = _complete_contents(new, new_archive, [c.new for c in changes], limits)
-    changeset = analyse(old_index, new_archive.files, old_contents, new_contents)
+    to_diff = [c for c in compare_indexes(old_index, new_archive.files) if _needs_diff(c)]
+    old_contents = _contents(old, old_start, old_archive, [c.old for c in to_diff], limits)
+    changeset = analyse(old_index, new_archive.files, old_contents, new_archive.contents)
     return PackageAnalysis(old_archive, new_archive, changeset)
 
 
@@ -287,17 +290,33 @@ def _needs_diff(change: FileChange) -> bool:
     )
 
 
-def _complete_contents(
+def _rewind_point(source: TarballSource | None) -> int | None:
+    """Where a second pass over `source` can start from, or None if it cannot be re-read."""
+    if source is None:
+        return None
+    if isinstance(source, bytes | bytearray | memoryview):
+        return 0
+    try:
+        return source.tell() if source.seekable() else None
+    except OSError:
+        return None
+
+
+def _contents(
     source: TarballSource | None,
+    start: int | None,
     archive: ArchiveResult | None,
     entries: Iterable[FileEntry | None],
     limits: Limits,
 ) -> Mapping[str, bytes]:
-    if archive is None:
+    """The bytes of `entries`: those kept on the first pass, the rest from a second one."""
+    if source is None or archive is None:
         return {}
-    if archive.contents_complete or not isinstance(source, bytes | bytearray | memoryview):
-        return archive.contents
     missing = [e.path for e in entries if e and not e.oversized and e.path not in archive.contents]
+    if not missing or start is None:
+        return archive.contents
+    if not isinstance(source, bytes | bytearray | memoryview):
+        source.seek(start)
     return {**archive.contents, **read_members(source, missing, limits)}
 
 

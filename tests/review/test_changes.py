@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -156,16 +157,50 @@ def test_missing_contents_leave_counts_empty_and_say_so():
     assert changeset.by_path()["new.js"].lines_added == 3  # from the index alone
 
 
-def test_past_the_memory_budget_changed_files_are_fetched_in_a_second_pass():
+def test_past_the_memory_budget_line_counts_are_left_out_and_said_so():
     old = {f"f{i}.js": noise(4000, seed=i) + b"\n" for i in range(20)}
-    new = {**old, "f3.js": old["f3.js"] + b"more\n"}
+    new = {**old, "f3.js": old["f3.js"] + b"more\n", "f4.js": old["f4.js"] + b"more\n"}
 
-    analysis = analyse_tarballs(make_tarball(old), make_tarball(new), Limits(max_kept_bytes=10_000))
+    analysis = analyse_tarballs(make_tarball(old), make_tarball(new), Limits(max_kept_bytes=5_000))
 
-    assert not analysis.old.contents_complete  # type: ignore[union-attr]
-    assert analysis.changeset.stats_complete
-    f3 = analysis.changeset.by_path()["f3.js"]
-    assert (f3.lines_added, f3.lines_removed) == (1, 0)
+    assert set(analysis.new.contents) == {"f3.js"}
+    assert not analysis.new.contents_complete
+    assert not analysis.changeset.stats_complete
+    changes = analysis.changeset.by_path()
+    assert (changes["f3.js"].lines_added, changes["f3.js"].lines_removed) == (1, 0)
+    assert changes["f4.js"].lines_added is None
+
+
+class OneWayStream(io.RawIOBase):
+    """A stream that cannot be rewound, like a download read as it arrives."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_file_objects_work_whether_they_can_be_rewound_or_not(tmp_path):
+    (tmp_path / "old.tgz").write_bytes(make_tarball(OLD))
+    (tmp_path / "new.tgz").write_bytes(make_tarball(NEW))
+
+    with (tmp_path / "old.tgz").open("rb") as old, (tmp_path / "new.tgz").open("rb") as new:
+        seekable = analyse_tarballs(old, new).changeset
+    one_way = analyse_tarballs(
+        OneWayStream(make_tarball(OLD)),  # type: ignore[arg-type]
+        OneWayStream(make_tarball(NEW)),  # type: ignore[arg-type]
+    )
+
+    for changeset in (seekable, one_way.changeset):
+        assert changeset.stats_complete
+        index = changeset.by_path()["index.js"]
+        assert (index.lines_added, index.lines_removed) == (2, 1)
 
 
 def test_the_staged_tarball_keeps_only_what_differs_from_the_baseline():
