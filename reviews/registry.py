@@ -399,6 +399,8 @@ class RegistryClient:
         response = self._send(
             "GET", done_url, authenticate=self._same_origin(done_url), allow_redirects=False
         )
+        if response.status_code != 200:
+            response.close()
         if response.status_code == 202:
             return WebAuthPoll(token=None, retry_after=_retry_after(response) or 1.0)
         if response.status_code != 200:

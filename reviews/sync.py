@@ -73,7 +73,8 @@ class SyncSummary:
 
     def __str__(self) -> str:
         line = (
-            f"{self.listed} staged versions listed: {self.new} new, {self.updated} updated, "
+            f"{self.listed} staged version{'' if self.listed == 1 else 's'} listed: "
+            f"{self.new} new, {self.updated} updated, "
             f"{self.resolved} resolved, {self.failed} failed"
         )
         if not self.complete:
@@ -120,7 +121,9 @@ def read_with_retries(
 
 def sync_stages(client: RegistryClient | None = None) -> SyncSummary:
     """One sync pass. A listing that fails part-way keeps what it recorded and resolves nothing."""
-    client = client or sync_client()
+    if client is None:
+        with sync_client() as own_client:
+            return sync_stages(own_client)
     started = timezone.now()
     summary = SyncSummary()
     try:
@@ -191,10 +194,9 @@ def _resolve_vanished(
     pending = StagedVersion.objects.filter(
         state=StagedVersion.State.PENDING, last_seen_at__lt=started
     ).order_by("id")
+    vanished = [sv for sv in pending if sv.stage_id not in listed]
     packuments: dict[str, Packument | None] = {}
-    for staged_version in pending.iterator():
-        if staged_version.stage_id in listed:
-            continue
+    for staged_version in vanished:
         try:
             if _still_staged(client, staged_version):
                 continue  # it moved between pages while we listed them
@@ -262,11 +264,13 @@ def download_stage(staged_version_id: int, client: RegistryClient | None = None)
     attempts are spent; then, like a permanent error (401/403/404, too large), it is recorded
     as UNAVAILABLE with the reason.
     """
+    if client is None:
+        with sync_client() as own_client:
+            return download_stage(staged_version_id, own_client)
     claim = claim_download(staged_version_id)
     if claim is None:
         return SKIPPED
     staged_version = StagedVersion.objects.get(id=staged_version_id)
-    client = client or sync_client()
     try:
         tarball = client.download_stage_tarball(
             staged_version.stage_id,

@@ -39,14 +39,19 @@ def test_a_worker_syncs_verifies_and_resolves(
     registry.reject(good[1])
     worker.send(SYNC_TASK)
 
+    def both_resolved() -> bool:
+        stages = shared_db.stages()
+        return stages[good[0]]["state"] != "pending" and stages[good[1]]["state"] != "pending"
+
     wait_for(
-        lambda: shared_db.stages()[good[1]]["state"] == "rejected",
+        both_resolved,
         30,
         "the next pass to resolve",
         worker.output,
     )
     stages = shared_db.stages()
     assert stages[good[0]]["state"] == "approved"
+    assert stages[good[1]]["state"] == "rejected"
     assert stages[good[0]]["published_shasum_matches"] in (True, 1)
     assert {stages[i]["state"] for i in (*good[2:], liar)} == {"pending"}
     assert registry.tarball_requests() == 5, "no tarball is downloaded twice"
