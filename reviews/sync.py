@@ -198,42 +198,54 @@ def _resolve_vanished(
     packuments: dict[str, Packument | None] = {}
     for staged_version in vanished:
         try:
-            if _still_staged(client, staged_version):
-                continue  # it moved between pages while we listed them
-            name = staged_version.package_name
-            if name not in packuments:
-                packuments[name] = _packument_or_none(client, name)
+            summary.resolved += reconcile_stage(client, staged_version, packuments=packuments)
         except RegistryError as e:
             summary.failed += 1
             logger.warning("could not resolve vanished stage %s: %s", staged_version, e)
-            continue
-        packument = packuments[staged_version.package_name]
-        dist = packument.dist(staged_version.version) if packument else None
-        if dist is not None:
-            shasum = dist.get("shasum")
-            resolved = resolve_stage(
-                staged_version,
-                StagedVersion.State.APPROVED,
-                published_shasum=shasum if isinstance(shasum, str) else "",
-            )
-        else:
-            resolved = resolve_stage(staged_version, StagedVersion.State.REJECTED)
-        summary.resolved += resolved
 
 
-def _still_staged(client: RegistryClient, staged_version: StagedVersion) -> bool:
+def reconcile_stage(
+    client: RegistryClient,
+    staged_version: StagedVersion,
+    *,
+    packuments: dict[str, Packument | None] | None = None,
+    attempts: int = READ_ATTEMPTS,
+) -> bool:
+    """Ask the registry where one pending stage stands, and record it: refreshed if it is still
+    staged (a listing can miss a stage that moved between pages), else resolved, approved if the
+    packument now has the version and rejected or withdrawn if not. Whether it was resolved.
+
+    Raises `RegistryError` when the registry cannot say; nothing is recorded then. `packuments`
+    caches packuments across calls.
+    """
     try:
-        read_with_retries(lambda: client.get_stage(staged_version.stage_id))
+        remote = read_with_retries(
+            partial(client.get_stage, staged_version.stage_id), attempts=attempts
+        )
     except NotFound:
+        pass
+    else:
+        refresh_stage(staged_version, remote)
         return False
-    return True
-
-
-def _packument_or_none(client: RegistryClient, name: str) -> Packument | None:
-    try:
-        return read_with_retries(lambda: client.get_packument(name))
-    except NotFound:
-        return None  # the package is gone (or was only ever a placeholder)
+    packuments = {} if packuments is None else packuments
+    name = staged_version.package_name
+    if name not in packuments:
+        try:
+            packuments[name] = read_with_retries(
+                partial(client.get_packument, name), attempts=attempts
+            )
+        except NotFound:
+            packuments[name] = None  # the package is gone (or was only ever a placeholder)
+    packument = packuments[name]
+    dist = packument.dist(staged_version.version) if packument else None
+    if dist is None:
+        return resolve_stage(staged_version, StagedVersion.State.REJECTED)
+    shasum = dist.get("shasum")
+    return resolve_stage(
+        staged_version,
+        StagedVersion.State.APPROVED,
+        published_shasum=shasum if isinstance(shasum, str) else "",
+    )
 
 
 def stages_needing_download() -> list[int]:
