@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 
 from reviews.models import StagedVersion
-from reviews.registry import RegistryClient, StagePage, sync_client
-from reviews.sync import PAGE_SIZE, sync_stages
+from reviews.registry import RateLimited, RegistryClient, StagePage, sync_client
+from reviews.sync import PAGE_SIZE, READ_BACKOFF_CAP, backoff_delay, sync_stages
 from tests.sync.live import Registry
 
 pytestmark = pytest.mark.django_db
@@ -276,3 +277,55 @@ def test_a_stage_decided_here_during_a_pass_is_not_reopened(registry: Registry) 
     assert summary.updated == 0
     assert sv.state == State.APPROVED
     assert not sv.resolved_elsewhere
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"status": 500}, id="500"),
+        pytest.param({"malformed": True}, id="malformed"),
+        pytest.param({"delay": 1.5}, id="timeout"),
+    ],
+)
+def test_a_transient_listing_failure_is_retried_within_the_pass(
+    registry: Registry, fault: dict[str, object]
+) -> None:
+    registry.stage("left-pad")
+    registry.live.set_faults([{"method": "GET", "path": "^/-/stage$", "times": 1, **fault}])
+
+    summary = sync_stages()
+
+    assert summary.complete
+    assert summary.new == 1
+    assert registry.requests("GET", "/-/stage") == 2
+
+
+def test_a_rate_limited_listing_waits_as_asked(registry: Registry) -> None:
+    registry.stage("left-pad")
+    registry.live.set_faults(
+        [{"method": "GET", "path": "^/-/stage$", "times": 1, "status": 429, "retry_after": 2}]
+    )
+
+    started = time.monotonic()
+    summary = sync_stages()
+
+    assert summary.complete
+    assert time.monotonic() - started >= 2
+    assert registry.requests("GET", "/-/stage") == 2
+
+
+def test_a_refused_listing_is_not_retried(registry: Registry) -> None:
+    registry.live.set_faults([{"method": "GET", "path": "^/-/stage$", "status": 403}])
+
+    summary = sync_stages()
+
+    assert not summary.complete
+    assert summary.error.startswith("403")
+    assert registry.requests("GET", "/-/stage") == 1
+
+
+def test_retry_waits_double_honour_retry_after_and_are_capped() -> None:
+    assert [backoff_delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert backoff_delay(1, RateLimited("slow down", retry_after=4)) == 4
+    assert backoff_delay(1, RateLimited("slow down", retry_after=3600)) == READ_BACKOFF_CAP
+    assert backoff_delay(30) == READ_BACKOFF_CAP
