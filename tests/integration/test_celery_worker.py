@@ -41,7 +41,7 @@ def test_a_worker_syncs_verifies_and_resolves(
 
     def both_resolved() -> bool:
         stages = shared_db.stages()
-        return stages[good[0]]["state"] != "pending" and stages[good[1]]["state"] != "pending"
+        return {stages[good[0]]["state"], stages[good[1]]["state"]}.isdisjoint({"pending"})
 
     wait_for(
         both_resolved,
