@@ -97,12 +97,7 @@ def backoff_delay(
     return min(delay, cap)
 
 
-def read_with_retries(
-    read: Callable[[], T],
-    *,
-    attempts: int = READ_ATTEMPTS,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
+def read_with_retries(read: Callable[[], T], *, attempts: int = READ_ATTEMPTS) -> T:
     """Call an idempotent registry read, again after transient errors, at most `attempts` times."""
     for attempt in range(1, attempts):
         try:
@@ -112,7 +107,7 @@ def read_with_retries(
                 raise
             delay = backoff_delay(attempt, e)
             logger.info("registry read failed (%s); retrying in %.1f s", e, delay)
-            sleep(delay)
+            time.sleep(delay)
     return read()
 
 
