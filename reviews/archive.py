@@ -47,6 +47,7 @@ __all__ = [
     "is_binary",
     "read_archive",
     "read_members",
+    "stream_members",
 ]
 
 MiB = 1024 * 1024
@@ -55,6 +56,10 @@ BLOCK = 512
 BINARY_SNIFF_BYTES = 8000
 # node-tar ignores meta entries (pax and GNU long names) larger than this; so do we.
 MAX_META_BYTES = 1 * MiB
+# Linux's PATH_MAX: a longer path cannot be extracted anywhere npm runs.
+MAX_PATH_CHARS = 4096
+MAX_FINDINGS = 1000
+_MAX_SHOWN = 1000
 _CHUNK = 1 * MiB
 _COMPRESSED_CHUNK = 64 * 1024
 
@@ -95,6 +100,9 @@ class FindingKind(StrEnum):
     OVERSIZED_ENTRY = "oversized-entry"
     UNSUPPORTED_ENTRY = "unsupported-entry"
     SUSPICIOUS_NAME = "suspicious-name"
+    PATH_TOO_LONG = "path-too-long"
+    MANY_FINDINGS = "many-findings"
+    """The last finding when more than `MAX_FINDINGS` were met; says how many were left out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +226,25 @@ def read_members(
     # Only the chosen files are hashed and gathered; the others are skipped through.
     reader = _Reader(_as_stream(source), limits, _keep_paths(wanted), only=wanted)
     return reader.run().contents
+
+
+def stream_members(
+    source: TarballSource,
+    paths: Iterable[str],
+    on_member: Callable[[FileEntry, bytes], None],
+    limits: Limits = DEFAULT_LIMITS,
+) -> Refusal | None:
+    """Hand each chosen file's index entry and bytes to `on_member` as soon as it is read.
+
+    One file is held at a time, so no budget applies beyond `limits.max_entry_bytes` (larger
+    files are skipped). Returns why reading stopped early, or None. A path that occurs twice
+    is handed over twice, in archive order (the last one is what extraction keeps).
+    """
+    wanted = frozenset(paths)
+    if not wanted:
+        return None
+    reader = _Reader(_as_stream(source), limits, _keep_paths(wanted), only=wanted, sink=on_member)
+    return reader.run().refusal
 
 
 def is_binary(data: bytes) -> bool:
@@ -491,6 +518,10 @@ def _is_small_number(text: bytes | str) -> bool:
     return text.isdigit() and len(text) <= 19
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else f"{text[:_MAX_SHOWN]}… ({len(text):,} characters)"
+
+
 def _padding(size: int) -> int:
     return -size % BLOCK
 
@@ -522,15 +553,24 @@ class _Reader:
         keep: Callable[[FileEntry], bool] | None,
         *,
         only: frozenset[str] | None = None,
+        sink: Callable[[FileEntry, bytes], None] | None = None,
     ) -> None:
         self._inflater = _Inflater(source, limits)
         self._limits = limits
         self._keep = keep
-        self._only = only
+        self._only = only  # paths to read; the others are skipped without being indexed
+        self._sink = sink  # takes kept files one by one instead of `result.contents`
         self._kept = 0
         self._entries = 0
         self._top_folders: dict[str, None] = {}
+        self._finding_count = 0
         self._result = ArchiveResult(contents_complete=keep is not None)
+
+    def _finding(self, kind: FindingKind, path: str, detail: str) -> None:
+        """Record a finding; names and details are cut, and the list is bounded."""
+        self._finding_count += 1
+        if self._finding_count <= MAX_FINDINGS:
+            self._result.findings.append(Finding(kind, _cut(path), _cut(detail)))
 
     def run(self) -> ArchiveResult:
         result = self._result
@@ -549,15 +589,15 @@ class _Reader:
         result.compressed_bytes = self._inflater.fed
         result.top_folders = tuple(self._top_folders)
         if len(self._top_folders) > 1:
-            names = ", ".join(self._top_folders)
-            result.findings.append(
-                Finding(
-                    FindingKind.SEVERAL_TOP_FOLDERS,
-                    "",
-                    f"entries sit under several top folders ({names}); npm strips the first "
-                    "folder of every entry, so their files merge into one package",
-                )
+            names = _cut(", ".join(self._top_folders))
+            detail = (
+                f"entries sit under several top folders ({names}); npm strips the first "
+                "folder of every entry, so their files merge into one package"
             )
+            result.findings.append(Finding(FindingKind.SEVERAL_TOP_FOLDERS, "", detail))
+        if self._finding_count > MAX_FINDINGS:
+            left_out = f"{self._finding_count - MAX_FINDINGS:,} more findings not listed"
+            result.findings.append(Finding(FindingKind.MANY_FINDINGS, "", left_out))
         return result
 
     def _read_entries(self) -> None:
@@ -595,13 +635,11 @@ class _Reader:
         self, header: _Header, extended: dict[str, str], global_extended: dict[str, str]
     ) -> None:
         if header.size > MAX_META_BYTES:
-            self._result.findings.append(
-                Finding(
-                    FindingKind.UNSUPPORTED_ENTRY,
-                    header.name,
-                    f"extended header of {format_size(header.size)} ignored (npm ignores meta "
-                    f"entries over {format_size(MAX_META_BYTES)})",
-                )
+            self._finding(
+                FindingKind.UNSUPPORTED_ENTRY,
+                header.name,
+                f"extended header of {format_size(header.size)} ignored (npm ignores meta "
+                f"entries over {format_size(MAX_META_BYTES)})",
             )
             self._inflater.skip(header.size + _padding(header.size))
             return
@@ -635,21 +673,18 @@ class _Reader:
             header.type = b"pax-type"  # an entry retyped by a pax record: report, never index
 
     def _read_entry(self, header: _Header) -> None:
-        findings = self._result.findings
         body = header.size + _padding(header.size)
         if header.type in _TYPE_FINDINGS:
             kind, text = _TYPE_FINDINGS[header.type]
-            findings.append(Finding(kind, header.name, text.format(link=header.linkname)))
+            self._finding(kind, header.name, text.format(link=header.linkname))
             self._inflater.skip(body)
             return
         if header.type != _DIRECTORY and header.type not in _FILE_TYPES:
             shown = header.type.decode("ascii", "replace")
-            findings.append(
-                Finding(
-                    FindingKind.UNSUPPORTED_ENTRY,
-                    header.name,
-                    f"entry of unsupported type {shown!r} ignored (npm ignores it too)",
-                )
+            self._finding(
+                FindingKind.UNSUPPORTED_ENTRY,
+                header.name,
+                f"entry of unsupported type {shown!r} ignored (npm ignores it too)",
             )
             self._inflater.skip(body)
             return
@@ -662,32 +697,35 @@ class _Reader:
 
     def _package_path(self, header: _Header) -> str | None:
         """The path inside the package, or None (with a finding) for entries not to index."""
-        name, findings = header.name, self._result.findings
+        name = header.name
         if _has_unsafe_characters(header):
-            findings.append(
-                Finding(
-                    FindingKind.SUSPICIOUS_NAME,
-                    name,
-                    "the name holds control characters or bytes that are not UTF-8",
-                )
+            self._finding(
+                FindingKind.SUSPICIOUS_NAME,
+                name,
+                "the name holds control characters or bytes that are not UTF-8",
             )
+        if len(name) > MAX_PATH_CHARS:
+            self._finding(
+                FindingKind.PATH_TOO_LONG,
+                name,
+                f"path of {len(name):,} characters; no system npm runs on can extract it",
+            )
+            return None
         if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
-            findings.append(Finding(FindingKind.ABSOLUTE_PATH, name, "absolute path not followed"))
+            self._finding(FindingKind.ABSOLUTE_PATH, name, "absolute path not followed")
             return None
         if ".." in name.replace("\\", "/").split("/"):
-            findings.append(Finding(FindingKind.PARENT_PATH, name, "path with '..' not followed"))
+            self._finding(FindingKind.PARENT_PATH, name, "path with '..' not followed")
             return None
         parts = [part for part in name.split("/") if part not in ("", ".")]
         if not parts:
             return None
         if len(parts) == 1:
             if header.type != _DIRECTORY:
-                findings.append(
-                    Finding(
-                        FindingKind.OUTSIDE_PACKAGE_FOLDER,
-                        name,
-                        "file outside the package folder; npm does not install it",
-                    )
+                self._finding(
+                    FindingKind.OUTSIDE_PACKAGE_FOLDER,
+                    name,
+                    "file outside the package folder; npm does not install it",
                 )
             else:
                 self._top_folders.setdefault(parts[0])
@@ -699,16 +737,16 @@ class _Reader:
         limits, result, size = self._limits, self._result, header.size
         oversized = size > limits.max_entry_bytes
         if oversized:
-            result.findings.append(
-                Finding(
-                    FindingKind.OVERSIZED_ENTRY,
-                    path,
-                    f"{format_size(size)} file, over the {format_size(limits.max_entry_bytes)} "
-                    "limit for one file: listed and hashed, never loaded",
-                )
+            self._finding(
+                FindingKind.OVERSIZED_ENTRY,
+                path,
+                f"{format_size(size)} file, over the {format_size(limits.max_entry_bytes)} "
+                "limit for one file: listed and hashed, never loaded",
             )
         replaced = len(result.contents.get(path, b""))
-        within_budget = self._kept - replaced + size <= limits.max_kept_bytes
+        within_budget = self._sink is not None or (
+            self._kept - replaced + size <= limits.max_kept_bytes
+        )
         # Bytes are gathered (one file at a time) before `keep` sees the finished entry.
         gather = self._keep is not None and not oversized and within_budget
 
@@ -730,13 +768,11 @@ class _Reader:
         binary = bool(binary)
 
         if path in result.files:
-            result.findings.append(
-                Finding(
-                    FindingKind.DUPLICATE_PATH,
-                    path,
-                    "the archive holds this path more than once; the last copy wins on "
-                    "extraction and is the one listed",
-                )
+            self._finding(
+                FindingKind.DUPLICATE_PATH,
+                path,
+                "the archive holds this path more than once; the last copy wins on "
+                "extraction and is the one listed",
             )
             self._kept -= len(result.contents.pop(path, b""))
         entry = FileEntry(
@@ -753,7 +789,9 @@ class _Reader:
         result.files[path] = entry
         if self._keep is None or not self._keep(entry):
             return
-        if gather:
+        if gather and self._sink is not None:
+            self._sink(entry, b"".join(parts))
+        elif gather:
             result.contents[path] = b"".join(parts)
             self._kept += size
         else:

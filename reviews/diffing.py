@@ -393,20 +393,24 @@ class _Side:
     suspicious: tuple[SuspiciousChar, ...]
     label: str
     """`baseline` or `staged` in a diff, empty in a file view."""
+    line_count: int
+    longest: int
+    decoded: bool = True
+    """False for a side over `max_side_bytes`: measured in bytes, never decoded or scanned."""
 
     @classmethod
     def decode(cls, data: bytes, sha256: str | None, options: DiffOptions, label: str) -> _Side:
+        sha256 = sha256 or _sha256(data)
+        if len(data) > options.limits.max_side_bytes:
+            return cls(data, sha256, "", [], False, (), label, count_lines(data), 0, False)
         try:
             text, not_utf8 = data.decode("utf-8"), False
         except UnicodeDecodeError:
             text, not_utf8 = data.decode("utf-8", "replace"), True
         lines = split_lines(text)
         suspicious = tuple(find_suspicious(text, limit=options.max_suspicious))
-        return cls(data, sha256 or _sha256(data), text, lines, not_utf8, suspicious, label)
-
-    @property
-    def longest(self) -> int:
-        return max(map(len, self.lines), default=0)
+        longest = max(map(len, lines), default=0)
+        return cls(data, sha256, text, lines, not_utf8, suspicious, label, len(lines), longest)
 
     @property
     def subject(self) -> str:
@@ -419,9 +423,9 @@ class _Side:
                 f"{self.subject} is {format_size(len(self.data))} "
                 f"(limit {format_size(limits.max_side_bytes)})"
             )
-        if len(self.lines) > limits.max_lines:
+        if self.line_count > limits.max_lines:
             reasons.append(
-                f"{self.subject} has {len(self.lines):,} lines (limit {limits.max_lines:,})"
+                f"{self.subject} has {self.line_count:,} lines (limit {limits.max_lines:,})"
             )
         return reasons
 
@@ -461,10 +465,10 @@ class _Side:
             size=len(self.data),
             sha256=self.sha256,
             is_binary=False,
-            line_count=len(self.lines),
-            longest_line=self.longest,
+            line_count=self.line_count,
+            longest_line=self.longest if self.decoded else None,
             not_utf8=self.not_utf8,
-            crlf="\r\n" in self.text,
+            crlf=b"\r\n" in self.data,
             no_newline_at_end=bool(self.data) and not self.data.endswith(b"\n"),
             highlighted=highlighted,
             suspicious=self.suspicious,
@@ -501,9 +505,9 @@ def _binary_notice(old: SideInfo | None, new: SideInfo | None) -> str:
 
 def _line_stats(old: _Side | None, new: _Side | None) -> tuple[int, int]:
     if old is None:
-        return (len(new.lines) if new else 0), 0
+        return (new.line_count if new else 0), 0
     if new is None:
-        return 0, len(old.lines)
+        return 0, old.line_count
     patch = pygit2.Patch.create_from(old.data, new.data, flag=_FORCE_TEXT, context_lines=0)
     _context, added, removed = patch.line_stats
     return int(added), int(removed)

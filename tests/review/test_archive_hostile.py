@@ -279,3 +279,23 @@ def test_script_in_a_file_name_and_body_comes_out_escaped():
     assert "&lt;script&gt;alert(&#x27;name&#x27;)&lt;/script&gt;.js" in html
     assert "&lt;/script&gt;" in html
     assert "onerror" in html  # the text is all there, only inert
+
+
+def test_a_path_no_system_can_extract_is_reported_not_indexed():
+    long_path = "package/" + "/".join(["d" * 200] * 30) + "/f.js"
+
+    result = read_archive(make_tarball([Entry(long_path, b"x"), Entry("package/ok.js", b"y")]))
+
+    assert set(result.files) == {"ok.js"}
+    assert kinds(result) == [FindingKind.PATH_TOO_LONG]
+    assert len(result.findings[0].path) < 1100  # cut for display
+
+
+def test_findings_are_bounded_and_say_how_many_were_left_out():
+    links = [Entry(f"package/l{i}", type=tarfile.SYMTYPE, linkname="/etc") for i in range(1500)]
+
+    result = read_archive(make_tarball(links))
+
+    assert len(result.findings) == 1001
+    assert result.findings[-1].kind is FindingKind.MANY_FINDINGS
+    assert "500 more findings" in result.findings[-1].detail
