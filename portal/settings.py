@@ -4,11 +4,14 @@ Local development needs no configuration at all: SQLite, a broker that needs no 
 console email backend. Production (DEBUG off) refuses to start without what it cannot guess.
 """
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 django_stubs_ext.monkeypatch()  # generic admin/queryset classes at runtime
@@ -72,6 +75,39 @@ GREENROOM_SYNC_TOKEN = env_str("GREENROOM_SYNC_TOKEN")
 GREENROOM_SYNC_INTERVAL = env_int("GREENROOM_SYNC_INTERVAL", 60)
 GREENROOM_REGISTRY_TIMEOUT = float(env_str("GREENROOM_REGISTRY_TIMEOUT", "10"))
 GREENROOM_TARBALL_MAX_BYTES = env_int("GREENROOM_TARBALL_MAX_BYTES", 256 * 1024 * 1024)
+
+
+def token_keys() -> list[str]:
+    """GREENROOM_TOKEN_KEYS: comma-separated Fernet keys; the first encrypts, all decrypt.
+
+    Generate one with `python -c "from cryptography.fernet import Fernet;
+    print(Fernet.generate_key().decode())"`. Only a DEBUG run gets a fixed, public dev key.
+    """
+    keys = env_list("GREENROOM_TOKEN_KEYS", [])
+    if not keys:
+        if not DEBUG:
+            raise ImproperlyConfigured(
+                "GREENROOM_TOKEN_KEYS must be set when DEBUG is off: comma-separated Fernet keys "
+                "that encrypt the npm tokens people link"
+            )
+        dev_key = hashlib.sha256(b"greenroom local development token key, not secret").digest()
+        return [base64.urlsafe_b64encode(dev_key).decode()]
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"GREENROOM_TOKEN_KEYS: key {number} is not a Fernet key "
+                "(32 bytes, url-safe base64)"
+            ) from None
+    return keys
+
+
+GREENROOM_TOKEN_KEYS = token_keys()
+# Approve and reject run in the request, sent once: a short timeout, never a retry.
+GREENROOM_DECISION_TIMEOUT = float(env_str("GREENROOM_DECISION_TIMEOUT", "15"))
+# How long a security-key challenge is waited for before the portal gives up on it.
+GREENROOM_WEB_AUTH_TIMEOUT = env_int("GREENROOM_WEB_AUTH_TIMEOUT", 300)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -177,6 +213,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Task modules besides the autodiscovered reviews.tasks.
+CELERY_IMPORTS = ["reviews.decisions"]
 CELERY_BEAT_SCHEDULE = {
     "sync-stages": {
         "task": "reviews.tasks.sync_stages_task",

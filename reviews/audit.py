@@ -45,6 +45,18 @@ class Action(StrEnum):
     PATTERN_ADDED = "team.pattern_added"
     PATTERN_REMOVED = "team.pattern_removed"
     SETTINGS_CHANGED = "settings.changed"
+    NPM_ACCOUNT_LINKED = "npm_token.linked"
+    NPM_ACCOUNT_UNLINKED = "npm_token.unlinked"
+    NPM_KEYS_ROTATED = "npm_token.keys_rotated"
+    # Every approve/reject attempt made in the portal ends in exactly one of these.
+    STAGE_APPROVED = "stage.approved"
+    STAGE_REJECTED = "stage.rejected"
+    DECISION_CHALLENGED = "decision.challenged"  # the registry asked for a code or a key
+    DECISION_WRONG_CODE = "decision.wrong_code"
+    DECISION_REFUSED = "decision.refused"
+    DECISION_FAILED = "decision.failed"
+    DECISION_CANCELLED = "decision.cancelled"
+    PUBLISHED_DIGEST_MISMATCH = "stage.published_digest_mismatch"
 
 
 @dataclass(frozen=True)

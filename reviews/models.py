@@ -64,6 +64,25 @@ class StagedVersion(models.Model):
     download_claimed_at = models.DateTimeField(null=True, blank=True)
     download_attempts = models.PositiveIntegerField(default=0)
 
+    # A decision made in the portal, with the deciding person's own npm token.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_npm_user = models.CharField(max_length=214, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decided_in_portal = models.BooleanField(default=False)
+    # A decision claim: set before the approve/reject request goes out, so one is sent at a time.
+    decision_claimed_at = models.DateTimeField(null=True, blank=True)
+    # After a portal approval: the packument's dist.integrity, compared with the reviewed tarball.
+    published_integrity = models.CharField(max_length=200, blank=True)
+    published_integrity_matches = models.BooleanField(null=True)
+    published_checked_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-staged_at", "-id"]
         indexes = [
@@ -205,3 +224,49 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditLogIsAppendOnly("audit entries cannot be deleted")
+
+
+class NpmToken(models.Model):
+    """A person's own registry token, encrypted at rest (reviews.npm_tokens), never shown again."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, related_name="npm_token", on_delete=models.CASCADE
+    )
+    npm_user = models.CharField(max_length=214, db_index=True)
+    encrypted = models.TextField(help_text="Fernet ciphertext; keys in GREENROOM_TOKEN_KEYS")
+    linked_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"npm user {self.npm_user} for {self.user}"
+
+
+class WebAuthChallenge(models.Model):
+    """A security-key challenge the registry opened for one person's approve or reject.
+
+    The doneUrl is not a secret; the token it hands out is, and is never stored: it is sent
+    with the one re-sent request in the same web request that fetched it.
+    """
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    auth_url = models.URLField(max_length=2000)
+    done_url = models.URLField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Not before this: the registry's retry-after, and a claim on the next poll.
+    next_poll_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "stage"], name="one_web_auth_per_user_stage")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} of {self.stage} by {self.user}"

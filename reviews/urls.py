@@ -1,12 +1,34 @@
 from django.urls import path, re_path
 
-from reviews import audit_views, team_views, views
+from reviews import audit_views, decision_views, team_views, token_views, views
 
 app_name = "reviews"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("stages/<uuid:stage_id>/", views.stage_detail, name="stage"),
+    path(
+        "stages/<uuid:stage_id>/decision/",
+        decision_views.decision_panel,
+        name="stage-decision-panel",
+    ),
+    path("stages/<uuid:stage_id>/approve/", decision_views.approve_form, name="stage-approve-form"),
+    path("stages/<uuid:stage_id>/approve/confirm/", decision_views.approve, name="stage-approve"),
+    path("stages/<uuid:stage_id>/reject/", decision_views.reject_form, name="stage-reject-form"),
+    path("stages/<uuid:stage_id>/reject/confirm/", decision_views.reject, name="stage-reject"),
+    path(
+        "stages/<uuid:stage_id>/security-key/poll/",
+        decision_views.security_key_poll,
+        name="stage-security-key-poll",
+    ),
+    path(
+        "stages/<uuid:stage_id>/security-key/cancel/",
+        decision_views.security_key_cancel,
+        name="stage-security-key-cancel",
+    ),
+    path("settings/", token_views.settings_page, name="settings"),
+    path("settings/npm-token/", token_views.link_token, name="npm-token-link"),
+    path("settings/npm-token/unlink/", token_views.unlink_token, name="npm-token-unlink"),
     path("me/", team_views.me, name="me"),
     path("audit/", audit_views.audit_log, name="audit"),
     re_path(r"^audit/export\.(?P<fmt>csv|json)$", audit_views.audit_export, name="audit-export"),

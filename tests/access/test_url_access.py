@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from reviews.models import Membership, PackagePattern, Role
+from reviews.models import AuditEvent, Membership, PackagePattern, Role
 from tests.personas import World
 
 # URLs that are public on purpose, or guarded by Django's own admin.
@@ -79,6 +79,64 @@ CASES: dict[str, Case] = {
         allowed="acme_admin",
         allowed_status=302,
         effect=lambda w: not w.acme.patterns.exists(),
+    ),
+    # Approve / reject (tests/decisions has the registry side). The approver has no linked
+    # npm token here: the attempt is refused before the registry, and audited.
+    "reviews:stage-decision-panel": Case(
+        url=lambda w: reverse("reviews:stage-decision-panel", args=[w.acme_stage.stage_id]),
+        allowed="viewer",
+    ),
+    "reviews:stage-approve-form": Case(
+        url=lambda w: reverse("reviews:stage-approve-form", args=[w.acme_stage.stage_id]),
+        too_low="viewer",
+    ),
+    "reviews:stage-approve": Case(
+        url=lambda w: reverse("reviews:stage-approve", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        effect=lambda w: AuditEvent.objects.filter(
+            action="decision.refused", stage=w.acme_stage, username="approver"
+        ).exists(),
+    ),
+    "reviews:stage-reject-form": Case(
+        url=lambda w: reverse("reviews:stage-reject-form", args=[w.acme_stage.stage_id]),
+        too_low="viewer",
+    ),
+    "reviews:stage-reject": Case(
+        url=lambda w: reverse("reviews:stage-reject", args=[w.acme_stage.stage_id]),
+        method="post",
+        data=lambda w: {"confirm_version": w.acme_stage.version, "reason": "broken"},
+        too_low="viewer",
+        effect=lambda w: AuditEvent.objects.filter(
+            action="decision.refused", stage=w.acme_stage, username="approver"
+        ).exists(),
+    ),
+    "reviews:stage-security-key-poll": Case(
+        url=lambda w: reverse("reviews:stage-security-key-poll", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,  # nothing is waiting: back to the form, with a message
+    ),
+    "reviews:stage-security-key-cancel": Case(
+        url=lambda w: reverse("reviews:stage-security-key-cancel", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,
+    ),
+    # A person's own settings: every signed-in person has them, no team involved.
+    "reviews:settings": Case(url=lambda w: reverse("reviews:settings"), outsider=""),
+    "reviews:npm-token-link": Case(
+        url=lambda w: reverse("reviews:npm-token-link"),
+        method="post",
+        data=lambda w: {"token": "not a token"},
+        outsider="",
+        allowed_status=400,  # refused before any registry is asked; tests/decisions links
+    ),
+    "reviews:npm-token-unlink": Case(
+        url=lambda w: reverse("reviews:npm-token-unlink"),
+        method="post",
+        outsider="",
+        allowed_status=302,
     ),
 }
 

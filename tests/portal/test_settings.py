@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "GREENROOM_REGISTRY_URL": "https://registry.example/",
     "DATABASE_URL": "postgres://greenroom@127.0.0.1:5432/greenroom",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "GREENROOM_TOKEN_KEYS": "GV8eq-WYM3Ev2n6XiB6SRKg2AWnccJ0yKR40NsTc110=",
 }
 
 

@@ -1,0 +1,25 @@
+"""Re-encrypt every linked npm token with the first key of GREENROOM_TOKEN_KEYS.
+
+Rotation: put the new key first (keep the old ones after it), deploy, run this, then remove
+the old keys. A token no configured key can read is named (by row) and fails the command.
+"""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reviews import npm_tokens
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt linked npm tokens with the first key of GREENROOM_TOKEN_KEYS."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rotation = npm_tokens.rotate_keys()
+        self.stdout.write(f"Re-encrypted {rotation.rotated} npm tokens with the first key.")
+        if rotation.unreadable:
+            rows = ", ".join(str(pk) for pk in rotation.unreadable)
+            raise CommandError(
+                f"{len(rotation.unreadable)} tokens could not be read with any configured key "
+                f"(NpmToken rows {rows}); their owners must link them again."
+            )
