@@ -26,7 +26,13 @@ import pygit2
 import pygments  # type: ignore[import-untyped]
 
 from reviews.archive import count_lines, format_size, is_binary
-from reviews.review_highlight import highlight_lines, lexer_name, plain_lines, split_lines
+from reviews.review_highlight import (
+    PLAIN_LEXER,
+    highlight_lines,
+    lexer_name,
+    plain_lines,
+    split_lines,
+)
 from reviews.textcheck import SuspiciousChar, escape_and_mark, find_suspicious
 
 __all__ = [
@@ -303,8 +309,12 @@ def diff_file(
         notices.insert(0, "The file is empty.")
     return FileDiff(
         DiffKind.TEXT,
-        old_side.info(highlighted=highlight) if old_side else None,
-        new_side.info(highlighted=highlight) if new_side else None,
+        old_side.info(highlighted=old_side.highlights(lexer, highlight, limits))
+        if old_side
+        else None,
+        new_side.info(highlighted=new_side.highlights(lexer, highlight, limits))
+        if new_side
+        else None,
         added,
         removed,
         lexer,
@@ -376,7 +386,7 @@ def view_file(data: bytes, path: str, options: DiffOptions = DEFAULT_OPTIONS) ->
             DiffKind.MINIFIED, side.info(), lines, lexer, key, (notice, *side.notices()), True
         )
     lines = tuple(side.html_lines(path, options.highlight, limits))
-    info = side.info(highlighted=options.highlight)
+    info = side.info(highlighted=side.highlights(lexer, options.highlight, limits))
     return FileView(DiffKind.TEXT, info, lines, lexer, key, tuple(side.notices()))
 
 
@@ -437,8 +447,11 @@ class _Side:
             f"{self.subject} has a line of {longest:,} characters (limit {limits.max_line_chars:,})"
         ]
 
+    def highlights(self, lexer: str, highlight: bool, limits: InlineLimits) -> bool:
+        return highlight and lexer != PLAIN_LEXER and len(self.data) <= limits.max_highlight_bytes
+
     def html_lines(self, path: str, highlight: bool, limits: InlineLimits) -> list[str]:
-        if highlight and len(self.data) <= limits.max_highlight_bytes:
+        if self.highlights(lexer_name(path), highlight, limits):
             return highlight_lines(self.text, path)
         return plain_lines(self.text)
 

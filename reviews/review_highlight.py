@@ -28,9 +28,17 @@ from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
 from reviews.textcheck import escape_and_mark
 
-__all__ = ["highlight_lines", "lexer_name", "plain_lines", "split_lines", "stylesheet"]
+__all__ = [
+    "PLAIN_LEXER",
+    "highlight_lines",
+    "lexer_name",
+    "plain_lines",
+    "split_lines",
+    "stylesheet",
+]
 
-_PLAIN = "text"
+PLAIN_LEXER = "text"
+"""What `lexer_name` answers when no lexer fits the file name."""
 
 
 def split_lines(text: str) -> list[str]:
@@ -61,7 +69,7 @@ def highlight_lines(text: str, path: str) -> list[str]:
     beforehand whether the text is small enough to be worth highlighting.
     """
     alias = lexer_name(path)
-    if alias == _PLAIN:
+    if alias == PLAIN_LEXER:
         return plain_lines(text)
     folded = text.replace("\r\n", "\n")
     try:
@@ -82,8 +90,8 @@ def _lexer_alias(basename: str) -> str:
     try:
         lexer = get_lexer_for_filename(basename)
     except ClassNotFound:
-        return _PLAIN
-    aliases = getattr(lexer, "aliases", None) or [_PLAIN]
+        return PLAIN_LEXER
+    aliases = getattr(lexer, "aliases", None) or [PLAIN_LEXER]
     return str(aliases[0])
 
 

@@ -280,6 +280,9 @@ def test_highlighting_uses_the_lexer_for_the_file_name_and_stops_past_the_limit(
     assert "<span" not in plain.hunks[0].lines[0].html
     assert "<span" not in capped.hunks[0].lines[0].html
     assert capped.new is not None
+    assert not capped.new.highlighted
+    assert coloured.new is not None
+    assert coloured.new.highlighted
     assert (
         not diff_file(None, code, "README.unknown-ext").hunks[0].lines[0].html.startswith("<span")
     )
