@@ -16,7 +16,7 @@ Typical use, for a whole package::
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -29,7 +29,7 @@ from reviews.archive import (
     Limits,
     TarballSource,
     read_archive,
-    read_members,
+    stream_members,
 )
 
 __all__ = [
@@ -205,15 +205,16 @@ def analyse(
     new_contents: Mapping[str, bytes],
 ) -> Changeset:
     """The changeset with line counts for every text file whose contents are given."""
-    complete = True
-    changes: list[FileChange] = []
-    for change in compare_indexes(old, new):
-        counted = _with_line_counts(change, old_contents, new_contents)
-        if counted is None:
-            complete = False
-            counted = change
-        changes.append(counted)
-    return Changeset(tuple(changes), first_release=old is None, stats_complete=complete)
+
+    def counts(change: FileChange) -> tuple[int, int] | None:
+        assert change.old is not None
+        assert change.new is not None
+        old_bytes, new_bytes = old_contents.get(change.old.path), new_contents.get(change.new.path)
+        if old_bytes is None or new_bytes is None:
+            return None
+        return line_stats(old_bytes, new_bytes)
+
+    return _changeset(old, new, counts)
 
 
 def analyse_tarballs(
@@ -221,19 +222,20 @@ def analyse_tarballs(
 ) -> PackageAnalysis:
     """Read both tarballs (in memory, within `limits`) and analyse the whole package.
 
-    To hold only what is diffed, the baseline is read twice when it can be (bytes, or a
-    seekable file): once for its index, once more for the bytes of the text files modified
-    under the same path. The staged tarball is read once, keeping only those files' bytes.
-    A baseline that cannot be rewound is read once, keeping all its text files' bytes.
-    Each tarball holds at most `limits.max_kept_bytes` of contents; line counts of files past
-    that budget stay None (`Changeset.stats_complete` is then False).
+    The staged tarball is read once, keeping the bytes of the text files that differ from the
+    baseline under the same path (the only ones diffed), within `limits.max_kept_bytes`. The
+    baseline is read twice when it can be (bytes, or a seekable file): once for its index, once
+    more streaming those files one at a time into libgit2. A baseline that cannot be rewound is
+    read once, keeping all its text files' bytes (within the same budget). Files past a budget
+    keep no line counts (`Changeset.stats_complete` is then False).
     """
-    old_archive: ArchiveResult | None = None
+    if old is None:
+        new_archive = read_archive(new, limits)
+        return PackageAnalysis(None, new_archive, _changeset(None, new_archive.files, _no_counts))
+
     old_start = _rewind_point(old)
-    if old is not None:
-        keep_old = False if old_start is not None else _is_text
-        old_archive = read_archive(old, limits, keep_contents=keep_old)
-    old_files = old_archive.files if old_archive else {}
+    old_archive = read_archive(old, limits, keep_contents=old_start is None and _is_text)
+    old_files = old_archive.files
 
     def differs(entry: FileEntry) -> bool:
         before = old_files.get(entry.path)
@@ -245,15 +247,51 @@ def analyse_tarballs(
         )
 
     new_archive = read_archive(new, limits, keep_contents=differs)
-    old_index = old_archive.files if old_archive else None
-    to_diff = [c for c in compare_indexes(old_index, new_archive.files) if _needs_diff(c)]
-    old_contents = _contents(old, old_start, old_archive, [c.old for c in to_diff], limits)
-    changeset = analyse(old_index, new_archive.files, old_contents, new_archive.contents)
+    new_contents = new_archive.contents
+    counted: dict[str, tuple[int, int]] = {}
+    if old_start is None:
+        for path, data in new_contents.items():
+            if path in old_archive.contents:
+                counted[path] = line_stats(old_archive.contents[path], data)
+    else:
+
+        def count(entry: FileEntry, data: bytes) -> None:
+            if entry.path in new_contents and old_files.get(entry.path) == entry:
+                counted[entry.path] = line_stats(data, new_contents[entry.path])
+
+        if not isinstance(old, bytes | bytearray | memoryview):
+            old.seek(old_start)
+        stream_members(old, new_contents, count, limits)
+
+    def counts(change: FileChange) -> tuple[int, int] | None:
+        return counted.get(change.path)
+
+    changeset = _changeset(old_files, new_archive.files, counts)
     return PackageAnalysis(old_archive, new_archive, changeset)
 
 
+def _no_counts(_change: FileChange) -> None:
+    return None
+
+
+def _changeset(
+    old: Mapping[str, FileEntry] | None,
+    new: Mapping[str, FileEntry],
+    counts: Callable[[FileChange], tuple[int, int] | None],
+) -> Changeset:
+    complete = True
+    changes: list[FileChange] = []
+    for change in compare_indexes(old, new):
+        counted = _with_line_counts(change, counts)
+        if counted is None:
+            complete = False
+            counted = change
+        changes.append(counted)
+    return Changeset(tuple(changes), first_release=old is None, stats_complete=complete)
+
+
 def _with_line_counts(
-    change: FileChange, old_contents: Mapping[str, bytes], new_contents: Mapping[str, bytes]
+    change: FileChange, counts: Callable[[FileChange], tuple[int, int] | None]
 ) -> FileChange | None:
     """The change with its line counts, or None when they were needed but not computable."""
     old, new = change.old, change.new
@@ -269,25 +307,14 @@ def _with_line_counts(
     assert new is not None
     if old.sha256 == new.sha256:  # only the mode changed
         return replace(change, lines_added=0, lines_removed=0)
-    old_bytes, new_bytes = old_contents.get(old.path), new_contents.get(new.path)
-    if old_bytes is None or new_bytes is None:
+    counted = counts(change)
+    if counted is None:
         return None
-    added, removed = line_stats(old_bytes, new_bytes)
-    return replace(change, lines_added=added, lines_removed=removed)
+    return replace(change, lines_added=counted[0], lines_removed=counted[1])
 
 
 def _is_text(entry: FileEntry) -> bool:
     return not entry.is_binary
-
-
-def _needs_diff(change: FileChange) -> bool:
-    return (
-        change.status is ChangeStatus.MODIFIED
-        and not change.is_binary
-        and change.old is not None
-        and change.new is not None
-        and change.old.sha256 != change.new.sha256
-    )
 
 
 def _rewind_point(source: TarballSource | None) -> int | None:
@@ -300,24 +327,6 @@ def _rewind_point(source: TarballSource | None) -> int | None:
         return source.tell() if source.seekable() else None
     except OSError:
         return None
-
-
-def _contents(
-    source: TarballSource | None,
-    start: int | None,
-    archive: ArchiveResult | None,
-    entries: Iterable[FileEntry | None],
-    limits: Limits,
-) -> Mapping[str, bytes]:
-    """The bytes of `entries`: those kept on the first pass, the rest from a second one."""
-    if source is None or archive is None:
-        return {}
-    missing = [e.path for e in entries if e and not e.oversized and e.path not in archive.contents]
-    if not missing or start is None:
-        return archive.contents
-    if not isinstance(source, bytes | bytearray | memoryview):
-        source.seek(start)
-    return {**archive.contents, **read_members(source, missing, limits)}
 
 
 def _summarise(changes: Iterable[FileChange]) -> ChangeSummary:
