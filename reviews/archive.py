@@ -206,6 +206,8 @@ def read_archive(
         keep = None
     elif callable(keep_contents):
         keep = keep_contents
+    elif isinstance(keep_contents, str):
+        keep = _keep_paths(frozenset([keep_contents]))
     else:
         wanted = frozenset(keep_contents)
         keep = _keep_paths(wanted)

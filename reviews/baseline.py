@@ -35,6 +35,20 @@ class BaselineRule(StrEnum):
     HIGHEST = "highest"
     NONE = "none"
 
+    @property
+    def summary(self) -> str:
+        """The rule in words, without versions (for filters and legends)."""
+        return _RULE_SUMMARIES[self]
+
+
+_RULE_SUMMARIES = {
+    BaselineRule.REQUESTED: "the version the reviewer chose",
+    BaselineRule.TAG: "the version the stage's dist-tag points to now",
+    BaselineRule.BELOW: "the highest published version below the staged one",
+    BaselineRule.HIGHEST: "the highest published version",
+    BaselineRule.NONE: "none: a first release",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:

@@ -120,6 +120,7 @@ def test_keep_contents_holds_bytes_in_memory_within_the_budget():
 
     everything = read_archive(tarball, keep_contents=True)
     chosen = read_archive(tarball, keep_contents=["b.js"])
+    one = read_archive(tarball, keep_contents="c.js")
     budget = read_archive(tarball, Limits(max_kept_bytes=2500), keep_contents=True)
     by_entry = read_archive(tarball, keep_contents=lambda entry: entry.path != "a.js")
 
@@ -127,6 +128,7 @@ def test_keep_contents_holds_bytes_in_memory_within_the_budget():
     assert everything.contents_complete
     assert chosen.contents == {"b.js": b"b" * 1000}
     assert chosen.contents_complete
+    assert one.contents == {"c.js": b"c" * 1000}
     assert len(budget.contents) == 2
     assert not budget.contents_complete
     assert set(budget.files) == set(files)  # the index is whole all the same

@@ -113,3 +113,8 @@ def test_the_reviewer_can_pick_another_published_version():
     assert baseline.sentence == "Compared with 1.0.0, the version you chose."
     with pytest.raises(ValueError, match="not a published version"):
         choose_baseline("2.0.0", published=["1.0.0"], requested=STAGE_PLACEHOLDER)
+
+
+def test_every_rule_has_a_summary():
+    assert {rule.summary for rule in BaselineRule} >= {"none: a first release"}
+    assert BaselineRule.TAG.summary == "the version the stage's dist-tag points to now"
