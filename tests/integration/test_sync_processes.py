@@ -27,7 +27,7 @@ def test_two_passes_at_once_create_and_download_everything_once(
     for n in range(STAGES):
         registry.stage(f"pkg-{n}")
     # A slow registry keeps both passes busy at the same time, listing and downloading.
-    registry.live.set_faults(
+    registry.set_faults(
         [{"path": "^/-/stage$", "delay": 0.3}, {"path": "/tarball$", "delay": 0.01}]
     )
 
@@ -52,7 +52,7 @@ def test_a_pass_killed_half_way_is_completed_by_the_next(
     registry: Registry, shared_db: SharedDatabase, portal: Portal
 ) -> None:
     ids = [registry.stage(f"pkg-{n}") for n in range(5)]
-    registry.live.set_faults([{"path": "/tarball$", "delay": 30}])
+    registry.set_faults([{"path": "/tarball$", "delay": 30}])
 
     doomed = portal.command()
     try:
@@ -73,7 +73,7 @@ def test_a_pass_killed_half_way_is_completed_by_the_next(
     assert {s["integrity"] for s in stages.values()} == {"pending"}
 
     # The next pass downloads the rest and leaves the dead worker's claim alone...
-    registry.live.clear_faults()
+    registry.clear_faults()
     assert counts(portal.sync())["verified"] == 4
     assert shared_db.stages()[claimed[0]]["integrity"] == "pending"
 

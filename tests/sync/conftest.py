@@ -33,4 +33,5 @@ def registry(
         },
     }
     yield registry
-    live_registry.clear_faults()
+    registry.clear_faults()
+    registry.settle()

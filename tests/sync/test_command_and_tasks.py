@@ -51,7 +51,7 @@ def test_the_command_prints_one_line(registry: Registry) -> None:
 
 
 def test_the_command_fails_when_the_listing_does(registry: Registry) -> None:
-    registry.live.set_faults([{"path": "^/-/stage$", "status": 503}])
+    registry.set_faults([{"path": "^/-/stage$", "status": 503}])
     out = StringIO()
 
     with pytest.raises(CommandError, match="did not complete"):
@@ -102,7 +102,7 @@ def test_the_sync_task_enqueues_one_download_per_new_stage(
 
 def test_the_download_task_retries_transient_errors(registry: Registry, eager: None) -> None:
     registry.stage("left-pad")
-    registry.live.set_faults([{"path": "/tarball$", "status": 502, "times": 2}])
+    registry.set_faults([{"path": "/tarball$", "status": 502, "times": 2}])
     staged_version_id = sync.sync_stages().to_download[0]
 
     outcome = download_stage_tarball_task.delay(staged_version_id).get()
@@ -115,7 +115,7 @@ def test_the_download_task_retries_transient_errors(registry: Registry, eager: N
 
 def test_the_download_task_gives_up_with_a_verdict(registry: Registry, eager: None) -> None:
     registry.stage("left-pad")
-    registry.live.set_faults([{"path": "/tarball$", "status": 500}])
+    registry.set_faults([{"path": "/tarball$", "status": 500}])
     staged_version_id = sync.sync_stages().to_download[0]
 
     outcome = download_stage_tarball_task.delay(staged_version_id).get()
@@ -128,7 +128,7 @@ def test_the_download_task_gives_up_with_a_verdict(registry: Registry, eager: No
 
 def test_the_download_task_does_not_retry_a_refusal(registry: Registry, eager: None) -> None:
     registry.stage("left-pad")
-    registry.live.set_faults([{"path": "/tarball$", "status": 403}])
+    registry.set_faults([{"path": "/tarball$", "status": 403}])
     staged_version_id = sync.sync_stages().to_download[0]
 
     outcome = download_stage_tarball_task.delay(staged_version_id).get()

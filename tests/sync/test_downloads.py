@@ -139,7 +139,7 @@ def test_a_refused_tarball_is_recorded_and_the_pass_goes_on(
 ) -> None:
     refused = registry.stage("pkg-refused")
     fine = registry.stage("pkg-fine")
-    registry.live.set_faults([{"method": "GET", "path": tarball_path(refused), "status": status}])
+    registry.set_faults([{"method": "GET", "path": tarball_path(refused), "status": status}])
 
     summary = pass_and_download()
 
@@ -179,7 +179,7 @@ def test_a_transient_failure_defers_the_download_to_a_later_attempt(
     registry: Registry, fault: dict[str, object]
 ) -> None:
     stage_id = registry.stage("left-pad")
-    registry.live.set_faults([{"method": "GET", "path": "/tarball$", "times": 1, **fault}])
+    registry.set_faults([{"method": "GET", "path": "/tarball$", "times": 1, **fault}])
 
     summary = sync.sync_stages()
     with sync_client() as client, pytest.raises(RegistryError) as raised:
@@ -200,7 +200,7 @@ def test_transient_failures_end_as_unavailable_once_attempts_are_spent(
     registry: Registry,
 ) -> None:
     stage_id = registry.stage("left-pad")
-    registry.live.set_faults([{"method": "GET", "path": "/tarball$", "status": 503}])
+    registry.set_faults([{"method": "GET", "path": "/tarball$", "status": 503}])
 
     outcomes = []
     for _ in range(sync.MAX_DOWNLOAD_ATTEMPTS + 2):

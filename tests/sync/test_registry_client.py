@@ -224,7 +224,7 @@ def test_a_security_key_login_is_offered_polled_and_used(
 def test_registry_faults_are_transient_errors(
     registry: Registry, fault: dict[str, object], error: type[RegistryError], status: int | None
 ) -> None:
-    registry.live.set_faults([{"method": "GET", "path": "^/-/stage$", **fault}])
+    registry.set_faults([{"method": "GET", "path": "^/-/stage$", **fault}])
     with client_for(registry, timeout=0.5) as client, pytest.raises(error) as raised:
         client.list_stages()
     assert is_transient(raised.value)
@@ -236,7 +236,7 @@ def test_registry_faults_are_transient_errors(
 
 def test_a_truncated_tarball_is_unavailable(registry: Registry) -> None:
     stage_id = registry.stage("left-pad")
-    registry.live.set_faults([{"path": "/tarball$", "truncate": True}])
+    registry.set_faults([{"path": "/tarball$", "truncate": True}])
     with client_for(registry) as client, pytest.raises(Unavailable, match="tarball"):
         client.download_stage_tarball(stage_id, max_bytes=10_000)
 

@@ -163,7 +163,7 @@ def test_a_failed_listing_resolves_nothing(registry: Registry) -> None:
     registry.reject(first)
 
     # The second page (the oldest stages) keeps failing: the pass ends without it.
-    registry.live.set_faults([{"method": "GET", "path": "^/-/stage$", "status": 500}])
+    registry.set_faults([{"method": "GET", "path": "^/-/stage$", "status": 500}])
     summary = sync_stages()
 
     assert not summary.complete
@@ -175,7 +175,7 @@ def test_a_failed_listing_resolves_nothing(registry: Registry) -> None:
 def test_a_listing_that_fails_part_way_keeps_its_first_pages(registry: Registry) -> None:
     for n in range(PAGE_SIZE + 5):
         registry.stage(f"pkg-{n}")
-    registry.live.set_faults(
+    registry.set_faults(
         [
             {"method": "GET", "path": "^/-/stage$", "times": 1},  # page 0 passes
             {"method": "GET", "path": "^/-/stage$", "status": 502},
@@ -186,7 +186,7 @@ def test_a_listing_that_fails_part_way_keeps_its_first_pages(registry: Registry)
 
     assert not summary.complete
     assert summary.new == PAGE_SIZE
-    registry.live.clear_faults()
+    registry.clear_faults()
     assert sync_stages().new == 5
 
 
@@ -291,7 +291,7 @@ def test_a_transient_listing_failure_is_retried_within_the_pass(
     registry: Registry, fault: dict[str, object]
 ) -> None:
     registry.stage("left-pad")
-    registry.live.set_faults([{"method": "GET", "path": "^/-/stage$", "times": 1, **fault}])
+    registry.set_faults([{"method": "GET", "path": "^/-/stage$", "times": 1, **fault}])
 
     summary = sync_stages()
 
@@ -302,7 +302,7 @@ def test_a_transient_listing_failure_is_retried_within_the_pass(
 
 def test_a_rate_limited_listing_waits_as_asked(registry: Registry) -> None:
     registry.stage("left-pad")
-    registry.live.set_faults(
+    registry.set_faults(
         [{"method": "GET", "path": "^/-/stage$", "times": 1, "status": 429, "retry_after": 2}]
     )
 
@@ -315,7 +315,7 @@ def test_a_rate_limited_listing_waits_as_asked(registry: Registry) -> None:
 
 
 def test_a_refused_listing_is_not_retried(registry: Registry) -> None:
-    registry.live.set_faults([{"method": "GET", "path": "^/-/stage$", "status": 403}])
+    registry.set_faults([{"method": "GET", "path": "^/-/stage$", "status": 403}])
 
     summary = sync_stages()
 
