@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from io import StringIO
 
 import pytest
+from django.conf import LazySettings
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
@@ -59,6 +60,12 @@ def test_the_command_fails_when_the_listing_does(registry: Registry) -> None:
 
     assert out.getvalue().count("\n") == 1
     assert "listing incomplete, nothing resolved (503:" in out.getvalue()
+
+
+def test_the_command_needs_a_registry(settings: LazySettings) -> None:
+    settings.GREENROOM_REGISTRY_URL = ""
+    with pytest.raises(CommandError, match="GREENROOM_REGISTRY_URL is not set"):
+        run_command()
 
 
 def test_the_command_can_leave_downloads_to_the_workers(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from reviews import sync
@@ -31,8 +32,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, enqueue: bool = False, **options: Any) -> None:
-        client = sync_client()
         try:
+            client = sync_client()
+        except ImproperlyConfigured as e:
+            raise CommandError(str(e)) from None
+        with client:
             summary = sync.sync_stages(client)
             if enqueue:
                 for staged_version_id in summary.to_download:
@@ -43,8 +47,6 @@ class Command(BaseCommand):
                 tarballs = "tarballs: " + ", ".join(
                     f"{outcomes[outcome]} {outcome}" for outcome in (*VERDICTS, sync.DEFERRED)
                 )
-        finally:
-            client.close()
         self.stdout.write(f"Sync: {summary}; {tarballs}")
         if not summary.complete:
             raise CommandError(f"the stage listing did not complete: {summary.error}")
