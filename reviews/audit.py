@@ -30,6 +30,7 @@ CHAIN_LOCK_ID = 0x6772_6E72  # "grnr": one PostgreSQL advisory lock serialises a
 
 class Action(StrEnum):
     STAGE_SEEN = "stage.seen"
+    STAGE_UPDATED = "stage.updated"  # the registry changed a pending stage (e.g. its shasum)
     TARBALL_VERIFIED = "tarball.verified"
     TARBALL_MISMATCH = "tarball.mismatch"
     TARBALL_UNAVAILABLE = "tarball.unavailable"
@@ -57,6 +58,11 @@ class Action(StrEnum):
     DECISION_FAILED = "decision.failed"
     DECISION_CANCELLED = "decision.cancelled"
     PUBLISHED_DIGEST_MISMATCH = "stage.published_digest_mismatch"
+    # Notifications: a team's reminder rate and webhook, a person's choice per team.
+    TEAM_NOTIFICATIONS_CHANGED = "team.notifications_changed"
+    TEAM_WEBHOOK_SET = "team.webhook_set"
+    TEAM_WEBHOOK_REMOVED = "team.webhook_removed"
+    NOTIFICATION_PREFERENCE_SET = "notifications.preference_set"
 
 
 @dataclass(frozen=True)

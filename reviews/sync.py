@@ -29,6 +29,8 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from reviews import audit
+from reviews.audit import Action
 from reviews.models import StagedVersion, Tarball
 from reviews.registry import (
     NotFound,
@@ -328,6 +330,13 @@ def record_new_stage(stage: Stage) -> StagedVersion | None:
         staged_version, created = StagedVersion.objects.get_or_create(
             stage_id=stage.id, defaults=_fields_of(stage)
         )
+        if created:
+            audit.record(
+                Action.STAGE_SEEN,
+                stage=staged_version,
+                npm_user=stage.actor,
+                payload={"tag": stage.tag, "actor_type": stage.actor_type},
+            )
     if not created:
         return None
     logger.info("new stage %s (%s)", staged_version, stage.id)
@@ -363,10 +372,23 @@ def refresh_stage(staged_version: StagedVersion, stage: Stage) -> bool:
             download_attempts=0,
         )
     with transaction.atomic():
-        StagedVersion.objects.filter(
+        updated = StagedVersion.objects.filter(
             id=staged_version.id, state=StagedVersion.State.PENDING
         ).update(**changes, last_seen_at=timezone.now())
-    return True
+        if updated:
+            audit.record(
+                Action.STAGE_UPDATED,
+                stage=staged_version,
+                payload={
+                    name: {
+                        "old": _audit_value(getattr(staged_version, name)),
+                        "new": _audit_value(value),
+                    }
+                    for name, value in changes.items()
+                    if name in _fields_of(stage)
+                },
+            )
+    return bool(updated)
 
 
 def resolve_stage(
@@ -387,6 +409,19 @@ def resolve_stage(
             if approved
             else None,
         )
+        if resolved:
+            audit.record(
+                Action.APPROVED_ELSEWHERE if approved else Action.REJECTED_ELSEWHERE,
+                stage=staged_version,
+                payload=(
+                    {
+                        "published_shasum": published_shasum,
+                        "matches_staged": published_shasum == staged_version.shasum,
+                    }
+                    if approved
+                    else {}
+                ),
+            )
     if resolved:
         logger.info("stage %s was %s elsewhere", staged_version, state)
     return bool(resolved)
@@ -424,7 +459,28 @@ def record_integrity(
             tarball=tarball,
             download_claimed_at=None,
         )
+        if recorded:
+            audit.record(
+                INTEGRITY_ACTIONS[integrity],
+                stage=StagedVersion.objects.get(id=staged_version_id),
+                payload={
+                    "reason": reason,
+                    "sha1": tarball.sha1 if tarball else None,
+                    "sha256": tarball.sha256 if tarball else None,
+                },
+            )
     return bool(recorded)
+
+
+INTEGRITY_ACTIONS = {
+    StagedVersion.Integrity.VERIFIED: Action.TARBALL_VERIFIED,
+    StagedVersion.Integrity.MISMATCH: Action.TARBALL_MISMATCH,
+    StagedVersion.Integrity.UNAVAILABLE: Action.TARBALL_UNAVAILABLE,
+}
+
+
+def _audit_value(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _fields_of(stage: Stage) -> dict[str, str | datetime]:
