@@ -270,3 +270,177 @@ class WebAuthChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} of {self.stage} by {self.user}"
+
+
+# -- The review: baselines, whole-package analyses and their file index ---------------------------
+
+
+class PublishedTarball(models.Model):
+    """A published version's tarball, downloaded to serve as a baseline and checked against the
+    packument's `dist.shasum` / `dist.integrity` before it is used."""
+
+    package_name = models.CharField(max_length=214)
+    version = models.CharField(max_length=256)
+    shasum = models.CharField(max_length=40, blank=True, help_text="the packument's dist.shasum")
+    integrity = models.TextField(blank=True, help_text="the packument's dist.integrity")
+    tarball = models.ForeignKey(
+        Tarball, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verdict = models.CharField(
+        max_length=16,
+        choices=StagedVersion.Integrity.choices,
+        default=StagedVersion.Integrity.PENDING,
+    )
+    reason = models.TextField(blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["package_name", "version"], name="unique_published_tarball"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package_name}@{self.version} (published)"
+
+
+class Analysis(models.Model):
+    """The whole-package comparison of one (baseline, staged) pair of tarballs.
+
+    Keyed by the two tarballs (content-addressed), so every stage with the same pair shares it;
+    `baseline` is None for a first release. Claimed with a lease on `claimed_at` so that two
+    workers never analyse the same pair at once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        REFUSED = "refused", "Refused"
+        FAILED = "failed", "Failed"
+
+    baseline = models.ForeignKey(
+        Tarball, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    staged = models.ForeignKey(Tarball, on_delete=models.PROTECT, related_name="+")
+    format_version = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # Over a limit: which tarball ("staged" or "baseline"), which limit, and the sentence.
+    refusal_side = models.CharField(max_length=8, blank=True)
+    refusal_reason = models.CharField(max_length=16, blank=True)
+    refusal_message = models.TextField(blank=True)
+
+    file_count = models.PositiveIntegerField(default=0)
+    files_added = models.PositiveIntegerField(default=0)
+    files_removed = models.PositiveIntegerField(default=0)
+    files_modified = models.PositiveIntegerField(default=0)
+    files_renamed = models.PositiveIntegerField(default=0)
+    files_unchanged = models.PositiveIntegerField(default=0)
+    binary_changed = models.PositiveIntegerField(default=0)
+    old_size = models.BigIntegerField(default=0)
+    new_size = models.BigIntegerField(default=0)
+    lines_added = models.BigIntegerField(default=0)
+    lines_removed = models.BigIntegerField(default=0)
+    stats_complete = models.BooleanField(default=True)
+    unpacked_bytes = models.BigIntegerField(default=0)
+    # [{"side": "staged"|"baseline", "kind", "path", "detail"}], bounded by reviews.archive.
+    findings = models.JSONField(default=list, blank=True)
+    # reviews.manifest_diff.ManifestDiff as plain data (see reviews.analysis).
+    manifest = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "analyses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["baseline", "staged", "format_version"],
+                condition=models.Q(baseline__isnull=False),
+                name="unique_analysis_pair",
+            ),
+            models.UniqueConstraint(
+                fields=["staged", "format_version"],
+                condition=models.Q(baseline__isnull=True),
+                name="unique_analysis_first_release",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.REFUSED, self.Status.FAILED)
+
+    @property
+    def size_delta(self) -> int:
+        return self.new_size - self.old_size
+
+
+class FileChangeRow(models.Model):
+    """One path of an analysis: the staged file (or the baseline's, when removed) and its fate.
+
+    The page reads a whole analysis' rows in one query to draw the tree, and never re-reads a
+    tarball for it.
+    """
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="rows")
+    ordinal = models.PositiveIntegerField(help_text="position in path order")
+    path = models.TextField()
+    old_path = models.TextField(blank=True, help_text="the baseline path of a renamed file")
+    status = models.CharField(max_length=10)
+    size = models.BigIntegerField(null=True, blank=True)
+    old_size = models.BigIntegerField(null=True, blank=True)
+    mode = models.PositiveIntegerField(null=True, blank=True)
+    old_mode = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    old_sha256 = models.CharField(max_length=64, blank=True)
+    is_binary = models.BooleanField(default=False)
+    line_count = models.PositiveIntegerField(null=True, blank=True)
+    old_line_count = models.PositiveIntegerField(null=True, blank=True)
+    lines_added = models.PositiveIntegerField(null=True, blank=True)
+    lines_removed = models.PositiveIntegerField(null=True, blank=True)
+    oversized = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["analysis", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "ordinal"], name="unique_row_ordinal")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.path}"
+
+    @property
+    def size_delta(self) -> int:
+        return (self.size or 0) - (self.old_size or 0)
+
+
+class StageBaseline(models.Model):
+    """Which published version a stage is compared with by default, the rule that chose it, and
+    the analysis of that pair. Chosen again when the stage's tarball changes."""
+
+    stage = models.OneToOneField(
+        StagedVersion, on_delete=models.CASCADE, related_name="review_baseline"
+    )
+    staged_tarball = models.ForeignKey(Tarball, on_delete=models.PROTECT, related_name="+")
+    version = models.CharField(max_length=256, blank=True, help_text="empty: a first release")
+    rule = models.CharField(max_length=16, blank=True)
+    tag = models.CharField(max_length=256, blank=True)
+    published = models.JSONField(
+        default=list, blank=True, help_text="published versions, highest first, for the picker"
+    )
+    problem = models.TextField(blank=True, help_text="why there is no analysis to show")
+    analysis = models.ForeignKey(
+        Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chosen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"baseline of {self.stage_id}: {self.version or 'none'}"
