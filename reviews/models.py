@@ -444,3 +444,160 @@ class StageBaseline(models.Model):
 
     def __str__(self) -> str:
         return f"baseline of {self.stage_id}: {self.version or 'none'}"
+
+
+# -- Notifications (reviews.notifications, reviews.webhooks) --------------------------------------
+
+
+class NotificationMode(models.TextChoices):
+    IMMEDIATE = "immediate", "Every email"
+    DIGEST = "digest", "Daily digest"
+    OFF = "off", "None"
+
+
+class NotificationPreference(models.Model):
+    """How one person hears about one team's stages; no row means every email."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="notification_preferences", on_delete=models.CASCADE
+    )
+    team = models.ForeignKey(Team, related_name="+", on_delete=models.CASCADE)
+    mode = models.CharField(
+        max_length=16, choices=NotificationMode.choices, default=NotificationMode.IMMEDIATE
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="one_preference_per_user_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} hears about {self.team}: {self.mode}"
+
+
+class TeamNotificationSettings(models.Model):
+    """A team's reminder rate and optional webhook. No row means the defaults and no webhook."""
+
+    team = models.OneToOneField(
+        Team, related_name="notification_settings", on_delete=models.CASCADE
+    )
+    # Approvers hear about a stage pending longer than this (0: never), then every N days.
+    reminder_after_days = models.PositiveSmallIntegerField(default=3)
+    reminder_every_days = models.PositiveSmallIntegerField(default=1)
+    # A webhook URL is a secret (Slack's carry their credential in the path): Fernet-encrypted
+    # like npm tokens, and only its scheme and host are ever shown again.
+    webhook_url_encrypted = models.TextField(blank=True)
+    webhook_url_hint = models.CharField(max_length=300, blank=True)
+    webhook_set_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.team}"
+
+
+class NotificationEvent(models.Model):
+    """Something people hear about, written in the same transaction as the change it reports
+    (an outbox): the dispatcher turns it into one email per person and one webhook per team."""
+
+    class Kind(models.TextChoices):
+        NEW_STAGE = "stage.new", "New stage"
+        DECIDED = "stage.decided", "Stage decided"
+        REMINDER = "stage.reminder", "Reminder"
+
+    # One event per fact: `stage.new:<stage>`, `stage.decided:<stage>`,
+    # `stage.reminder:<stage>:<team>:<number>`. A second sync pass finds the key taken.
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    # Reminders belong to one team (each has its own rate); other events to every owning team.
+    team = models.ForeignKey(Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["dispatched_at", "created_at"]),
+            models.Index(fields=["kind", "stage", "team"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Notification(models.Model):
+    """One email to one person, sent at most once: the unique key is the event and the person
+    (or the person and the day, for a digest), and a send is claimed before it goes out."""
+
+    class Kind(models.TextChoices):
+        NEW_STAGE = "stage.new", "New stage"
+        DECIDED = "stage.decided", "Stage decided"
+        REMINDER = "stage.reminder", "Reminder"
+        DIGEST = "digest", "Daily digest"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
+    # The team the email is sent for (its unsubscribe link stops that team's emails).
+    team = models.ForeignKey(Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE)
+    event = models.ForeignKey(
+        NotificationEvent, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
+    # A digest covers what happened in [window_start, window_end).
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class WebhookDelivery(models.Model):
+    """One JSON message to one team's webhook, with what the endpoint answered (shown to the
+    team admin). Claimed like an email; retried on timeouts, 429 and 5xx, a bounded number of
+    times."""
+
+    key = models.CharField(max_length=200, unique=True)
+    team = models.ForeignKey(Team, related_name="webhook_deliveries", on_delete=models.CASCADE)
+    event = models.ForeignKey(
+        NotificationEvent, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
+    summary = models.CharField(max_length=300)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.summary} to {self.team}'s webhook"
