@@ -34,7 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from reviews import audit, npm_tokens, sync
+from reviews import audit, notifications, npm_tokens, sync
 from reviews.audit import Action, Actor
 from reviews.models import StagedVersion, WebAuthChallenge
 from reviews.registry import (
@@ -403,6 +403,7 @@ def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: R
         WebAuthChallenge.objects.filter(stage=stage).delete()
         stage.refresh_from_db()
         attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
+        notifications.stage_decided(stage)
     logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
     if approved:
         try:

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from reviews import audit
+from reviews import audit, notifications
 from reviews.audit import Action
 from reviews.models import StagedVersion, Tarball
 from reviews.registry import (
@@ -337,6 +337,7 @@ def record_new_stage(stage: Stage) -> StagedVersion | None:
                 npm_user=stage.actor,
                 payload={"tag": stage.tag, "actor_type": stage.actor_type},
             )
+            notifications.stage_seen(staged_version)
     if not created:
         return None
     logger.info("new stage %s (%s)", staged_version, stage.id)
@@ -422,6 +423,7 @@ def resolve_stage(
                     else {}
                 ),
             )
+            notifications.stage_decided(staged_version)
     if resolved:
         logger.info("stage %s was %s elsewhere", staged_version, state)
     return bool(resolved)
