@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Mirrors reviews/management/commands/create_demo_users.py (this file runs before Django).
+DEMO_ROLES = {"alice": "team admin", "carol": "approver", "bob": "reviewer"}
 PYTHON = sys.executable
 
 
@@ -59,15 +61,18 @@ def start(name: str, args: list[str], env: dict[str, str]) -> tuple[str, subproc
 
 
 def stop_all(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    # SIGTERM to each main process only: Celery's worker shuts its own pool down cleanly, and
+    # hangs if the pool's children are killed under it. What is left after 10 s gets SIGKILL.
     for _, process in processes:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
     deadline = time.monotonic() + 10
     for _, process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def print_banner(env: dict[str, str], seed: dict[str, Any]) -> None:
@@ -77,8 +82,11 @@ def print_banner(env: dict[str, str], seed: dict[str, Any]) -> None:
     print(f"Dev registry: {env['GREENROOM_REGISTRY_URL']}")
     print("Portal logins (same names and passwords as the dev registry's users):")
     for user in seed["users"]:
+        if user["name"] not in DEMO_ROLES:
+            continue
         otp = f", TOTP secret {user['otp_secret']}" if user.get("otp_secret") else ""
-        print(f"  {user['name']} / {user['password']}{otp}")
+        role = DEMO_ROLES[user["name"]]
+        print(f"  {user['name']} / {user['password']}  ({role} in team Demo{otp})")
     print(f"  admin / {env['GREENROOM_DEMO_ADMIN_PASSWORD']} (staff)")
     print("=" * 72 + "\n", flush=True)
 
@@ -95,62 +103,23 @@ def main() -> None:
     env.setdefault("GREENROOM_SYNC_TOKEN", seed["sync_token"])
     env.setdefault("GREENROOM_DEMO_ADMIN_PASSWORD", "greenroom-admin")
 
-    run_step([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env)
-    run_step([PYTHON, "manage.py", "create_demo_users", str(registry_dir / "seed.json")], env)
-
+    registry = [PYTHON, "-m", "devregistry", "serve", "--host", "127.0.0.1"]
     processes = [
-        start(
-            "registry",
-            [
-                PYTHON,
-                "-m",
-                "devregistry",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                registry_port,
-                "--data",
-                str(registry_dir),
-            ],
-            env,
-        ),
+        start("registry", [*registry, "--port", registry_port, "--data", str(registry_dir)], env)
     ]
-    wait_for_port(int(registry_port))
+    try:
+        wait_for_port(int(registry_port))
+        run_step([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+        # Links the demo people's npm tokens, which asks the running registry who they are.
+        run_step([PYTHON, "manage.py", "create_demo_users", str(registry_dir / "seed.json")], env)
+    except BaseException:
+        stop_all(processes)
+        raise
+    celery = [PYTHON, "-m", "celery", "-A", "portal"]
     beat_schedule = str(var_dir / "celerybeat-schedule")
     processes += [
-        start(
-            "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
-            env,
-        ),
-        start(
-            "beat",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                beat_schedule,
-            ],
-            env,
-        ),
+        start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env),
+        start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", beat_schedule], env),
         start(
             "portal",
             [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{env['GREENROOM_PORT']}"],
@@ -168,6 +137,8 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 
 def supervise(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # Even when started where SIGINT is ignored (a background job), Ctrl-C must stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             for name, process in processes:
@@ -178,6 +149,9 @@ def supervise(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
     except KeyboardInterrupt:
         print("\nStopping Greenroom…", flush=True)
     finally:
+        # Stopping is bounded (10 s, then SIGKILL); a second Ctrl-C must not leave orphans.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all(processes)
 
 
