@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -108,6 +109,15 @@ GREENROOM_TOKEN_KEYS = token_keys()
 GREENROOM_DECISION_TIMEOUT = float(env_str("GREENROOM_DECISION_TIMEOUT", "15"))
 # How long a security-key challenge is waited for before the portal gives up on it.
 GREENROOM_WEB_AUTH_TIMEOUT = env_int("GREENROOM_WEB_AUTH_TIMEOUT", 300)
+# Notifications: how often due events are dispatched, how long a new stage's email waits for
+# its analysis, the hour (UTC) daily digests go out, and what team webhooks may reach.
+GREENROOM_NOTIFY_INTERVAL = env_int("GREENROOM_NOTIFY_INTERVAL", 30)
+GREENROOM_NOTIFY_ANALYSIS_WAIT = env_int("GREENROOM_NOTIFY_ANALYSIS_WAIT", 300)
+GREENROOM_DIGEST_HOUR = env_int("GREENROOM_DIGEST_HOUR", 8)
+if not 0 <= GREENROOM_DIGEST_HOUR <= 23:
+    raise ImproperlyConfigured("GREENROOM_DIGEST_HOUR must be an hour from 0 to 23")
+GREENROOM_WEBHOOK_TIMEOUT = float(env_str("GREENROOM_WEBHOOK_TIMEOUT", "5"))
+GREENROOM_WEBHOOK_ALLOW_PRIVATE = env_bool("GREENROOM_WEBHOOK_ALLOW_PRIVATE", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -215,11 +225,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 # Task modules besides the autodiscovered reviews.tasks.
-CELERY_IMPORTS = ["reviews.decisions"]
+CELERY_IMPORTS = ["reviews.decisions", "reviews.notify_tasks"]
 CELERY_BEAT_SCHEDULE = {
     "sync-stages": {
         "task": "reviews.tasks.sync_stages_task",
         "schedule": float(GREENROOM_SYNC_INTERVAL),
+    },
+    "notifications-sweep": {
+        "task": "reviews.notify_tasks.notifications_sweep_task",
+        "schedule": float(GREENROOM_NOTIFY_INTERVAL),
+    },
+    # Hourly: a missed hour is caught up by the next, and both are once-only by design.
+    "notification-reminders": {
+        "task": "reviews.notify_tasks.reminders_task",
+        "schedule": crontab(minute=5),
+    },
+    "notification-digests": {
+        "task": "reviews.notify_tasks.digests_task",
+        "schedule": crontab(minute=0),
     },
 }
 
@@ -234,6 +257,11 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set one")
+# Seconds an SMTP conversation may block a worker (Django's default is forever).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "greenroom@localhost")
 
 # Production hardening; all of it is what `manage.py check --deploy` asks for.

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from reviews import teams
+from reviews import notifications, teams, webhooks
 from reviews.access import (
     get_visible_team,
     memberships_of,
@@ -17,12 +17,19 @@ from reviews.access import (
 )
 from reviews.audit import Actor
 from reviews.forms import MemberForm, PatternForm
-from reviews.models import Role
+from reviews.models import NotificationMode, Role
+from reviews.notification_forms import TeamNotificationForm
 
 
 @login_required
 def me(request: HttpRequest) -> HttpResponse:
-    return render(request, "reviews/me.html", {"memberships": memberships_of(request.user)})
+    assert isinstance(request.user, User)  # login_required ran first
+    ctx = {
+        "memberships": memberships_of(request.user),
+        "preferences": notifications.preference_rows(request.user),
+        "modes": NotificationMode.choices,
+    }
+    return render(request, "reviews/me.html", ctx)
 
 
 @login_required
@@ -35,18 +42,30 @@ def render_team(
     slug: str,
     member_form: MemberForm | None = None,
     pattern_form: PatternForm | None = None,
+    notification_form: TeamNotificationForm | None = None,
 ) -> HttpResponse:
     team = get_visible_team(request.user, slug)
+    is_admin = team_role(request.user, team) == Role.ADMIN
+    rate = notifications.team_settings(team)
     ctx = {
         "team": team,
-        "is_admin": team_role(request.user, team) == Role.ADMIN,
+        "is_admin": is_admin,
+        "notification_settings": rate,
+        "notification_form": notification_form
+        or TeamNotificationForm(
+            initial={
+                "reminder_after_days": rate.reminder_after_days,
+                "reminder_every_days": rate.reminder_every_days,
+            }
+        ),
+        "webhook_deliveries": webhooks.recent_deliveries(team) if is_admin else [],
         "memberships": team.memberships.select_related("user"),
         "patterns": team.patterns.all(),
         "member_form": member_form or MemberForm(),
         "pattern_form": pattern_form or PatternForm(),
         "roles": Role.choices,
     }
-    status = 400 if (member_form or pattern_form) else 200
+    status = 400 if (member_form or pattern_form or notification_form) else 200
     return render(request, "reviews/team.html", ctx, status=status)
 
 

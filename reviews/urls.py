@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from reviews import audit_views, decision_views, team_views, token_views, views
+from reviews import audit_views, decision_views, notification_views, team_views, token_views, views
 
 app_name = "reviews"
 
@@ -30,6 +30,16 @@ urlpatterns = [
     path("settings/npm-token/", token_views.link_token, name="npm-token-link"),
     path("settings/npm-token/unlink/", token_views.unlink_token, name="npm-token-unlink"),
     path("me/", team_views.me, name="me"),
+    path(
+        "me/notifications/<slug:slug>/",
+        notification_views.set_preference,
+        name="notification-preference",
+    ),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notification_views.unsubscribe,
+        name="notifications-unsubscribe",
+    ),
     path("audit/", audit_views.audit_log, name="audit"),
     re_path(r"^audit/export\.(?P<fmt>csv|json)$", audit_views.audit_export, name="audit-export"),
     path("teams/", team_views.team_list, name="teams"),
@@ -41,6 +51,16 @@ urlpatterns = [
         name="team-remove-member",
     ),
     path("teams/<slug:slug>/patterns/", team_views.team_add_pattern, name="team-add-pattern"),
+    path(
+        "teams/<slug:slug>/notifications/",
+        notification_views.team_settings,
+        name="team-notifications",
+    ),
+    path(
+        "teams/<slug:slug>/notifications/webhook-test/",
+        notification_views.team_webhook_test,
+        name="team-webhook-test",
+    ),
     path(
         "teams/<slug:slug>/patterns/<int:pattern_id>/remove/",
         team_views.team_remove_pattern,

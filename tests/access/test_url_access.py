@@ -11,11 +11,25 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from reviews.models import AuditEvent, Membership, PackagePattern, Role
+from reviews.models import (
+    AuditEvent,
+    Membership,
+    NotificationPreference,
+    PackagePattern,
+    Role,
+    TeamNotificationSettings,
+)
 from tests.personas import World
 
 # URLs that are public on purpose, or guarded by Django's own admin.
-PUBLIC_URLS = {"login", "logout", "healthz"}
+PUBLIC_URLS = {
+    "login",
+    "logout",
+    "healthz",
+    # Public by signature: the link in every email works without logging in, and refuses a
+    # link that was not signed by us (tests/notifications/test_unsubscribe.py).
+    "reviews:notifications-unsubscribe",
+}
 
 
 @dataclass
@@ -122,6 +136,35 @@ CASES: dict[str, Case] = {
         method="post",
         too_low="viewer",
         allowed_status=303,
+    ),
+    # Notifications: a member chooses per team; the team admin sets reminders and the webhook.
+    "reviews:notification-preference": Case(
+        url=lambda w: reverse("reviews:notification-preference", args=["acme"]),
+        method="post",
+        data=lambda w: {"mode": "digest"},
+        allowed="viewer",
+        allowed_status=302,
+        effect=lambda w: NotificationPreference.objects.filter(
+            user=w.viewer, team=w.acme, mode="digest"
+        ).exists(),
+    ),
+    "reviews:team-notifications": Case(
+        url=lambda w: reverse("reviews:team-notifications", args=["acme"]),
+        method="post",
+        data=lambda w: {"reminder_after_days": "5", "reminder_every_days": "2"},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: TeamNotificationSettings.objects.filter(
+            team=w.acme, reminder_after_days=5, reminder_every_days=2
+        ).exists(),
+    ),
+    "reviews:team-webhook-test": Case(
+        url=lambda w: reverse("reviews:team-webhook-test", args=["acme"]),
+        method="post",
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,  # no webhook is set: a message says so (tests/notifications)
     ),
     # A person's own settings: every signed-in person has them, no team involved.
     "reviews:settings": Case(url=lambda w: reverse("reviews:settings"), outsider=""),
