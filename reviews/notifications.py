@@ -457,7 +457,7 @@ def create_reminders(now: datetime | None = None) -> list[NotificationEvent]:
 
 def create_digests(now: datetime | None = None) -> list[int]:
     """Today's digest for every person who chose one for a team they are in, once the digest
-    hour has come; the pending ones' ids. Running again the same day adds nothing."""
+    hour has come; the ids of those created now. Running again the same day adds nothing."""
     now = now or timezone.now()
     if now.hour < settings.GREENROOM_DIGEST_HOUR:
         return []
@@ -470,6 +470,7 @@ def create_digests(now: datetime | None = None) -> list[int]:
         .distinct()
     )
     day = now.date().isoformat()
+    created_ids = []
     for user_id in sorted(set(user_ids)):
         previous = (
             Notification.objects.filter(kind=Kind.DIGEST, user_id=user_id)
@@ -478,7 +479,7 @@ def create_digests(now: datetime | None = None) -> list[int]:
         )
         start = previous.window_end if previous and previous.window_end else None
         start = start or now - timedelta(days=1)
-        Notification.objects.get_or_create(
+        digest, created = Notification.objects.get_or_create(
             key=f"digest:{user_id}:{day}",
             defaults={
                 "kind": Kind.DIGEST,
@@ -489,11 +490,9 @@ def create_digests(now: datetime | None = None) -> list[int]:
                 "next_attempt_at": now,
             },
         )
-    return list(
-        Notification.objects.filter(
-            kind=Kind.DIGEST, key__endswith=f":{day}", status=DeliveryStatus.PENDING
-        ).values_list("id", flat=True)
-    )
+        if created:
+            created_ids.append(digest.pk)
+    return created_ids
 
 
 @dataclass
@@ -760,7 +759,7 @@ def message_id(key: str) -> str:
     clients."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     domain = urlsplit(base_url()).hostname or "greenroom.invalid"
-    return f"<{digest}.notification@{domain}>"
+    return f"<{digest}@{domain}>"
 
 
 def base_url() -> str:
