@@ -1,12 +1,38 @@
-from django.urls import path, re_path
+from django.urls import path, re_path, register_converter
+from django.urls.converters import StringConverter
 
-from reviews import audit_views, decision_views, notification_views, team_views, token_views, views
+from reviews import (
+    audit_views,
+    decision_views,
+    notification_views,
+    review_views,
+    team_views,
+    token_views,
+    views,
+)
+
+
+class FilePathConverter(StringConverter):
+    """A path inside a package: any characters, slashes and newlines too (names are hostile)."""
+
+    regex = r"[\s\S]+"
+
+
+register_converter(FilePathConverter, "filepath")
 
 app_name = "reviews"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("stages/<uuid:stage_id>/", views.stage_detail, name="stage"),
+    path("stages/<uuid:stage_id>/files/<filepath:path>", views.stage_detail, name="stage-file"),
+    path(
+        "stages/<uuid:stage_id>/context/<filepath:path>",
+        review_views.file_context,
+        name="stage-file-context",
+    ),
+    path("stages/<uuid:stage_id>/tarball/", review_views.download_tarball, name="stage-tarball"),
+    path("stages/<uuid:stage_id>/compare/", review_views.compare, name="stage-compare"),
     path(
         "stages/<uuid:stage_id>/decision/",
         decision_views.decision_panel,

@@ -4,7 +4,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
+from reviews import review_views
 from reviews.access import get_visible_stage, is_staff, unowned_stages, visible_stages
 from reviews.models import StagedVersion
 
@@ -45,7 +47,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def stage_detail(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) -> HttpResponse:
+    """The stage and its review; with `path`, that file's diff too (a URL to share). An htmx
+    request gets only the fragment it targets (the diff, the tree)."""
     stage = get_visible_stage(request.user, stage_id)
+    review = review_views.review_page(request, stage, path)
+    if request.headers.get("HX-Request") == "true":
+        fragment = review_views.partial(request, review)
+        if fragment is not None:
+            return fragment
     history = stage.audit_events.order_by("-id")[:STAGE_HISTORY_ROWS]
-    return render(request, "reviews/stage.html", {"stage": stage, "history": history})
+    ctx = {"stage": stage, "history": history, "review": review}
+    response = render(request, "reviews/stage.html", ctx)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response

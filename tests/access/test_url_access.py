@@ -16,10 +16,14 @@ from reviews.models import (
     Membership,
     NotificationPreference,
     PackagePattern,
+    PublishedTarball,
     Role,
+    StageBaseline,
     TeamNotificationSettings,
 )
 from tests.personas import World
+from tests.review_pages.support import reviewed
+from tests.support.packages import build_tarball
 
 # URLs that are public on purpose, or guarded by Django's own admin.
 PUBLIC_URLS = {
@@ -30,6 +34,22 @@ PUBLIC_URLS = {
     # link that was not signed by us (tests/notifications/test_unsubscribe.py).
     "reviews:notifications-unsubscribe",
 }
+
+
+def reviewed_url(world: World, name: str, *args: str) -> str:
+    """A URL of the Acme stage's review, analysed against 1.0.0 on first use (0.9.0 is
+    published too)."""
+    stage = world.acme_stage
+    if not StageBaseline.objects.filter(stage=stage).exists():
+        lines = "".join(f"{n}\n" for n in range(20))
+        changed = lines.replace("15\n", "fifteen\n")
+        reviewed(
+            stage,
+            build_tarball(stage.package_name, stage.version, {"index.js": changed}),
+            build_tarball(stage.package_name, "1.0.0", {"index.js": lines}),
+        )
+        StageBaseline.objects.filter(stage=stage).update(published=["1.0.0", "0.9.0"])
+    return reverse(name, args=[stage.stage_id, *args])
 
 
 @dataclass
@@ -50,6 +70,25 @@ CASES: dict[str, Case] = {
     "reviews:dashboard": Case(url=lambda w: reverse("reviews:dashboard"), outsider=""),
     "reviews:stage": Case(
         url=lambda w: reverse("reviews:stage", args=[w.acme_stage.stage_id]), allowed="viewer"
+    ),
+    # The review (tests/review_pages has the rest): read-only, so a viewer may do all of it.
+    "reviews:stage-file": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-file", "index.js"), allowed="viewer"
+    ),
+    "reviews:stage-file-context": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-file-context", "index.js") + "?gap=0",
+        allowed="viewer",
+    ),
+    "reviews:stage-tarball": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-tarball"), allowed="viewer"
+    ),
+    "reviews:stage-compare": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-compare"),
+        method="post",
+        data=lambda w: {"against": "0.9.0"},
+        allowed="viewer",
+        allowed_status=303,  # queued (on commit), then back to the page
+        effect=lambda w: PublishedTarball.objects.filter(version="0.9.0").exists(),
     ),
     "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
     "reviews:audit": Case(url=lambda w: reverse("reviews:audit"), outsider=""),
