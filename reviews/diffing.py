@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import pygit2
-import pygments  # type: ignore[import-untyped]
+import pygments
 
 from reviews.archive import count_lines, format_size, is_binary
 from reviews.review_highlight import (

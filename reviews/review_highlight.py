@@ -17,14 +17,11 @@ import functools
 import posixpath
 from typing import Any
 
-# Pygments ships no type information (and no stubs are installed).
-from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
-from pygments.lexers import (  # type: ignore[import-untyped]
-    get_lexer_by_name,
-    get_lexer_for_filename,
-)
-from pygments.token import STANDARD_TYPES  # type: ignore[import-untyped]
-from pygments.util import ClassNotFound  # type: ignore[import-untyped]
+# Pygments ships no type information (pyproject.toml lets mypy import it untyped).
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
 
 from reviews.textcheck import escape_and_mark
 
