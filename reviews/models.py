@@ -511,7 +511,9 @@ class NotificationEvent(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
     # Reminders belong to one team (each has its own rate); other events to every owning team.
-    team = models.ForeignKey(Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
     number = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -547,7 +549,9 @@ class Notification(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
     # The team the email is sent for (its unsubscribe link stops that team's emails).
-    team = models.ForeignKey(Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
     event = models.ForeignKey(
         NotificationEvent, null=True, blank=True, related_name="+", on_delete=models.CASCADE
     )
