@@ -10,11 +10,13 @@ import pytest
 from django.conf import LazySettings
 from django.core.mail import EmailMessage
 
-from reviews import notifications
+from reviews import notifications, sync
 from reviews.manifest_diff import diff_manifests
 from reviews.models import NotificationEvent, StagedVersion, Tarball
+from tests.decisions.conftest import Registry
 from tests.notifications.conftest import BASE_URL, html_of, run_outbox
 from tests.personas import World, make_stage
+from tests.support import packages
 
 pytestmark = pytest.mark.django_db
 
@@ -189,3 +191,45 @@ def test_the_message_carries_list_unsubscribe_and_a_stable_message_id(people: Wo
 
 def message_stage_pk() -> int:
     return NotificationEvent.objects.get().stage_id
+
+
+def test_end_to_end_the_email_carries_what_the_real_analysis_found(
+    people: World, registry: Registry, waiting: None
+) -> None:
+    analysis_module = pytest.importorskip("reviews.analysis")
+    StagedVersion.objects.all().delete()  # the world's stages: unknown to this registry
+    name = "@acme/widget"
+    old = {"index.js": "module.exports = 1;\n", "README.md": "# widget\n"}
+    packages.publish(
+        registry.url, registry.ci_token, name, "1.0.0", packages.build_tarball(name, "1.0.0", old)
+    )
+    new = {
+        "index.js": "module.exports = 2;\n",
+        "README.md": "# widget\n",
+        "collect.js": "require('https').get(process.env.NPM_TOKEN);\n",
+    }
+    manifest = {
+        "scripts": {"postinstall": "node collect.js"},
+        "dependencies": {"left-pad": "1.3.0"},
+    }
+    packages.stage(
+        registry.url,
+        registry.ci_token,
+        name,
+        "1.1.0",
+        packages.build_tarball(name, "1.1.0", new, manifest),
+        manifest=manifest,
+    )
+
+    summary = sync.sync_stages()
+    stage = StagedVersion.objects.get(package_name=name)
+    assert sync.download_stage(stage.pk) == Integrity.VERIFIED
+    assert run_outbox() == []  # verified, not analysed yet: the email waits
+    analysis_module.analyse_stage(stage.pk)
+    sent = run_outbox()
+
+    assert summary.new == 1
+    message = to(sent, "viewer@example.test")
+    assert "Files:     1 added, 2 modified" in message.body
+    assert "  - postinstall added: node collect.js" in message.body
+    assert "  - left-pad 1.3.0 (dependencies)" in message.body
