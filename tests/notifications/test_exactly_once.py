@@ -227,3 +227,25 @@ def test_the_decided_email_of_a_stage_is_one_even_if_both_paths_report_it(
     notifications.stage_decided(stage)  # and the portal's own decision landed after
 
     assert len(run_outbox()) == 3
+
+
+def test_beat_runs_the_sweep_reminders_and_digests_and_every_task_acks_late() -> None:
+    from django.conf import settings
+
+    from reviews import notify_tasks
+
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {
+        notify_tasks.notifications_sweep_task.name,
+        notify_tasks.reminders_task.name,
+        notify_tasks.digests_task.name,
+    } <= schedule
+    assert "reviews.notify_tasks" in settings.CELERY_IMPORTS
+    for task in (
+        notify_tasks.notifications_sweep_task,
+        notify_tasks.reminders_task,
+        notify_tasks.digests_task,
+        notify_tasks.send_notification_task,
+        notify_tasks.deliver_webhook_task,
+    ):
+        assert task.acks_late

@@ -199,11 +199,11 @@ def test_end_to_end_the_email_carries_what_the_real_analysis_found(
     analysis_module = pytest.importorskip("reviews.analysis")
     StagedVersion.objects.all().delete()  # the world's stages: unknown to this registry
     name = "@acme/widget"
-    old = {"index.js": "module.exports = 1;\n", "README.md": "# widget\n"}
+    old: dict[str, bytes | str] = {"index.js": "module.exports = 1;\n", "README.md": "# widget\n"}
     packages.publish(
         registry.url, registry.ci_token, name, "1.0.0", packages.build_tarball(name, "1.0.0", old)
     )
-    new = {
+    new: dict[str, bytes | str] = {
         "index.js": "module.exports = 2;\n",
         "README.md": "# widget\n",
         "collect.js": "require('https').get(process.env.NPM_TOKEN);\n",

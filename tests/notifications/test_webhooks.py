@@ -319,3 +319,21 @@ def test_a_delivery_is_posted_once_however_often_its_task_runs(
         deliver_webhook_task.apply(args=(delivery.pk,))
 
     assert len(hooked.received) == 1
+
+
+def test_stored_urls_survive_a_key_rotation(
+    people: World, endpoint: Endpoint, settings: LazySettings
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from reviews import npm_tokens
+    from reviews.models import TeamNotificationSettings
+
+    webhooks.set_webhook(people.acme, endpoint.url, Actor())
+    settings.GREENROOM_TOKEN_KEYS = [Fernet.generate_key().decode(), *settings.GREENROOM_TOKEN_KEYS]
+
+    assert webhooks.rotate_keys() == 1
+
+    settings.GREENROOM_TOKEN_KEYS = settings.GREENROOM_TOKEN_KEYS[:1]  # the old key dropped
+    row = TeamNotificationSettings.objects.get(team=people.acme)
+    assert npm_tokens.decrypt(row.webhook_url_encrypted) == endpoint.url
