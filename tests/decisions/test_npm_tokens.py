@@ -126,7 +126,10 @@ def test_keys_rotate(registry: Registry, world: World, settings):
 
     call_command("rotate_token_keys", stdout=out)
 
-    assert out.getvalue() == "Re-encrypted 1 npm tokens with the first key.\n"
+    assert out.getvalue() == (
+        "Re-encrypted 1 npm tokens with the first key.\n"
+        "Re-encrypted 0 team webhook URLs with the first key.\n"
+    )
     settings.GREENROOM_TOKEN_KEYS = [new]
     record = NpmToken.objects.get(user=world.approver)
     assert npm_tokens.decrypt(record.encrypted) == registry.alice.token
