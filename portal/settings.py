@@ -232,8 +232,11 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "broker-processed"),
         "store_processed": False,
+        # Kombu keeps its exchange bindings here; the default is a folder in the working dir.
+        "control_folder": str(VAR_DIR / "broker-control"),
     }
-    _queue_dir.mkdir(parents=True, exist_ok=True)  # Kombu does not create its folder
+    for _folder in (_queue_dir, VAR_DIR / "broker-control"):
+        _folder.mkdir(parents=True, exist_ok=True)  # Kombu does not create its folders
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
