@@ -50,6 +50,7 @@ from reviews.diffing import (
     FileView,
     InlineLimits,
     SideInfo,
+    binary_notice,
     diff_cache_key,
     diff_file,
     expand_context,
@@ -772,7 +773,7 @@ def _diff_without_bytes(row: FileChangeRow, key: str, options: DiffOptions) -> F
             "file. Its size and digest are below; download the tarball to inspect it."
         )
     elif row.is_binary:
-        kind, notice = DiffKind.BINARY, _binary_notice(old, new)
+        kind, notice = DiffKind.BINARY, binary_notice(old, new)
     else:
         large = [
             f"the {label} file is {format_size(s.size)}"
@@ -802,18 +803,3 @@ def _diff_without_bytes(row: FileChangeRow, key: str, options: DiffOptions) -> F
 
 def _lines(count: int) -> str:
     return f"{count:,} line" if count == 1 else f"{count:,} lines"
-
-
-def _binary_notice(old: SideInfo | None, new: SideInfo | None) -> str:
-    if old is None and new is not None:
-        return f"Binary file added: {format_size(new.size)}, SHA-256 {new.sha256}."
-    if new is None and old is not None:
-        return f"Binary file removed: {format_size(old.size)}, SHA-256 {old.sha256}."
-    assert old is not None
-    assert new is not None
-    if old.sha256 == new.sha256:
-        return f"Binary file unchanged: {format_size(new.size)}, SHA-256 {new.sha256}."
-    return (
-        f"Binary, sizes and digests differ: {format_size(old.size)} → {format_size(new.size)}; "
-        f"SHA-256 {old.sha256} → {new.sha256}."
-    )

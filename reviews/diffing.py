@@ -250,7 +250,7 @@ def diff_file(
             None,
             lexer,
             key,
-            notices=(_binary_notice(old_info, new_info),),
+            notices=(binary_notice(old_info, new_info),),
         )
 
     old_side = _Side.decode(old, old_sha, options, "baseline") if old is not None else None
@@ -501,7 +501,8 @@ def _binary_info(data: bytes | None, sha256: str | None) -> SideInfo | None:
     )
 
 
-def _binary_notice(old: SideInfo | None, new: SideInfo | None) -> str:
+def binary_notice(old: SideInfo | None, new: SideInfo | None) -> str:
+    """What a reviewer is told about a binary file instead of a diff."""
     if old is None and new is not None:
         return f"Binary file added: {format_size(new.size)}, SHA-256 {new.sha256}."
     if new is None and old is not None:
