@@ -69,3 +69,14 @@ def stage_traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[StageTraffic]:
     yield traffic
     problems = traffic.problems()
     assert not problems, "stage responses off the spec:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def eager() -> Iterator[None]:
+    """Celery tasks run in the calling process as soon as they are sent; retries too, at once."""
+    from portal.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved

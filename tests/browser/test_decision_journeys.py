@@ -19,7 +19,6 @@ from tests.support.npm import run_npm
 # The registry side of tests/decisions, for these journeys (Playwright's fixtures live here).
 traffic = decisions.traffic
 registry = decisions.registry
-eager_tasks = decisions.eager_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +33,7 @@ def link_token_in_the_page(page, base_url: str, token: str) -> None:
 
 @pytest.mark.npm
 def test_approve_with_a_code_then_npm_installs_it(
-    live_server, new_page, world: World, registry: Registry, npm_env, tmp_path: Path, eager_tasks
+    live_server, new_page, world: World, registry: Registry, npm_env, tmp_path: Path, eager
 ):
     stage = registry.stage("@acme/widget", "1.0.0")
     page = new_page()

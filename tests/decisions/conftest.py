@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,14 +211,3 @@ def reject(client: Client, stage: StagedVersion, **data: str) -> Any:
 def poll(client: Client, stage: StagedVersion, *, htmx: bool = True) -> Any:
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post(url("stage-security-key-poll", stage), headers=headers)
-
-
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run in the calling process as soon as they are sent."""
-    from portal.celery import app
-
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved

@@ -31,7 +31,7 @@ def approved_stage(
 
 
 def test_the_check_is_queued_on_commit_by_id_and_verifies(
-    registry: Registry, world: World, django_capture_on_commit_callbacks, eager_tasks
+    registry: Registry, world: World, django_capture_on_commit_callbacks, eager
 ):
     stage = approved_stage(registry, world, django_capture_on_commit_callbacks)
 
@@ -118,7 +118,7 @@ def test_the_check_is_recorded_once(
 
 
 def test_a_version_that_never_reaches_the_packument_is_reported(
-    registry: Registry, world: World, eager_tasks
+    registry: Registry, world: World, eager
 ):
     stage = registry.stage()
     # Approved in the portal's records, but the registry never published it.

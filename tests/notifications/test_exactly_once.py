@@ -12,7 +12,6 @@ from django.conf import LazySettings
 from django.core import mail
 from django.utils import timezone
 
-from portal.celery import app
 from reviews import notifications, sync
 from reviews.models import DeliveryStatus, Notification, NotificationEvent, StagedVersion
 from reviews.notify_tasks import notifications_sweep_task, send_notification_task
@@ -24,15 +23,6 @@ from tests.personas import World, make_stage
 from tests.support import packages
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    """Tasks run in the calling process when sent; retries too, at once."""
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
 
 
 @pytest.fixture

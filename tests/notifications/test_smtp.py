@@ -17,7 +17,6 @@ from aiosmtpd.controller import Controller
 from django.conf import LazySettings
 from django.test import Client
 
-from portal.celery import app
 from reviews import notifications
 from reviews.models import Notification, NotificationMode, NotificationPreference
 from reviews.notify_tasks import notifications_sweep_task
@@ -67,14 +66,6 @@ def smtp(settings: LazySettings) -> Iterator[Inbox]:
     settings.DEFAULT_FROM_EMAIL = SENDER
     yield inbox
     controller.stop()
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
 
 
 def only_the_viewer_hears(world: World) -> None:

@@ -20,7 +20,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.celery import app
 from reviews import notifications, webhooks
 from reviews.audit import Actor
 from reviews.models import DeliveryStatus, StagedVersion, WebhookDelivery
@@ -90,14 +89,6 @@ def endpoint(settings: LazySettings) -> Iterator[Endpoint]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
 
 
 @pytest.fixture

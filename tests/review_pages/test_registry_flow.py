@@ -54,14 +54,6 @@ STAGED_FILES = {
 
 
 @pytest.fixture
-def eager():
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
-
-
-@pytest.fixture
 def no_read_backoff(monkeypatch):
     """The sync's in-pass read retries wait between attempts: not worth seconds here."""
     monkeypatch.setattr(sync, "time", SimpleNamespace(sleep=lambda _: None))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from io import StringIO
 
@@ -11,7 +11,6 @@ from django.conf import LazySettings
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
-from portal.celery import app
 from reviews import sync
 from reviews.models import StagedVersion
 from reviews.tasks import download_stage_tarball_task, sync_stages_task
@@ -21,15 +20,6 @@ pytestmark = pytest.mark.django_db
 
 Integrity = StagedVersion.Integrity
 CaptureCallbacks = Callable[..., AbstractContextManager[list[Callable[[], object]]]]
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    """Tasks run in the calling process as soon as they are sent; retries too, at once."""
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
 
 
 def run_command(*args: str) -> str:
