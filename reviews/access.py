@@ -148,3 +148,10 @@ def get_visible_team(user: AnyUser, slug: str) -> Team:
 def require_team_admin(user: AnyUser, team: Team) -> None:
     if team_role(user, team) != Role.ADMIN:
         raise PermissionDenied("Only a team admin may change the team.")
+
+
+def get_administered_team(user: AnyUser, slug: str) -> Team:
+    """The team, if this person may change it: 404 outside their teams, 403 below team admin."""
+    team = get_visible_team(user, slug)
+    require_team_admin(user, team)
+    return team

@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews import notifications, webhooks
-from reviews.access import get_visible_team, require_team_admin
+from reviews.access import get_administered_team, get_visible_team
 from reviews.audit import Actor
 from reviews.models import Membership, NotificationMode
 from reviews.notification_forms import PreferenceForm, TeamNotificationForm
@@ -69,8 +69,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    team = get_visible_team(request.user, slug)
-    require_team_admin(request.user, team)
+    team = get_administered_team(request.user, slug)
     form = TeamNotificationForm(request.POST)
     if not form.is_valid():
         return render_team(request, slug, notification_form=form)
@@ -92,8 +91,7 @@ def team_settings(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_webhook_test(request: HttpRequest, slug: str) -> HttpResponse:
-    team = get_visible_team(request.user, slug)
-    require_team_admin(request.user, team)
+    team = get_administered_team(request.user, slug)
     delivery = webhooks.queue_test(team)
     if delivery is None:
         messages.error(request, "Set a webhook URL first.")

@@ -9,9 +9,9 @@ from django.views.decorators.http import require_POST
 
 from reviews import notifications, teams, webhooks
 from reviews.access import (
+    get_administered_team,
     get_visible_team,
     memberships_of,
-    require_team_admin,
     team_role,
     visible_teams,
 )
@@ -77,8 +77,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_set_member(request: HttpRequest, slug: str) -> HttpResponse:
-    team = get_visible_team(request.user, slug)
-    require_team_admin(request.user, team)
+    team = get_administered_team(request.user, slug)
     form = MemberForm(request.POST)
     if not form.is_valid():
         return render_team(request, slug, member_form=form)
@@ -97,8 +96,7 @@ def team_set_member(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_remove_member(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
-    team = get_visible_team(request.user, slug)
-    require_team_admin(request.user, team)
+    team = get_administered_team(request.user, slug)
     member = get_object_or_404(User, pk=user_id, memberships__team=team)
     try:
         teams.remove_member(team, member, Actor.from_request(request))
@@ -110,8 +108,7 @@ def team_remove_member(request: HttpRequest, slug: str, user_id: int) -> HttpRes
 @login_required
 @require_POST
 def team_add_pattern(request: HttpRequest, slug: str) -> HttpResponse:
-    team = get_visible_team(request.user, slug)
-    require_team_admin(request.user, team)
+    team = get_administered_team(request.user, slug)
     form = PatternForm(request.POST)
     if not form.is_valid():
         return render_team(request, slug, pattern_form=form)
@@ -122,7 +119,6 @@ def team_add_pattern(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_remove_pattern(request: HttpRequest, slug: str, pattern_id: int) -> HttpResponse:
-    team = get_visible_team(request.user, slug)
-    require_team_admin(request.user, team)
+    team = get_administered_team(request.user, slug)
     teams.remove_pattern(team, pattern_id, Actor.from_request(request))
     return redirect("reviews:team", slug=team.slug)
