@@ -181,9 +181,9 @@ def tarball(files: dict[str, bytes]) -> bytes:
 
 def measure(old_path: Path, new_path: Path) -> dict[str, float | int | str]:
     """Runs in the child: the analysis the worker does, then every changed file's display diff."""
-    from reviews.archive import read_archive
-    from reviews.diffing import diff_file
-    from reviews.review_changes import ChangeStatus, analyse_tarballs
+    from reviews.inspect.archive import read_archive
+    from reviews.inspect.changes import ChangeStatus, analyse_tarballs
+    from reviews.inspect.diffing import diff_file
 
     old, new = old_path.read_bytes(), new_path.read_bytes()
     rss_before = _peak_rss_kib()

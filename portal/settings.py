@@ -76,7 +76,8 @@ GREENROOM_SYNC_TOKEN = env_str("GREENROOM_SYNC_TOKEN")
 GREENROOM_SYNC_INTERVAL = env_int("GREENROOM_SYNC_INTERVAL", 60)
 GREENROOM_REGISTRY_TIMEOUT = float(env_str("GREENROOM_REGISTRY_TIMEOUT", "10"))
 GREENROOM_TARBALL_MAX_BYTES = env_int("GREENROOM_TARBALL_MAX_BYTES", 256 * 1024 * 1024)
-# The review reads tarballs as untrusted input, within these bounds (reviews.archive.Limits).
+# The review reads tarballs as untrusted input, within these bounds
+# (reviews.inspect.archive.Limits).
 GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES = env_int(
     "GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES", 512 * 1024 * 1024
 )
@@ -84,7 +85,7 @@ GREENROOM_ANALYSIS_MAX_ENTRIES = env_int("GREENROOM_ANALYSIS_MAX_ENTRIES", 50_00
 GREENROOM_ANALYSIS_MAX_FILE_BYTES = env_int("GREENROOM_ANALYSIS_MAX_FILE_BYTES", 64 * 1024 * 1024)
 GREENROOM_ANALYSIS_MAX_RATIO = float(env_str("GREENROOM_ANALYSIS_MAX_RATIO", "200"))
 GREENROOM_ANALYSIS_MAX_KEPT_BYTES = env_int("GREENROOM_ANALYSIS_MAX_KEPT_BYTES", 256 * 1024 * 1024)
-# One file's diff in the page (reviews.diffing.InlineLimits); past these, a notice instead.
+# One file's diff in the page (reviews.inspect.diffing.InlineLimits); past these, a notice instead.
 GREENROOM_DIFF_MAX_SIDE_BYTES = env_int("GREENROOM_DIFF_MAX_SIDE_BYTES", 1024 * 1024)
 GREENROOM_DIFF_MAX_LINES = env_int("GREENROOM_DIFF_MAX_LINES", 20_000)
 GREENROOM_DIFF_MAX_LINE_CHARS = env_int("GREENROOM_DIFF_MAX_LINE_CHARS", 5_000)
@@ -243,7 +244,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 # Task modules besides the autodiscovered reviews.tasks.
-CELERY_IMPORTS = ["reviews.decisions", "reviews.notify_tasks"]
+CELERY_IMPORTS = ["reviews.decide.decisions", "reviews.notify_tasks"]
 CELERY_BEAT_SCHEDULE = {
     "sync-stages": {
         "task": "reviews.tasks.sync_stages_task",

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
-from reviews import audit
-from reviews.access import is_valid_pattern
-from reviews.audit import Action, Actor
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, Actor
 from reviews.models import AuditEvent, Membership, PackagePattern, Role, Team
+from reviews.teams.access import is_valid_pattern
 
 
 class PackagePatternForm(ModelForm[PackagePattern]):

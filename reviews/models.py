@@ -169,7 +169,9 @@ class AuditLogIsAppendOnly(Exception):
 
 
 class AuditEvent(models.Model):
-    """One append-only, hash-chained entry of the audit trail. Written only by reviews.audit."""
+    """One append-only, hash-chained entry of the audit trail.
+
+    Written only by reviews.audit.trail."""
 
     created_at = models.DateTimeField()
     action = models.CharField(max_length=64, db_index=True)
@@ -227,7 +229,8 @@ class AuditEvent(models.Model):
 
 
 class NpmToken(models.Model):
-    """A person's own registry token, encrypted at rest (reviews.npm_tokens), never shown again."""
+    """A person's own registry token, encrypted at rest (reviews.decide.npm_tokens), never shown
+    again."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, related_name="npm_token", on_delete=models.CASCADE
@@ -351,9 +354,9 @@ class Analysis(models.Model):
     lines_removed = models.BigIntegerField(default=0)
     stats_complete = models.BooleanField(default=True)
     unpacked_bytes = models.BigIntegerField(default=0)
-    # [{"side": "staged"|"baseline", "kind", "path", "detail"}], bounded by reviews.archive.
+    # [{"side": "staged"|"baseline", "kind", "path", "detail"}], bounded by reviews.inspect.archive.
     findings = models.JSONField(default=list, blank=True)
-    # reviews.manifest_diff.ManifestDiff as plain data (see reviews.analysis).
+    # reviews.inspect.manifest_diff.ManifestDiff as plain data (see reviews.review.analysis).
     manifest = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -446,7 +449,7 @@ class StageBaseline(models.Model):
         return f"baseline of {self.stage_id}: {self.version or 'none'}"
 
 
-# -- Notifications (reviews.notifications, reviews.webhooks) --------------------------------------
+# -- Notifications (reviews.notify.dispatch, reviews.notify.webhooks) ---------------------------
 
 
 class NotificationMode(models.TextChoices):

@@ -1,5 +1,5 @@
-"""Celery tasks for notifications: thin wrappers that give reviews.notifications and
-reviews.webhooks their schedule and retry policy.
+"""Celery tasks for notifications: thin wrappers that give reviews.notify.dispatch and
+reviews.notify.webhooks their schedule and retry policy.
 
 Tasks take ids, never model instances. Every one is idempotent (events are claimed once,
 emails and deliveries are claimed and recorded once), which is what makes `acks_late` safe:
@@ -20,8 +20,9 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
-from reviews import notifications, webhooks
-from reviews.notifications import Fanout
+from reviews.notify import dispatch as notifications
+from reviews.notify import webhooks
+from reviews.notify.dispatch import Fanout
 
 logger = logging.getLogger(__name__)
 

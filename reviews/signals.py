@@ -6,8 +6,8 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from reviews import audit
-from reviews.audit import Action, Actor
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, Actor
 
 
 @receiver(user_logged_in)

@@ -14,8 +14,9 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
-from reviews import analysis, sync
-from reviews.registry import RegistryError
+from reviews.mirror import sync
+from reviews.mirror.registry import RegistryError
+from reviews.review import analysis
 
 logger = logging.getLogger(__name__)
 

@@ -1,15 +1,13 @@
 from django.urls import path, re_path, register_converter
 from django.urls.converters import StringConverter
 
-from reviews import (
-    audit_views,
-    decision_views,
-    notification_views,
-    review_views,
-    team_views,
-    token_views,
-    views,
-)
+from reviews.audit import views as audit_views
+from reviews.decide import token_views
+from reviews.decide import views as decision_views
+from reviews.notify import views as notification_views
+from reviews.review import pages as views
+from reviews.review import views as review_views
+from reviews.teams import views as team_views
 
 
 class FilePathConverter(StringConverter):

@@ -6,8 +6,8 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
-from reviews import audit
-from reviews.audit import Action
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action
 from tests.personas import World
 
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from reviews import audit
-from reviews.audit import Action, verify_chain
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, verify_chain
 from reviews.models import AuditEvent, AuditLogIsAppendOnly
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def test_secrets_are_refused(db):
 WRITER = """
 import django, os, sys
 django.setup()
-from reviews import audit
+from reviews.audit import trail as audit
 for i in range(int(sys.argv[1])):
     audit.record(audit.Action.SETTINGS_CHANGED, target=f"{os.getpid()}-{i}")
 """

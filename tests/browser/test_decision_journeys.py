@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
-from tests.decisions import conftest as decisions
-from tests.decisions.conftest import Registry
+from tests.decide import conftest as decisions
+from tests.decide.conftest import Registry
 from tests.personas import World
 from tests.support.npm import run_npm
 

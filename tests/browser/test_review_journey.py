@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
 from tests.personas import World
-from tests.review_pages.support import reviewed
+from tests.review.support import reviewed
 from tests.support.packages import build_tarball
 
 pytestmark = pytest.mark.django_db(transaction=True)

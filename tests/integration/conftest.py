@@ -30,7 +30,7 @@ from django.conf import settings
 from psycopg.sql import SQL, Identifier
 
 from devregistry.testing import LiveRegistry
-from tests.sync.live import Registry
+from tests.mirror.live import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBPROCESS_TIMEOUT = 60

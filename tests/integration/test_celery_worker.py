@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import SharedDatabase, Worker, wait_for
-from tests.sync.live import Registry
+from tests.mirror.live import Registry
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from tests.integration.conftest import Portal, SharedDatabase, stop, wait_for
-from tests.sync.live import Registry
+from tests.mirror.live import Registry
 
 pytestmark = pytest.mark.integration
 

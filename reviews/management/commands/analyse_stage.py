@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import analysis
+from reviews.mirror.registry import RegistryError, sync_client
 from reviews.models import Analysis, StagedVersion
-from reviews.registry import RegistryError, sync_client
+from reviews.review import analysis
 
 
 class Command(BaseCommand):

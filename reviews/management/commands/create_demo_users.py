@@ -14,8 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reviews import npm_tokens
-from reviews.audit import SYSTEM
+from reviews.audit.trail import SYSTEM
+from reviews.decide import npm_tokens
 from reviews.models import Membership, PackagePattern, Role, Team
 
 DEMO_ROLES = {"alice": Role.ADMIN, "carol": Role.APPROVER, "bob": Role.REVIEWER}

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import npm_tokens, webhooks
+from reviews.decide import npm_tokens
+from reviews.notify import webhooks
 
 
 class Command(BaseCommand):

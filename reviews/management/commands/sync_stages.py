@@ -6,9 +6,9 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import sync
+from reviews.mirror import sync
+from reviews.mirror.registry import sync_client
 from reviews.models import StagedVersion
-from reviews.registry import sync_client
 from reviews.tasks import download_stage_tarball_task
 
 VERDICTS = (

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.audit import verify_chain
+from reviews.audit.trail import verify_chain
 
 
 class Command(BaseCommand):

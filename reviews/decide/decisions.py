@@ -1,0 +1,795 @@
+"""Approve and reject: in the request, as the person, with the second factor they give now.
+
+`decide()` is the one state change. It claims the stage (a conditional UPDATE, so two clicks,
+two tabs or two people send one request), sends approve or reject once with the person's own
+token, and turns the registry's answer into an `Outcome` in plain words, the local state and
+one audit entry. Nothing here retries and nothing goes through a queue: a one-time code is
+spent at most once, and lives only in this request's memory.
+
+Which second factor to ask for is the registry's call: the first attempt carries none and asks
+for the security-key flow (`npm-auth-type: web`). A registry that opens a web challenge gets
+the key path (with a typed code as the alternative it also accepts); one that answers a plain
+OTP challenge gets the code form; an account without 2FA is simply done.
+
+After an approval a Celery task compares the published `dist.shasum` / `dist.integrity` with
+the tarball that was reviewed; a difference is a critical, audited alert on the stage page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import nodesemver
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, Actor
+from reviews.decide import npm_tokens
+from reviews.mirror import sync
+from reviews.mirror.registry import (
+    Conflict,
+    Forbidden,
+    IpNotAllowed,
+    NotFound,
+    OtpRequired,
+    Packument,
+    RateLimited,
+    RegistryClient,
+    RegistryError,
+    Reply,
+    Unauthorized,
+    Unavailable,
+    WebAuthRequired,
+    sync_client,
+)
+from reviews.models import StagedVersion, WebAuthChallenge
+from reviews.notify import dispatch as notifications
+
+logger = logging.getLogger(__name__)
+
+Decision = WebAuthChallenge.Decision
+State = StagedVersion.State
+
+# A claim older than this belongs to a request that died; a live one ends within the timeout.
+DECISION_CLAIM_LEASE = timedelta(minutes=2)
+# doneUrl is looked at no more often than this, whatever retry-after says, and no less often.
+MIN_POLL_INTERVAL = 1.0
+MAX_POLL_INTERVAL = 30.0
+# What may go into an npm-otp header: a typed code, or the token a security key handed out.
+CODE_RE = re.compile(r"[0-9]{6,8}")
+FACTOR_RE = re.compile(r"[A-Za-z0-9._~+/=-]{6,512}")
+PLACEHOLDER_VERSION = "0.0.0-stage"
+MAX_URL = 2000
+
+
+class Factor(StrEnum):
+    NONE = "none"  # the first attempt: let the registry say what it wants
+    CODE = "code"
+    SECURITY_KEY = "security key"
+
+
+class Kind(StrEnum):
+    DONE = "done"
+    CODE_NEEDED = "code_needed"
+    KEY_NEEDED = "key_needed"
+    WRONG_CODE = "wrong_code"
+    WAITING = "waiting"  # the security key has not been used yet
+    DECIDED = "decided"  # already decided, here or elsewhere
+    BUSY = "busy"  # another request is sending a decision for this stage right now
+    NOT_LINKED = "not_linked"
+    RELINK = "relink"  # the linked token is no longer accepted
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+ASKS_FOR_CODE = {Kind.CODE_NEEDED, Kind.WRONG_CODE, Kind.KEY_NEEDED}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened, in words for the person, and what the page should offer next."""
+
+    kind: Kind
+    decision: Decision
+    message: str
+    notice: str = ""  # the registry's npm-notice, shown as its own line (escaped)
+
+    @property
+    def asks_for_code(self) -> bool:
+        return self.kind in ASKS_FOR_CODE
+
+    @property
+    def is_error(self) -> bool:
+        return self.kind in {
+            Kind.WRONG_CODE,
+            Kind.NOT_LINKED,
+            Kind.RELINK,
+            Kind.REFUSED,
+            Kind.FAILED,
+        }
+
+
+class DecisionCrashed(Exception):
+    """Something other than a registry answer broke the attempt. Raised without its cause, so
+    no error report carries the frames (and headers) of the request that was being sent."""
+
+
+# -- The decision ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One approve/reject attempt, and the one audit entry that records how it ended."""
+
+    stage: StagedVersion
+    decision: Decision
+    actor: Actor
+    factor: Factor
+    reason: str = ""
+    npm_user: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def record(
+        self,
+        action: Action,
+        error: RegistryError | None = None,
+        *,
+        reply: Reply | None = None,
+        **details: Any,
+    ) -> None:
+        payload: dict[str, Any] = {"decision": str(self.decision), "factor": str(self.factor)}
+        if self.reason:
+            payload["reason"] = self.reason
+        payload.update(self.details, **details)
+        answer = error or reply
+        audit.record(
+            action,
+            self.actor,
+            stage=self.stage,
+            npm_user=self.npm_user,
+            registry_status=answer.status if answer else None,
+            registry_message=answer.message if answer else "",
+            payload=payload,
+        )
+
+    def outcome(self, kind: Kind, message: str, notice: str = "") -> Outcome:
+        return Outcome(kind, self.decision, message, notice)
+
+
+@sensitive_variables()
+def decide(
+    stage: StagedVersion,
+    user: User,
+    decision: Decision,
+    actor: Actor,
+    *,
+    otp: str | None = None,
+    reason: str = "",
+    factor: Factor | None = None,
+) -> Outcome:
+    """Send one approve or reject for `stage` as `user`; the caller has checked their role.
+
+    `otp` is a typed code or a security key's token; None for the first attempt.
+    """
+    factor = factor or (Factor.NONE if otp is None else Factor.CODE)
+    attempt = Attempt(stage, decision, actor, factor, reason.strip())
+    try:
+        linked = npm_tokens.linked(user)
+    except npm_tokens.TokenUnreadable as e:
+        attempt.record(Action.DECISION_REFUSED, why="linked npm token unreadable")
+        return attempt.outcome(Kind.RELINK, str(e))
+    attempt.npm_user = linked.npm_user if linked else ""
+    if stage.state != State.PENDING:
+        attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
+        return attempt.outcome(Kind.DECIDED, already_decided(stage))
+    if linked is None:
+        attempt.record(Action.DECISION_REFUSED, why="no linked npm token")
+        return attempt.outcome(
+            Kind.NOT_LINKED,
+            "Link your npm token on your settings page first: the registry decides as you.",
+        )
+    if otp is not None and not FACTOR_RE.fullmatch(otp):
+        attempt.record(Action.DECISION_FAILED, why="second factor not sendable")
+        return attempt.outcome(
+            Kind.FAILED, "The second factor could not be sent as it is. Nothing was changed."
+        )
+    claim = claim_decision(stage.pk)
+    if claim is None:
+        stage.refresh_from_db()
+        if stage.state != State.PENDING:
+            attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
+            return attempt.outcome(Kind.DECIDED, already_decided(stage))
+        attempt.record(Action.DECISION_REFUSED, why="another decision in progress")
+        return attempt.outcome(
+            Kind.BUSY,
+            "Someone is sending a decision about this stage right now. Nothing was sent; "
+            "look at the stage again in a moment.",
+        )
+    try:
+        with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            send = client.approve_stage if decision == Decision.APPROVE else client.reject_stage
+            reply = send(stage.stage_id, otp=otp, web=otp is None)
+    except RegistryError as error:
+        release_decision(stage.pk, claim)
+        return _answer(attempt, error, linked.npm_user, sent_factor=otp is not None)
+    except Exception as error:
+        release_decision(stage.pk, claim)
+        attempt.record(Action.DECISION_FAILED, why=f"unexpected {type(error).__name__}")
+        raise DecisionCrashed(
+            f"{decision} of {stage} failed unexpectedly: {type(error).__name__}"
+        ) from None
+    finally:
+        linked.mark_used()
+    record_decision(stage, user, attempt, reply)
+    verb = "approved and published" if decision == Decision.APPROVE else "rejected"
+    return attempt.outcome(
+        Kind.DONE,
+        f"{stage.package_name}@{stage.version} was {verb} by the registry, "
+        f"as npm user {linked.npm_user}.",
+        reply.notice,
+    )
+
+
+def _answer(attempt: Attempt, error: RegistryError, npm_user: str, *, sent_factor: bool) -> Outcome:
+    """The registry said no (or nothing): plain words, the audit entry, and local state."""
+    stage, notice = attempt.stage, error.notice
+    if isinstance(error, WebAuthRequired) and not sent_factor:
+        open_challenge(attempt, error)
+        attempt.record(Action.DECISION_CHALLENGED, error, offered="security key or code")
+        return attempt.outcome(
+            Kind.KEY_NEEDED,
+            "The registry asks for your second factor: confirm with your security key, or type "
+            "a code from your authenticator app.",
+            notice,
+        )
+    if isinstance(error, OtpRequired):
+        if not sent_factor:
+            attempt.record(Action.DECISION_CHALLENGED, error, offered="code")
+            return attempt.outcome(
+                Kind.CODE_NEEDED,
+                "The registry asks for a one-time code from your authenticator app.",
+                notice,
+            )
+        attempt.record(Action.DECISION_WRONG_CODE, error)
+        if attempt.factor == Factor.SECURITY_KEY:
+            message = (
+                "The registry did not accept the security-key confirmation. Nothing was "
+                "changed; start again."
+            )
+        else:
+            message = (
+                "The registry did not accept that code: it is wrong or has expired. Nothing was "
+                "changed; type the current code."
+            )
+        return attempt.outcome(Kind.WRONG_CODE, message, notice)
+    if isinstance(error, IpNotAllowed):
+        attempt.record(Action.DECISION_REFUSED, error, why="IP not allowed")
+        return attempt.outcome(
+            Kind.REFUSED,
+            "The registry refused your token from the portal's address: the token's IP "
+            "allowlist does not include this server. Nothing was changed.",
+            notice,
+        )
+    if isinstance(error, Unauthorized):
+        attempt.record(Action.DECISION_REFUSED, error, why="token not accepted")
+        return attempt.outcome(
+            Kind.RELINK,
+            "Your linked npm token is no longer valid (revoked or expired). Link it again on "
+            "your settings page. Nothing was changed.",
+            notice,
+        )
+    if isinstance(error, Forbidden):
+        attempt.record(Action.DECISION_REFUSED, error, why="forbidden")
+        return attempt.outcome(
+            Kind.REFUSED,
+            f"The registry says your npm account ({npm_user}) may not publish this package: "
+            f"{error.message} Nothing was changed.",
+            notice,
+        )
+    if isinstance(error, NotFound | Conflict):
+        state = refresh_from_registry(stage)
+        attempt.record(
+            Action.DECISION_REFUSED,
+            error,
+            why="decided or changed elsewhere",
+            registry_state=str(state or "unknown"),
+        )
+        now = {
+            State.APPROVED: "The registry shows it approved.",
+            State.REJECTED: "The registry no longer has it: it was rejected or withdrawn.",
+            State.PENDING: "It is still staged at the registry.",
+            None: "The portal could not read where it stands now.",
+        }[state]
+        return attempt.outcome(
+            Kind.DECIDED,
+            f"This stage was already decided or changed elsewhere (the registry answered "
+            f"{error.status}: {error.message}). {now}",
+            notice,
+        )
+    if isinstance(error, RateLimited):
+        attempt.record(Action.DECISION_FAILED, error, why="rate limited")
+        wait = f" in {error.retry_after:.0f} seconds" if error.retry_after else " in a minute"
+        return attempt.outcome(
+            Kind.FAILED,
+            f"The registry is limiting requests. Nothing was changed; try again{wait}.",
+            notice,
+        )
+    if isinstance(error, Unavailable) and error.status is None:
+        # No answer: the request may or may not have arrived. Look before saying anything.
+        state = refresh_from_registry(stage)
+        attempt.record(
+            Action.DECISION_FAILED, error, why="no answer", registry_state=str(state or "unknown")
+        )
+        if state != State.PENDING and state is not None:
+            return attempt.outcome(
+                Kind.DECIDED,
+                f"The registry did not answer in time, and now shows this stage {state}.",
+                notice,
+            )
+        return attempt.outcome(
+            Kind.FAILED,
+            "The registry did not answer in time. Nothing was changed; try again.",
+            notice,
+        )
+    attempt.record(Action.DECISION_FAILED, error, why="registry error")
+    return attempt.outcome(
+        Kind.FAILED,
+        f"The registry could not do it ({error.status or 'no answer'}: {error.message}). "
+        "Nothing was changed; try again.",
+        notice,
+    )
+
+
+def already_decided(stage: StagedVersion) -> str:
+    state = stage.get_state_display().lower()
+    if stage.decided_in_portal:
+        who = stage.decided_by.get_username() if stage.decided_by else "a former user"
+        return f"This stage was already {state} in Greenroom by {who}."
+    return f"This stage was already {state} outside Greenroom."
+
+
+# -- State changes, one function each -------------------------------------------------------------
+
+
+def claim_decision(stage_pk: int) -> datetime | None:
+    """Take the right to send this stage's decision; the claim's timestamp, or None."""
+    now = timezone.now()
+    claimed = (
+        StagedVersion.objects.filter(pk=stage_pk, state=State.PENDING)
+        .filter(
+            Q(decision_claimed_at__isnull=True)
+            | Q(decision_claimed_at__lt=now - DECISION_CLAIM_LEASE)
+        )
+        .update(decision_claimed_at=now)
+    )
+    return now if claimed else None
+
+
+def release_decision(stage_pk: int, claim: datetime) -> None:
+    StagedVersion.objects.filter(pk=stage_pk, decision_claimed_at=claim).update(
+        decision_claimed_at=None
+    )
+
+
+def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: Reply) -> None:
+    """The registry said yes: the stage is decided by this person, in the portal.
+
+    Written whatever the row says now: the registry's 201/204 is the fact, even if a sync pass
+    saw the stage vanish in the meantime and marked it decided elsewhere.
+    """
+    approved = attempt.decision == Decision.APPROVE
+    now = timezone.now()
+    with transaction.atomic():
+        StagedVersion.objects.filter(pk=stage.pk).update(
+            state=State.APPROVED if approved else State.REJECTED,
+            decided_by=user,
+            decided_npm_user=attempt.npm_user,
+            decided_at=now,
+            decision_reason=attempt.reason,
+            decided_in_portal=True,
+            decision_claimed_at=None,
+            resolved_at=now,
+            resolved_elsewhere=False,
+        )
+        WebAuthChallenge.objects.filter(stage=stage).delete()
+        stage.refresh_from_db()
+        attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
+        notifications.stage_decided(stage)
+    logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
+    if approved:
+        try:
+            verify_published_digest_task.delay_on_commit(stage.pk)
+        except Exception:
+            # The approval stands; only its follow-up check could not be queued.
+            logger.exception("could not queue the published digest check of %s", stage)
+
+
+def refresh_from_registry(stage: StagedVersion) -> State | None:
+    """Ask the registry (as the sync does) where a stage stands, record it with the sync's own
+    functions, and return the state; None if the registry could not say."""
+    try:
+        with sync_client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            try:
+                remote = client.get_stage(stage.stage_id)
+            except NotFound:
+                packument = _packument_or_none(client, stage.package_name)
+                dist = packument.dist(stage.version) if packument else None
+                if dist is None:
+                    sync.resolve_stage(stage, State.REJECTED)
+                else:
+                    shasum = dist.get("shasum")
+                    sync.resolve_stage(
+                        stage,
+                        State.APPROVED,
+                        published_shasum=shasum if isinstance(shasum, str) else "",
+                    )
+            else:
+                sync.refresh_stage(stage, remote)
+    except RegistryError as e:
+        logger.warning("could not refresh %s from the registry: %s", stage, e)
+        return None
+    except Exception:
+        logger.exception("could not refresh %s from the registry", stage)
+        return None
+    stage.refresh_from_db()
+    return State(stage.state)
+
+
+def _packument_or_none(client: RegistryClient, name: str) -> Packument | None:
+    try:
+        return client.get_packument(name)
+    except NotFound:
+        return None
+
+
+# -- The security-key path ------------------------------------------------------------------------
+
+
+def open_challenge(attempt: Attempt, error: WebAuthRequired) -> WebAuthChallenge | None:
+    """Remember the registry's challenge (which stage, who, until when) for the polls."""
+    if len(error.auth_url) > MAX_URL or len(error.done_url) > MAX_URL:
+        return None
+    user = attempt.actor.user
+    assert user is not None  # decisions are made by people
+    now = timezone.now()
+    with transaction.atomic():
+        WebAuthChallenge.objects.filter(user=user, stage=attempt.stage).delete()
+        return WebAuthChallenge.objects.create(
+            user=user,
+            stage=attempt.stage,
+            decision=attempt.decision,
+            reason=attempt.reason,
+            auth_url=error.auth_url,
+            done_url=error.done_url,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.GREENROOM_WEB_AUTH_TIMEOUT),
+            next_poll_at=now,
+        )
+
+
+def pending_challenge(stage: StagedVersion, user: User) -> WebAuthChallenge | None:
+    """The person's live security-key challenge for this stage, if any."""
+    return WebAuthChallenge.objects.filter(
+        stage=stage, user=user, expires_at__gt=timezone.now()
+    ).first()
+
+
+@sensitive_variables()
+def poll_security_key(stage: StagedVersion, user: User, actor: Actor) -> Outcome:
+    """One look at the person's security-key challenge; once the key was used, the decision
+    is re-sent with the token the registry handed out, in this same request."""
+    challenge = WebAuthChallenge.objects.filter(stage=stage, user=user).first()
+    decision = Decision(challenge.decision) if challenge else Decision.APPROVE
+    attempt = Attempt(
+        stage, decision, actor, Factor.SECURITY_KEY, challenge.reason if challenge else ""
+    )
+    if challenge is None:
+        if stage.state != State.PENDING:
+            return attempt.outcome(Kind.DECIDED, already_decided(stage))
+        return attempt.outcome(
+            Kind.FAILED,
+            "No security-key confirmation is waiting for this stage. Nothing was changed; "
+            "start again.",
+        )
+    now = timezone.now()
+    if stage.state != State.PENDING:
+        WebAuthChallenge.objects.filter(pk=challenge.pk).delete()
+        return attempt.outcome(Kind.DECIDED, already_decided(stage))
+    if now >= challenge.expires_at:
+        limit = _minutes(settings.GREENROOM_WEB_AUTH_TIMEOUT)
+        if WebAuthChallenge.objects.filter(pk=challenge.pk).delete()[0]:
+            attempt.record(Action.DECISION_FAILED, why="security key not used in time")
+        return attempt.outcome(
+            Kind.FAILED,
+            f"The security key was not used within {limit}. Nothing was changed; start again.",
+        )
+    # Claim this look: one request at a time polls doneUrl, and never before retry-after.
+    claimed = WebAuthChallenge.objects.filter(pk=challenge.pk, next_poll_at__lte=now).update(
+        next_poll_at=now + timedelta(seconds=MAX_POLL_INTERVAL)
+    )
+    if not claimed:
+        return attempt.outcome(Kind.WAITING, waiting_words(challenge))
+    try:
+        linked = npm_tokens.linked(user)
+    except npm_tokens.TokenUnreadable as e:
+        WebAuthChallenge.objects.filter(pk=challenge.pk).delete()
+        return attempt.outcome(Kind.RELINK, str(e))
+    if linked is None:
+        WebAuthChallenge.objects.filter(pk=challenge.pk).delete()
+        return attempt.outcome(Kind.NOT_LINKED, "Link your npm token on your settings page first.")
+    try:
+        with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            result = client.poll_web_auth_done(challenge.done_url)
+    except RegistryError as error:
+        if error.transient:
+            _poll_again(challenge, getattr(error, "retry_after", None) or 2 * MIN_POLL_INTERVAL)
+            return attempt.outcome(Kind.WAITING, waiting_words(challenge))
+        if WebAuthChallenge.objects.filter(pk=challenge.pk).delete()[0]:
+            attempt.npm_user = linked.npm_user
+            attempt.record(Action.DECISION_FAILED, error, why="security-key confirmation ended")
+        return attempt.outcome(
+            Kind.FAILED,
+            f"The registry ended the security-key confirmation ({error.status}: "
+            f"{error.message}). Nothing was changed; start again.",
+            error.notice,
+        )
+    if result.token is None:
+        _poll_again(challenge, result.retry_after)
+        return attempt.outcome(Kind.WAITING, waiting_words(challenge))
+    # Done at the registry: whoever deletes the challenge re-sends the decision, once.
+    if not WebAuthChallenge.objects.filter(pk=challenge.pk).delete()[0]:
+        return attempt.outcome(Kind.BUSY, "This confirmation is being used by another request.")
+    return decide(
+        stage,
+        user,
+        decision,
+        actor,
+        otp=result.token,
+        reason=challenge.reason,
+        factor=Factor.SECURITY_KEY,
+    )
+
+
+def cancel_security_key(stage: StagedVersion, user: User, actor: Actor) -> bool:
+    with transaction.atomic():
+        challenge = WebAuthChallenge.objects.filter(stage=stage, user=user).first()
+        if challenge is None or not WebAuthChallenge.objects.filter(pk=challenge.pk).delete()[0]:
+            return False
+        record = npm_tokens.linked_record(user)
+        Attempt(
+            stage,
+            Decision(challenge.decision),
+            actor,
+            Factor.SECURITY_KEY,
+            challenge.reason,
+            record.npm_user if record else "",
+        ).record(Action.DECISION_CANCELLED)
+    return True
+
+
+def _poll_again(challenge: WebAuthChallenge, retry_after: float) -> None:
+    wait = min(max(retry_after, MIN_POLL_INTERVAL), MAX_POLL_INTERVAL)
+    WebAuthChallenge.objects.filter(pk=challenge.pk).update(
+        next_poll_at=timezone.now() + timedelta(seconds=wait)
+    )
+
+
+def waiting_words(challenge: WebAuthChallenge) -> str:
+    return (
+        "Waiting for your security key: open the registry's page, use your key there, and come "
+        f"back. This request ends at {challenge.expires_at:%H:%M:%S} UTC."
+    )
+
+
+def _minutes(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds"
+    return "1 minute" if seconds == 60 else f"{seconds // 60} minutes"
+
+
+# -- What approving will do -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What approving does to the stage's dist-tag, and what deserves a warning first."""
+
+    tag: str
+    current: str | None  # what the tag points to now (None: the tag does not exist yet)
+    after: str
+    warnings: list[str]
+    loud: list[str]  # warnings that must not be missed
+    problem: str = ""  # the packument could not be read
+
+    @property
+    def current_is_placeholder(self) -> bool:
+        return self.current == PLACEHOLDER_VERSION
+
+
+def preview_approval(stage: StagedVersion) -> Preview:
+    """Read the packument's dist-tags (with the sync's read token) and compare, as npm does."""
+    warnings: list[str] = []
+    loud: list[str] = []
+    if stage.integrity == StagedVersion.Integrity.MISMATCH:
+        loud.append(
+            "The staged tarball does not match its stage: "
+            f"{stage.integrity_reason or 'see the integrity section'}."
+        )
+    elif stage.integrity != StagedVersion.Integrity.VERIFIED:
+        warnings.append(
+            f"The staged tarball has not been verified ({stage.get_integrity_display().lower()})."
+        )
+    if stage.tag == "latest" and _is_prerelease(stage.version):
+        loud.append(
+            f"{stage.version} is a prerelease, and approving makes it the latest version: "
+            "everyone who installs the package without naming a version gets it."
+        )
+    try:
+        with sync_client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            packument = _packument_or_none(client, stage.package_name)
+    except RegistryError as e:
+        problem = f"The current dist-tags could not be read ({e}); the tag change is unknown."
+        return Preview(stage.tag, None, stage.version, warnings, loud, problem)
+    except Exception as e:  # a missing registry setting, for example
+        problem = f"The current dist-tags could not be read ({type(e).__name__})."
+        return Preview(stage.tag, None, stage.version, warnings, loud, problem)
+    current = packument.dist_tags.get(stage.tag) if packument and stage.tag else None
+    if packument and stage.version in packument.versions:
+        loud.append(
+            f"{stage.version} is already published: the registry will refuse this approval."
+        )
+    if current and current != PLACEHOLDER_VERSION and _lower(stage.version, current):
+        loud.append(
+            f"The {stage.tag} tag now points to {current}, a higher version: approving moves "
+            f"it back to {stage.version}."
+        )
+    return Preview(stage.tag, current, stage.version, warnings, loud)
+
+
+def _is_prerelease(version: str) -> bool:
+    parsed = nodesemver.parse(version, False)
+    return bool(parsed is not None and parsed.prerelease)
+
+
+def _lower(version: str, than: str) -> bool:
+    if nodesemver.valid(version, False) is None or nodesemver.valid(than, False) is None:
+        return False
+    return bool(nodesemver.lt(version, than, False))
+
+
+# -- After an approval: is what was published what was reviewed? ---------------------------------
+
+
+class DigestVerdict(StrEnum):
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    NOT_PUBLISHED = "not published"  # not in the packument (yet)
+    SKIPPED = "skipped"  # not approved, or checked already
+
+
+DIGEST_CHECK_ATTEMPTS = 5
+DIGEST_RETRY_BACKOFF = 5.0
+DIGEST_RETRY_CAP = 300.0
+
+
+def check_published_digest(
+    staged_version_id: int, client: RegistryClient | None = None
+) -> DigestVerdict:
+    """Compare the published version's dist.shasum / dist.integrity with the reviewed tarball
+    and record the verdict once; a difference is a critical, audited alert."""
+    stage = StagedVersion.objects.select_related("tarball").filter(pk=staged_version_id).first()
+    if stage is None or stage.state != State.APPROVED or stage.published_checked_at is not None:
+        return DigestVerdict.SKIPPED
+    client = client or sync_client()
+    packument = _packument_or_none(client, stage.package_name)
+    dist = packument.dist(stage.version) if packument else None
+    if dist is None:
+        return DigestVerdict.NOT_PUBLISHED
+    published_shasum = str(dist.get("shasum") or "").lower()
+    published_integrity = str(dist.get("integrity") or "")
+    reviewed_sha1 = stage.tarball.sha1 if stage.tarball else stage.shasum
+    reviewed_integrity = stage.tarball.integrity if stage.tarball else ""
+    shasum_matches = published_shasum == reviewed_sha1
+    integrity_matches: bool | None = None
+    if reviewed_integrity and published_integrity:
+        # An SRI string may list several digests; the reviewed sha512 must be among them.
+        integrity_matches = reviewed_integrity in published_integrity.split()
+    verdict = (
+        DigestVerdict.MATCH
+        if shasum_matches and integrity_matches is not False
+        else DigestVerdict.MISMATCH
+    )
+    with transaction.atomic():
+        recorded = StagedVersion.objects.filter(
+            pk=stage.pk, published_checked_at__isnull=True
+        ).update(
+            published_shasum=published_shasum[:40],
+            published_shasum_matches=shasum_matches,
+            published_integrity=published_integrity[:200],
+            published_integrity_matches=integrity_matches,
+            published_checked_at=timezone.now(),
+        )
+        if not recorded:
+            return DigestVerdict.SKIPPED
+        details = {
+            "verdict": str(verdict),
+            "reviewed_sha1": reviewed_sha1,
+            "published_shasum": published_shasum[:40],
+            "reviewed_integrity": reviewed_integrity,
+            "published_integrity": published_integrity[:200],
+            "reviewed_tarball_downloaded": stage.tarball is not None,
+        }
+        if verdict == DigestVerdict.MISMATCH:
+            audit.record(Action.PUBLISHED_DIGEST_MISMATCH, stage=stage, payload=details)
+        else:
+            audit.record(Action.PUBLISHED_DIGEST_CHECKED, stage=stage, payload=details)
+    if verdict == DigestVerdict.MISMATCH:
+        logger.critical(
+            "CRITICAL: %s was published with shasum %s / integrity %s, but the reviewed tarball "
+            "has %s / %s",
+            stage,
+            published_shasum,
+            published_integrity,
+            reviewed_sha1,
+            reviewed_integrity,
+        )
+    return verdict
+
+
+def record_digest_unavailable(staged_version_id: int, reason: str) -> None:
+    """The check gave up: say so on the stage and in the trail, rather than stay silent."""
+    stage = StagedVersion.objects.filter(pk=staged_version_id).first()
+    if stage is None:
+        return
+    with transaction.atomic():
+        recorded = StagedVersion.objects.filter(
+            pk=stage.pk, published_checked_at__isnull=True
+        ).update(published_checked_at=timezone.now())
+        if recorded:
+            audit.record(
+                Action.PUBLISHED_DIGEST_CHECKED,
+                stage=stage,
+                payload={"verdict": "unavailable", "why": reason[:500]},
+            )
+    logger.warning("published digest of %s could not be checked: %s", stage, reason)
+
+
+@shared_task(
+    bind=True,
+    base=DjangoTask,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=DIGEST_CHECK_ATTEMPTS,
+)
+def verify_published_digest_task(self: DjangoTask[Any, Any], staged_version_id: int) -> str:
+    """Idempotent (recorded once), so acks_late is safe. Retries while the registry is down or
+    the version has not reached the packument yet; gives up loudly after the last attempt."""
+    try:
+        verdict = check_published_digest(staged_version_id)
+    except RegistryError as e:
+        if not e.transient or self.request.retries >= DIGEST_CHECK_ATTEMPTS:
+            record_digest_unavailable(staged_version_id, f"the registry answered {e}")
+            return "unavailable"
+        raise self.retry(exc=e, countdown=_digest_backoff(self.request.retries, e)) from None
+    if verdict == DigestVerdict.NOT_PUBLISHED:
+        if self.request.retries >= DIGEST_CHECK_ATTEMPTS:
+            record_digest_unavailable(staged_version_id, "the version never reached the packument")
+            return "unavailable"
+        raise self.retry(countdown=_digest_backoff(self.request.retries, None))
+    return str(verdict)
+
+
+def _digest_backoff(retries: int, error: RegistryError | None) -> float:
+    return sync.backoff_delay(retries + 1, error, base=DIGEST_RETRY_BACKOFF, cap=DIGEST_RETRY_CAP)

@@ -1,0 +1,200 @@
+"""People's own npm tokens: checked with whoami, encrypted at rest, used only to decide stages.
+
+A token is encrypted with the first of GREENROOM_TOKEN_KEYS and decrypted with any of them
+(MultiFernet), so keys rotate: put a new key first, run `manage.py rotate_token_keys`, then drop
+the old one. The plaintext lives only inside the functions below and the RegistryClient they
+make; the portal shows the npm user name, never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, Actor
+from reviews.mirror.registry import (
+    IpNotAllowed,
+    RegistryClient,
+    RegistryError,
+    Timeout,
+    Unauthorized,
+)
+from reviews.models import NpmToken, WebAuthChallenge
+
+logger = logging.getLogger(__name__)
+
+# What an npm token can look like: header-safe, no spaces. Anything else is refused before it
+# reaches a header (where requests would quote the bad value in its error message).
+TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=:-]{8,2048}")
+
+
+class TokenError(Exception):
+    """Linking or using a token failed; the message is meant for the person."""
+
+
+class TokenUnreadable(TokenError):
+    """No key in GREENROOM_TOKEN_KEYS decrypts the stored token (a key was dropped too early)."""
+
+
+@lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in keys])
+
+
+def fernet() -> MultiFernet:
+    keys = tuple(settings.GREENROOM_TOKEN_KEYS)
+    if not keys:
+        raise ImproperlyConfigured("GREENROOM_TOKEN_KEYS is empty")
+    return _fernet(keys)
+
+
+@sensitive_variables()
+def encrypt(token: str) -> str:
+    return fernet().encrypt(token.encode()).decode()
+
+
+@sensitive_variables()
+def decrypt(ciphertext: str) -> str:
+    try:
+        return fernet().decrypt(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise TokenUnreadable(
+            "Your linked npm token can no longer be read by the portal; link it again."
+        ) from None
+
+
+@sensitive_variables()
+def registry_client(token: str = "", *, timeout: Timeout | None = None) -> RegistryClient:
+    """A client for the configured registry, as the owner of `token`."""
+    if not settings.GREENROOM_REGISTRY_URL:
+        raise TokenError("No registry is configured (GREENROOM_REGISTRY_URL).")
+    return RegistryClient(settings.GREENROOM_REGISTRY_URL, token, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A person's linked token, decrypted for one use. Never logged: its repr hides the token."""
+
+    record: NpmToken
+    token: str
+
+    def __repr__(self) -> str:
+        return f"<Linked npm user {self.record.npm_user}>"
+
+    @property
+    def npm_user(self) -> str:
+        return self.record.npm_user
+
+    @sensitive_variables()
+    def client(self, *, timeout: Timeout | None = None) -> RegistryClient:
+        return registry_client(self.token, timeout=timeout)
+
+    def mark_used(self) -> None:
+        NpmToken.objects.filter(pk=self.record.pk).update(last_used_at=timezone.now())
+
+
+def linked_record(user: User) -> NpmToken | None:
+    return NpmToken.objects.filter(user=user).first()
+
+
+@sensitive_variables()
+def linked(user: User) -> Linked | None:
+    """The person's token, decrypted; None if they have not linked one."""
+    record = linked_record(user)
+    if record is None:
+        return None
+    return Linked(record, decrypt(record.encrypted))
+
+
+# -- State changes --------------------------------------------------------------------------------
+
+
+@sensitive_variables()
+def link(user: User, token: str, actor: Actor) -> NpmToken:
+    """Check the token with the registry's whoami, then store it encrypted, replacing any
+    token linked before. Raises TokenError with words for the person."""
+    token = token.strip()
+    if not TOKEN_RE.fullmatch(token):
+        raise TokenError("That does not look like an npm token: paste the whole token, no spaces.")
+    try:
+        with registry_client(token) as client:
+            npm_user = client.whoami()
+    except IpNotAllowed:
+        raise TokenError(
+            "The registry refused this token from the portal's address: its IP allowlist does "
+            "not include this server."
+        ) from None
+    except Unauthorized:
+        raise TokenError(
+            "The registry did not accept this token (wrong, revoked or expired)."
+        ) from None
+    except RegistryError as e:
+        raise TokenError(
+            f"The registry could not check the token ({_said(e)}); nothing was linked. Try again."
+        ) from None
+    with transaction.atomic():
+        replaced = NpmToken.objects.filter(user=user).delete()[0] > 0
+        record = NpmToken.objects.create(
+            user=user, npm_user=npm_user, encrypted=encrypt(token), linked_at=timezone.now()
+        )
+        audit.record(
+            Action.NPM_ACCOUNT_LINKED, actor, npm_user=npm_user, payload={"replaced": replaced}
+        )
+    logger.info("%s linked the npm account %s", user, npm_user)
+    return record
+
+
+def unlink(user: User, actor: Actor) -> bool:
+    """Delete the person's token (and any security-key challenge waiting on it)."""
+    with transaction.atomic():
+        record = NpmToken.objects.select_for_update().filter(user=user).first()
+        if record is None:
+            return False
+        record.delete()
+        WebAuthChallenge.objects.filter(user=user).delete()
+        audit.record(Action.NPM_ACCOUNT_UNLINKED, actor, npm_user=record.npm_user)
+    logger.info("%s unlinked the npm account %s", user, record.npm_user)
+    return True
+
+
+@dataclass(frozen=True)
+class Rotation:
+    rotated: int
+    unreadable: list[int]
+
+
+def rotate_keys() -> Rotation:
+    """Re-encrypt every stored token with the first key. Tokens no key can read are listed
+    (by row id) and left as they are."""
+    multi = fernet()
+    rotated, unreadable = 0, []
+    for record in NpmToken.objects.order_by("pk").iterator():
+        try:
+            fresh = multi.rotate(record.encrypted.encode()).decode()
+        except InvalidToken:
+            unreadable.append(record.pk)
+            continue
+        NpmToken.objects.filter(pk=record.pk, encrypted=record.encrypted).update(encrypted=fresh)
+        rotated += 1
+    audit.record(
+        Action.NPM_KEYS_ROTATED,
+        payload={"rotated": rotated, "unreadable": len(unreadable)},
+    )
+    return Rotation(rotated, unreadable)
+
+
+def _said(error: RegistryError) -> str:
+    if error.status is None:
+        return error.message
+    return f"{error.status} {error.message}".strip()

@@ -1,0 +1,280 @@
+"""Approve and reject pages: a confirmation, then one registry call per submit.
+
+The forms post plainly (they work without JavaScript); htmx only drives the security-key wait.
+A one-time code arrives in POST data, goes to `decisions.decide()` and nowhere else: it is
+masked in error reports (`sensitive_post_parameters`, `sensitive_variables`) and never
+rendered back into a form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_POST
+
+from reviews.audit.trail import Actor
+from reviews.decide import decisions, npm_tokens
+from reviews.decide.decisions import Decision, Kind, Outcome
+from reviews.models import Role, StagedVersion
+from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
+
+# How often the waiting page asks our poll endpoint; the endpoint itself honours retry-after.
+POLL_EVERY_SECONDS = 2
+
+
+class OneTimeCodeInput(forms.TextInput):
+    """A text input that never writes its value back into the page."""
+
+    input_type = "text"
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+def code_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=16,
+        widget=OneTimeCodeInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "pattern": "[0-9 ]*",
+                "size": 10,
+            }
+        ),
+        label="One-time code",
+    )
+
+
+def clean_code(value: str) -> str:
+    code = value.replace(" ", "")
+    if code and not decisions.CODE_RE.fullmatch(code):
+        raise forms.ValidationError("A one-time code is 6 to 8 digits.")
+    return code
+
+
+class ApproveForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Note (optional)",
+    )
+    otp = code_field()
+
+    def clean_otp(self) -> str:
+        return clean_code(self.cleaned_data["otp"])
+
+
+class RejectForm(forms.Form):
+    confirm_version = forms.CharField(max_length=256, label="Type the version to confirm")
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), label="Why reject it?"
+    )
+    otp = code_field()
+
+    def __init__(self, *args: Any, stage: StagedVersion, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stage = stage
+
+    def clean_confirm_version(self) -> str:
+        typed: str = self.cleaned_data["confirm_version"].strip()
+        if typed != self.stage.version:
+            raise forms.ValidationError(
+                f"Type {self.stage.version} exactly: rejecting deletes the staged tarball."
+            )
+        return typed
+
+    def clean_otp(self) -> str:
+        return clean_code(self.cleaned_data["otp"])
+
+
+DecisionForm = ApproveForm | RejectForm
+
+
+def make_form(decision: Decision, stage: StagedVersion, data: Any = None) -> DecisionForm:
+    if decision == Decision.APPROVE:
+        return ApproveForm(data)
+    return RejectForm(data, stage=stage)
+
+
+def decidable_stage(request: HttpRequest, stage_id: UUID) -> tuple[StagedVersion, User]:
+    stage = get_visible_stage(request.user, stage_id)
+    require_stage_role(request.user, stage, Role.APPROVER)
+    assert isinstance(request.user, User)  # login_required ran first
+    return stage, request.user
+
+
+def stage_url(stage: StagedVersion) -> str:
+    return reverse("reviews:stage", args=[stage.stage_id])
+
+
+def form_url(stage: StagedVersion, decision: Decision) -> str:
+    return reverse(f"reviews:stage-{decision}-form", args=[stage.stage_id])
+
+
+def render_decide(
+    request: HttpRequest,
+    stage: StagedVersion,
+    user: User,
+    decision: Decision,
+    form: DecisionForm,
+    outcome: Outcome | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    if outcome is not None and not outcome.asks_for_code:
+        # What was typed is not kept, and what was decided is shown as it is now.
+        stage.refresh_from_db()
+    challenge = decisions.pending_challenge(stage, user)
+    if challenge is not None and challenge.decision != decision:
+        challenge = None
+    ctx = {
+        "stage": stage,
+        "decision": decision,
+        "form": form,
+        "outcome": outcome,
+        "challenge": challenge,
+        "asks_for_code": bool(challenge or (outcome and outcome.asks_for_code)),
+        "linked": npm_tokens.linked_record(user),
+        "preview": (
+            decisions.preview_approval(stage)
+            if decision == Decision.APPROVE and stage.state == StagedVersion.State.PENDING
+            else None
+        ),
+        "poll_every": POLL_EVERY_SECONDS,
+    }
+    return render(request, "reviews/decide.html", ctx, status=status)
+
+
+def finish(
+    request: HttpRequest,
+    stage: StagedVersion,
+    user: User,
+    decision: Decision,
+    form: DecisionForm,
+    outcome: Outcome,
+) -> HttpResponse:
+    if outcome.kind == Kind.DONE:
+        messages.success(request, outcome.message)
+        if outcome.notice:
+            messages.info(request, f"The registry says: {outcome.notice}")
+        return HttpResponseRedirect(stage_url(stage), status=303)
+    # A fresh form: the reason and confirmation stay, the code never does.
+    kept = {k: v for k, v in form.cleaned_data.items() if k != "otp"}
+    return render_decide(request, stage, user, decision, make_form(decision, stage, kept), outcome)
+
+
+@login_required
+@require_GET
+def decision_panel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """The stage page's approve/reject box, loaded lazily (it depends on role and token)."""
+    stage = get_visible_stage(request.user, stage_id)
+    role = role_for_package(request.user, stage.package_name)
+    user = request.user if isinstance(request.user, User) else None
+    ctx = {
+        "stage": stage,
+        "may_decide": role is not None and role >= Role.APPROVER,
+        "linked": npm_tokens.linked_record(user) if user else None,
+        "challenge": decisions.pending_challenge(stage, user) if user else None,
+    }
+    return render(request, "reviews/_decision_panel.html", ctx)
+
+
+def show_form(request: HttpRequest, stage_id: UUID, decision: Decision) -> HttpResponse:
+    stage, user = decidable_stage(request, stage_id)
+    return render_decide(request, stage, user, decision, make_form(decision, stage))
+
+
+@sensitive_variables()
+def send(request: HttpRequest, stage_id: UUID, decision: Decision) -> HttpResponse:
+    stage, user = decidable_stage(request, stage_id)
+    form = make_form(decision, stage, request.POST)
+    if not form.is_valid():
+        return render_decide(request, stage, user, decision, form, status=400)
+    outcome = decisions.decide(
+        stage,
+        user,
+        decision,
+        Actor.from_request(request),
+        otp=form.cleaned_data["otp"] or None,
+        reason=form.cleaned_data["reason"],
+    )
+    return finish(request, stage, user, decision, form, outcome)
+
+
+@login_required
+@require_GET
+def approve_form(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    return show_form(request, stage_id, Decision.APPROVE)
+
+
+@login_required
+@require_GET
+def reject_form(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    return show_form(request, stage_id, Decision.REJECT)
+
+
+@sensitive_post_parameters("otp")
+@login_required
+@require_POST
+def approve(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    return send(request, stage_id, Decision.APPROVE)
+
+
+@sensitive_post_parameters("otp")
+@login_required
+@require_POST
+def reject(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    return send(request, stage_id, Decision.REJECT)
+
+
+@login_required
+@require_POST
+@sensitive_variables()
+def security_key_poll(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """Polled by the waiting page (htmx) or its "Check now" button; never re-sends anything
+    before the registry says the key was used."""
+    stage, user = decidable_stage(request, stage_id)
+    outcome = decisions.poll_security_key(stage, user, Actor.from_request(request))
+    htmx = request.headers.get("HX-Request") == "true"
+    if outcome.kind == Kind.WAITING:
+        challenge = decisions.pending_challenge(stage, user)
+        if htmx and challenge is not None:
+            ctx = {"stage": stage, "challenge": challenge, "poll_every": POLL_EVERY_SECONDS}
+            response = render(request, "reviews/_decision_security_key.html", ctx)
+            patch_vary_headers(response, ["HX-Request"])
+            return response
+        return HttpResponseRedirect(form_url(stage, outcome.decision), status=303)
+    level = messages.SUCCESS if outcome.kind == Kind.DONE else messages.ERROR
+    if outcome.kind == Kind.DECIDED:
+        level = messages.INFO
+    messages.add_message(request, level, outcome.message)
+    if outcome.notice:
+        messages.info(request, f"The registry says: {outcome.notice}")
+    done = outcome.kind in {Kind.DONE, Kind.DECIDED}
+    target = stage_url(stage) if done else form_url(stage, outcome.decision)
+    if htmx:
+        response = HttpResponse(headers={"HX-Redirect": target})
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    return HttpResponseRedirect(target, status=303)
+
+
+@login_required
+@require_POST
+def security_key_cancel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    stage, user = decidable_stage(request, stage_id)
+    if decisions.cancel_security_key(stage, user, Actor.from_request(request)):
+        messages.info(request, "The security-key confirmation was cancelled. Nothing was changed.")
+    return HttpResponseRedirect(stage_url(stage), status=303)

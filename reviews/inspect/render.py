@@ -1,0 +1,161 @@
+"""HTML fragments for a `FileDiff` or `FileView`: the last stage of the diff pipeline.
+
+Everything that comes from a tarball is escaped here or was escaped upstream: file names,
+notices and hunk sections with `html.escape`, line contents by `review_highlight` (which marks
+bidi and invisible characters). The fragments are tables with `gr-` classes, the token classes
+of Pygments inside `.highlight`, and `data-` attributes on the rows of hidden unchanged lines
+(`gr-gap`) that a view can turn into "expand" links calling `diffing.expand_context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from reviews.inspect.diffing import DiffKind, DiffLine, FileDiff, FileView, Gap, Hunk, SideInfo
+from reviews.inspect.textcheck import escape_and_mark
+
+__all__ = ["render_context", "render_side_by_side", "render_unified", "render_view"]
+
+
+def render_unified(diff: FileDiff, path: str, *, old_path: str | None = None) -> str:
+    """The unified diff: one table, old and new line numbers, then the line."""
+    body: list[str] = []
+    gaps = {gap.before_hunk: gap for gap in diff.gaps}
+    for index, hunk in enumerate(diff.hunks):
+        body.append(_gap_row(gaps.get(index), colspan=3))
+        body.append(f'<tr class="gr-hunk-header"><td colspan="3">{escape(hunk.header)}</td></tr>')
+        body.extend(_unified_row(line) for line in hunk.lines)
+    body.append(_gap_row(gaps.get(len(diff.hunks)), colspan=3))
+    return _frame(diff, path, old_path, "unified", body)
+
+
+def render_side_by_side(diff: FileDiff, path: str, *, old_path: str | None = None) -> str:
+    """Baseline on the left, staged version on the right, changed lines paired."""
+    body: list[str] = []
+    gaps = {gap.before_hunk: gap for gap in diff.gaps}
+    for index, hunk in enumerate(diff.hunks):
+        body.append(_gap_row(gaps.get(index), colspan=4))
+        body.append(_hunk_header(hunk, colspan=4))
+        for row in hunk.rows:
+            body.append(
+                f'<tr class="gr-row gr-{row.kind}">'
+                f"{_number(row.old_no)}{_code(row.old_html)}"
+                f"{_number(row.new_no)}{_code(row.new_html)}</tr>"
+            )
+    body.append(_gap_row(gaps.get(len(diff.hunks)), colspan=4))
+    return _frame(diff, path, old_path, "side-by-side", body)
+
+
+def render_context(lines: Sequence[DiffLine], *, side_by_side: bool = False) -> str:
+    """Table rows for lines revealed by `expand_context` (to swap in for a `gr-gap` row)."""
+    if side_by_side:
+        return "".join(
+            f'<tr class="gr-row gr-equal">{_number(line.old_no)}{_code(line.html)}'
+            f"{_number(line.new_no)}{_code(line.html)}</tr>"
+            for line in lines
+        )
+    return "".join(_unified_row(line) for line in lines)
+
+
+def render_view(view: FileView, path: str) -> str:
+    """A whole file with line numbers (or the notice saying why it is not shown)."""
+    rows = [
+        f'<tr class="gr-line">{_number(number)}{_code(html)}</tr>'
+        for number, html in enumerate(view.lines, 1)
+    ]
+    parts = [
+        f'<div class="gr-file gr-kind-{view.kind}" data-lexer="{escape(view.lexer)}">',
+        f'<div class="gr-file-header"><span class="gr-path">{escape_and_mark(path)}</span>'
+        f"{_side_summary(view.side)}</div>",
+        *_notices(view.notices),
+    ]
+    if rows:
+        parts.append(
+            f'<table class="gr-code-table highlight"><tbody>{"".join(rows)}</tbody></table>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _frame(diff: FileDiff, path: str, old_path: str | None, layout: str, body: list[str]) -> str:
+    name = escape_and_mark(path)
+    if old_path and old_path != path:
+        name = f"{escape_and_mark(old_path)} → {name}"
+    stats = ""
+    if diff.lines_added is not None and diff.lines_removed is not None:
+        stats = (
+            f'<span class="gr-stats"><span class="gr-added">+{diff.lines_added:,}</span> '
+            f'<span class="gr-removed">&minus;{diff.lines_removed:,}</span></span>'
+        )
+    parts = [
+        f'<div class="gr-diff gr-{layout} gr-kind-{diff.kind}" data-lexer="{escape(diff.lexer)}">',
+        f'<div class="gr-file-header"><span class="gr-path">{name}</span>{stats}</div>',
+        *_notices(diff.notices),
+    ]
+    if diff.kind in (DiffKind.BINARY, DiffKind.TOO_LARGE, DiffKind.MINIFIED):
+        parts.append(_sides_table(diff.old, diff.new))
+    rows = "".join(row for row in body if row)
+    if rows:
+        parts.append(f'<table class="gr-diff-table highlight"><tbody>{rows}</tbody></table>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _unified_row(line: DiffLine) -> str:
+    return (
+        f'<tr class="gr-line gr-{line.kind}">{_number(line.old_no)}{_number(line.new_no)}'
+        f"{_code(line.html)}</tr>"
+    )
+
+
+def _hunk_header(hunk: Hunk, colspan: int) -> str:
+    return f'<tr class="gr-hunk-header"><td colspan="{colspan}">{escape(hunk.header)}</td></tr>'
+
+
+def _gap_row(gap: Gap | None, colspan: int) -> str:
+    if gap is None or gap.count <= 0:
+        return ""
+    noun = "line" if gap.count == 1 else "lines"
+    return (
+        f'<tr class="gr-gap" data-gap="{gap.before_hunk}" data-old-start="{gap.old_start}" '
+        f'data-new-start="{gap.new_start}" data-count="{gap.count}">'
+        f'<td colspan="{colspan}">{gap.count:,} unchanged {noun}</td></tr>'
+    )
+
+
+def _number(number: int | None) -> str:
+    if number is None:
+        return '<td class="gr-ln"></td>'
+    return f'<td class="gr-ln" data-line="{number}">{number}</td>'
+
+
+def _code(html: str | None) -> str:
+    if html is None:
+        return '<td class="gr-code gr-empty"></td>'
+    return f'<td class="gr-code">{html}</td>'
+
+
+def _notices(notices: Iterable[str]) -> list[str]:
+    return [f'<p class="gr-notice">{escape_and_mark(notice)}</p>' for notice in notices]
+
+
+def _side_summary(side: SideInfo) -> str:
+    lines = f", {side.line_count:,} lines" if side.line_count is not None else ""
+    return f'<span class="gr-size">{side.size:,} bytes{lines}</span>'
+
+
+def _sides_table(old: SideInfo | None, new: SideInfo | None) -> str:
+    rows = []
+    for label, side in (("baseline", old), ("staged", new)):
+        if side is None:
+            continue
+        lines = f"{side.line_count:,}" if side.line_count is not None else "binary"
+        rows.append(
+            f'<tr><th scope="row">{label}</th><td>{side.size:,} bytes</td><td>{lines}</td>'
+            f'<td class="gr-digest">{escape(side.sha256)}</td></tr>'
+        )
+    return (
+        '<table class="gr-sides"><thead><tr><th></th><th>size</th><th>lines</th>'
+        f"<th>SHA-256</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )

@@ -1,0 +1,1 @@
+"""The registry client and the local mirror of staged versions and their tarballs."""

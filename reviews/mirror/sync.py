@@ -1,0 +1,504 @@
+"""The sync: mirror the registry's staged versions into `StagedVersion` rows.
+
+`sync_stages()` is one pass: page through `GET /-/stage`, record new stages, refresh known ones
+and, when the listing reached its end, resolve the pending ones that vanished from it (approved
+if the packument now has the version, rejected or withdrawn otherwise). `download_stage()`
+claims, downloads, verifies and stores one stage's tarball. Both are plain functions; the
+Celery tasks and the management command only call them.
+
+Every pass and every download is idempotent and safe to run at the same time as another:
+rows are created under the unique stage id, state changes are conditional UPDATEs, and a
+download is claimed with a lease on `download_claimed_at`, so a killed worker's claim expires
+and the next pass hands the stage out again. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action
+from reviews.mirror.registry import (
+    NotFound,
+    Packument,
+    RateLimited,
+    RegistryClient,
+    RegistryError,
+    Stage,
+    sync_client,
+)
+from reviews.mirror.tarballs import check_tarball, store_tarball
+from reviews.models import StagedVersion, Tarball
+from reviews.notify import dispatch as notifications
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PAGE_SIZE = 100  # the most the registry hands out per page
+MAX_PAGES = 1000  # a registry that never ends a listing is not followed forever
+READ_ATTEMPTS = 3
+READ_BACKOFF = 0.5  # seconds before the first retry of a read; doubled each time
+READ_BACKOFF_CAP = 10.0  # and never longer, whatever retry-after asks for
+DOWNLOAD_LEASE = timedelta(minutes=15)
+MAX_DOWNLOAD_ATTEMPTS = 5
+QUERY_CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
+
+# The download outcomes, besides the three integrity verdicts.
+SKIPPED = "skipped"  # already verified, claimed by another worker, or no longer pending
+DEFERRED = "deferred"  # a transient error: the claim is released for a later attempt
+
+
+@dataclass
+class SyncSummary:
+    listed: int = 0
+    new: int = 0
+    updated: int = 0
+    resolved: int = 0
+    failed: int = 0
+    # Whether the listing reached its end, the one case where vanished stages are resolved.
+    complete: bool = False
+    error: str = ""
+    to_download: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        line = (
+            f"{self.listed} staged version{'' if self.listed == 1 else 's'} listed: "
+            f"{self.new} new, {self.updated} updated, "
+            f"{self.resolved} resolved, {self.failed} failed"
+        )
+        if not self.complete:
+            line += f"; listing incomplete, nothing resolved ({self.error})"
+        return line
+
+
+def backoff_delay(
+    attempt: int,
+    error: BaseException | None = None,
+    *,
+    base: float = READ_BACKOFF,
+    cap: float = READ_BACKOFF_CAP,
+) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...): doubling from `base`, at
+    least what a 429's retry-after asked for, and never more than `cap`."""
+    delay = base * 2.0 ** (attempt - 1)
+    if isinstance(error, RateLimited) and error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    return min(delay, cap)
+
+
+def read_with_retries(read: Callable[[], T], *, attempts: int = READ_ATTEMPTS) -> T:
+    """Call an idempotent registry read, again after transient errors, at most `attempts` times."""
+    for attempt in range(1, attempts):
+        try:
+            return read()
+        except RegistryError as e:
+            if not e.transient:
+                raise
+            delay = backoff_delay(attempt, e)
+            logger.info("registry read failed (%s); retrying in %.1f s", e, delay)
+            time.sleep(delay)
+    return read()
+
+
+# -- One pass -------------------------------------------------------------------------------------
+
+
+def sync_stages(client: RegistryClient | None = None) -> SyncSummary:
+    """One sync pass. A listing that fails part-way keeps what it recorded and resolves nothing."""
+    if client is None:
+        with sync_client() as own_client:
+            return sync_stages(own_client)
+    started = timezone.now()
+    summary = SyncSummary()
+    try:
+        listed = _walk_listing(client, summary)
+    except RegistryError as e:
+        listed = None
+        summary.error = str(e)
+    if listed is None:
+        logger.warning("stage listing incomplete, nothing resolved this pass: %s", summary.error)
+    else:
+        summary.complete = True
+        _resolve_vanished(client, listed, started, summary)
+    summary.to_download = stages_needing_download()
+    logger.info("sync pass: %s", summary)
+    return summary
+
+
+def _walk_listing(client: RegistryClient, summary: SyncSummary) -> set[uuid.UUID] | None:
+    """Record every page of the listing; the ids listed if it reached its end, else None.
+
+    The end is a short page, as the npm CLI sees it, and only if the registry's own `total` is
+    reached too: a registry whose pages come short or whose total lies is not taken at its word.
+    """
+    seen: set[uuid.UUID] = set()
+    for number in range(MAX_PAGES):
+        page = read_with_retries(partial(client.list_stages, number, PAGE_SIZE))
+        fresh = [stage for stage in page.items if stage.id not in seen]
+        seen.update(stage.id for stage in fresh)
+        summary.listed = len(seen)
+        record_listed_stages(fresh, summary)
+        if len(page.items) < PAGE_SIZE:
+            if len(seen) < page.total:
+                summary.error = f"the listing ended at {len(seen)} of {page.total} stages"
+                return None
+            return seen
+        if not fresh:
+            summary.error = f"page {number} repeats stages already listed"
+            return None
+    summary.error = f"the listing did not end within {MAX_PAGES} pages"
+    return None
+
+
+def record_listed_stages(stages: Iterable[Stage], summary: SyncSummary) -> None:
+    """Create the stages not known yet, refresh the pending ones that are."""
+    stages = list(stages)
+    known: dict[uuid.UUID, StagedVersion] = {}
+    for chunk in _chunks([stage.id for stage in stages]):
+        known.update((sv.stage_id, sv) for sv in StagedVersion.objects.filter(stage_id__in=chunk))
+    unchanged = []
+    for stage in stages:
+        staged_version = known.get(stage.id)
+        if staged_version is None:
+            if record_new_stage(stage) is not None:
+                summary.new += 1
+        elif refresh_stage(staged_version, stage):
+            summary.updated += 1
+        else:
+            unchanged.append(staged_version.id)
+    now = timezone.now()
+    for unchanged_ids in _chunks(unchanged):
+        StagedVersion.objects.filter(id__in=unchanged_ids).update(last_seen_at=now)
+
+
+def _resolve_vanished(
+    client: RegistryClient, listed: set[uuid.UUID], started: datetime, summary: SyncSummary
+) -> None:
+    # A row another pass saw after this one began is in a newer listing than ours.
+    pending = StagedVersion.objects.filter(
+        state=StagedVersion.State.PENDING, last_seen_at__lt=started
+    ).order_by("id")
+    vanished = [sv for sv in pending if sv.stage_id not in listed]
+    packuments: dict[str, Packument | None] = {}
+    for staged_version in vanished:
+        try:
+            summary.resolved += reconcile_stage(client, staged_version, packuments=packuments)
+        except RegistryError as e:
+            summary.failed += 1
+            logger.warning("could not resolve vanished stage %s: %s", staged_version, e)
+
+
+def reconcile_stage(
+    client: RegistryClient,
+    staged_version: StagedVersion,
+    *,
+    packuments: dict[str, Packument | None] | None = None,
+    attempts: int = READ_ATTEMPTS,
+) -> bool:
+    """Ask the registry where one pending stage stands, and record it: refreshed if it is still
+    staged (a listing can miss a stage that moved between pages), else resolved, approved if the
+    packument now has the version and rejected or withdrawn if not. Whether it was resolved.
+
+    Raises `RegistryError` when the registry cannot say; nothing is recorded then. `packuments`
+    caches packuments across calls.
+    """
+    try:
+        remote = read_with_retries(
+            partial(client.get_stage, staged_version.stage_id), attempts=attempts
+        )
+    except NotFound:
+        pass
+    else:
+        refresh_stage(staged_version, remote)
+        return False
+    packuments = {} if packuments is None else packuments
+    name = staged_version.package_name
+    if name not in packuments:
+        try:
+            packuments[name] = read_with_retries(
+                partial(client.get_packument, name), attempts=attempts
+            )
+        except NotFound:
+            packuments[name] = None  # the package is gone (or was only ever a placeholder)
+    packument = packuments[name]
+    dist = packument.dist(staged_version.version) if packument else None
+    if dist is None:
+        return resolve_stage(staged_version, StagedVersion.State.REJECTED)
+    shasum = dist.get("shasum")
+    return resolve_stage(
+        staged_version,
+        StagedVersion.State.APPROVED,
+        published_shasum=shasum if isinstance(shasum, str) else "",
+    )
+
+
+def stages_needing_download() -> list[int]:
+    """Pending stages with no integrity verdict and no live download claim."""
+    return list(
+        _claimable(StagedVersion.objects.all(), timezone.now())
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def _claimable(queryset: QuerySet[StagedVersion], now: datetime) -> QuerySet[StagedVersion]:
+    return queryset.filter(
+        Q(download_claimed_at__isnull=True) | Q(download_claimed_at__lt=now - DOWNLOAD_LEASE),
+        state=StagedVersion.State.PENDING,
+        integrity=StagedVersion.Integrity.PENDING,
+    )
+
+
+# -- One download ---------------------------------------------------------------------------------
+
+
+def download_stage(staged_version_id: int, client: RegistryClient | None = None) -> str:
+    """Claim, download, verify and store one stage's tarball.
+
+    Returns the verdict recorded, or SKIPPED when there was nothing to do. A transient error
+    releases the claim and is raised for the caller to retry, until MAX_DOWNLOAD_ATTEMPTS
+    attempts are spent; then, like a permanent error (401/403/404, too large), it is recorded
+    as UNAVAILABLE with the reason.
+    """
+    if client is None:
+        with sync_client() as own_client:
+            return download_stage(staged_version_id, own_client)
+    claim = claim_download(staged_version_id)
+    if claim is None:
+        return SKIPPED
+    staged_version = StagedVersion.objects.get(id=staged_version_id)
+    try:
+        tarball = client.download_stage_tarball(
+            staged_version.stage_id,
+            settings.GREENROOM_TARBALL_MAX_BYTES,
+            max_seconds=DOWNLOAD_LEASE.total_seconds() / 2,
+        )
+    except RegistryError as e:
+        if e.transient and staged_version.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
+            release_download(staged_version_id, claim)
+            logger.info("tarball of %s deferred: %s", staged_version, e)
+            raise
+        reason = f"registry answered {e}"
+        if e.transient:
+            reason = f"gave up after {staged_version.download_attempts} attempts: {e}"
+        record_integrity(staged_version_id, claim, StagedVersion.Integrity.UNAVAILABLE, reason)
+        return StagedVersion.Integrity.UNAVAILABLE
+    with tarball:
+        verdict = check_tarball(
+            tarball,
+            name=staged_version.package_name,
+            version=staged_version.version,
+            shasum=staged_version.shasum,
+        )
+        stored = store_tarball(tarball)
+    if verdict.integrity == StagedVersion.Integrity.MISMATCH:
+        logger.warning("tarball of %s does not match its stage: %s", staged_version, verdict.reason)
+    record_integrity(staged_version_id, claim, verdict.integrity, verdict.reason, stored)
+    return verdict.integrity
+
+
+def download_stages(staged_version_ids: Iterable[int], client: RegistryClient) -> Counter[str]:
+    """Download several stages' tarballs here and now; how many ended which way."""
+    outcomes: Counter[str] = Counter()
+    for staged_version_id in staged_version_ids:
+        try:
+            outcomes[download_stage(staged_version_id, client)] += 1
+        except RegistryError:
+            outcomes[DEFERRED] += 1
+    return outcomes
+
+
+# -- State changes, one function each -------------------------------------------------------------
+
+
+def record_new_stage(stage: Stage) -> StagedVersion | None:
+    """The new row for a stage first seen now; None if another pass created it first."""
+    with transaction.atomic():
+        staged_version, created = StagedVersion.objects.get_or_create(
+            stage_id=stage.id, defaults=_fields_of(stage)
+        )
+        if created:
+            audit.record(
+                Action.STAGE_SEEN,
+                stage=staged_version,
+                npm_user=stage.actor,
+                payload={"tag": stage.tag, "actor_type": stage.actor_type},
+            )
+            notifications.stage_seen(staged_version)
+    if not created:
+        return None
+    logger.info("new stage %s (%s)", staged_version, stage.id)
+    return staged_version
+
+
+def refresh_stage(staged_version: StagedVersion, stage: Stage) -> bool:
+    """Bring a pending row up to date with the registry; whether anything changed.
+
+    A stage whose shasum changed under us is a different tarball: its verdict starts over.
+    """
+    if staged_version.state != StagedVersion.State.PENDING:
+        return False  # decided here while this pass listed; the decision stands
+    changes: dict[str, object] = {
+        name: value
+        for name, value in _fields_of(stage).items()
+        if getattr(staged_version, name) != value
+    }
+    if not changes:
+        return False
+    if "shasum" in changes:
+        logger.warning(
+            "stage %s changed its shasum from %s to %s",
+            staged_version,
+            staged_version.shasum,
+            stage.shasum,
+        )
+        changes.update(
+            integrity=StagedVersion.Integrity.PENDING,
+            integrity_reason="",
+            tarball=None,
+            download_claimed_at=None,
+            download_attempts=0,
+        )
+    with transaction.atomic():
+        updated = StagedVersion.objects.filter(
+            id=staged_version.id, state=StagedVersion.State.PENDING
+        ).update(**changes, last_seen_at=timezone.now())
+        if updated:
+            audit.record(
+                Action.STAGE_UPDATED,
+                stage=staged_version,
+                payload={
+                    name: {
+                        "old": _audit_value(getattr(staged_version, name)),
+                        "new": _audit_value(value),
+                    }
+                    for name, value in changes.items()
+                    if name in _fields_of(stage)
+                },
+            )
+    return bool(updated)
+
+
+def resolve_stage(
+    staged_version: StagedVersion, state: StagedVersion.State, *, published_shasum: str = ""
+) -> bool:
+    """Record a stage decided elsewhere; False if it was no longer pending here."""
+    approved = state == StagedVersion.State.APPROVED
+    published_shasum = published_shasum.lower()[:40]
+    with transaction.atomic():
+        resolved = StagedVersion.objects.filter(
+            id=staged_version.id, state=StagedVersion.State.PENDING
+        ).update(
+            state=state,
+            resolved_at=timezone.now(),
+            resolved_elsewhere=True,
+            published_shasum=published_shasum if approved else "",
+            published_shasum_matches=(published_shasum == staged_version.shasum)
+            if approved
+            else None,
+        )
+        if resolved:
+            audit.record(
+                Action.APPROVED_ELSEWHERE if approved else Action.REJECTED_ELSEWHERE,
+                stage=staged_version,
+                payload=(
+                    {
+                        "published_shasum": published_shasum,
+                        "matches_staged": published_shasum == staged_version.shasum,
+                    }
+                    if approved
+                    else {}
+                ),
+            )
+            notifications.stage_decided(staged_version)
+    if resolved:
+        logger.info("stage %s was %s elsewhere", staged_version, state)
+    return bool(resolved)
+
+
+def claim_download(staged_version_id: int) -> datetime | None:
+    """Take the download of a stage's tarball; the claim's timestamp, or None if not ours."""
+    now = timezone.now()
+    claimed = _claimable(StagedVersion.objects.filter(id=staged_version_id), now).update(
+        download_claimed_at=now, download_attempts=F("download_attempts") + 1
+    )
+    return now if claimed else None
+
+
+def release_download(staged_version_id: int, claim: datetime) -> None:
+    StagedVersion.objects.filter(id=staged_version_id, download_claimed_at=claim).update(
+        download_claimed_at=None
+    )
+
+
+def record_integrity(
+    staged_version_id: int,
+    claim: datetime,
+    integrity: StagedVersion.Integrity,
+    reason: str,
+    tarball: Tarball | None = None,
+) -> bool:
+    """Record a tarball verdict, if the claim is still ours (a refresh may have reset it)."""
+    with transaction.atomic():
+        recorded = StagedVersion.objects.filter(
+            id=staged_version_id, download_claimed_at=claim
+        ).update(
+            integrity=integrity,
+            integrity_reason=reason,
+            tarball=tarball,
+            download_claimed_at=None,
+        )
+        if recorded:
+            audit.record(
+                INTEGRITY_ACTIONS[integrity],
+                stage=StagedVersion.objects.get(id=staged_version_id),
+                payload={
+                    "reason": reason,
+                    "sha1": tarball.sha1 if tarball else None,
+                    "sha256": tarball.sha256 if tarball else None,
+                },
+            )
+    return bool(recorded)
+
+
+INTEGRITY_ACTIONS = {
+    StagedVersion.Integrity.VERIFIED: Action.TARBALL_VERIFIED,
+    StagedVersion.Integrity.MISMATCH: Action.TARBALL_MISMATCH,
+    StagedVersion.Integrity.UNAVAILABLE: Action.TARBALL_UNAVAILABLE,
+}
+
+
+def _audit_value(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _fields_of(stage: Stage) -> dict[str, str | datetime]:
+    return {
+        "package_name": stage.package_name,
+        "version": stage.version,
+        "tag": stage.tag,
+        "actor": stage.actor,
+        "actor_type": stage.actor_type,
+        "access": stage.access,
+        "shasum": stage.shasum,
+        "staged_at": stage.created_at,
+    }
+
+
+def _chunks(items: list[T], size: int = QUERY_CHUNK) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,1 @@
+"""Notifications: events, emails, digests, reminders and team webhooks."""

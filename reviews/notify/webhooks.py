@@ -1,0 +1,494 @@
+"""Team webhooks: the only module that speaks HTTP to them.
+
+A webhook URL is the team admin's input and, for Slack and its kin, a credential (the path is
+the secret). It is checked before it is kept (http or https, a host, and unless
+GREENROOM_WEBHOOK_ALLOW_PRIVATE is on, only public addresses: the portal must not become a way
+into its own network), stored encrypted with the npm-token keys, and never shown, logged or
+recorded again: pages show its scheme and host, errors name what went wrong, not where.
+
+Each message is a `WebhookDelivery`, claimed like an email, posted once per attempt with short
+timeouts and no redirects followed, and retried on connection trouble, 429 and 5xx up to
+MAX_ATTEMPTS times; a 4xx (or a redirect) is the endpoint's final word. Every attempt's result
+is kept on the row, for the team admin's page.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, Actor
+from reviews.decide import npm_tokens
+from reviews.models import (
+    DeliveryStatus,
+    NotificationEvent,
+    StagedVersion,
+    Team,
+    TeamNotificationSettings,
+    WebhookDelivery,
+)
+from reviews.notify.dispatch import (
+    absolute,
+    decision_words,
+    event_summary,
+    highlights,
+    one_line,
+    team_settings,
+)
+
+logger = logging.getLogger(__name__)
+
+EventKind = NotificationEvent.Kind
+
+MAX_URL = 2000
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=2)  # longer than one post can take (connect + read timeouts)
+BACKOFF = 5.0  # seconds before the second attempt, doubled each time
+BACKOFF_CAP = 300.0
+STALE_AFTER = timedelta(minutes=5)
+BATCH = 500
+USER_AGENT = "Greenroom-Webhook/1"
+MAX_REPLY = 300  # characters of an error reply kept for the admin
+SHOWN_DELIVERIES = 20
+
+
+class WebhookUrlError(ValueError):
+    """A URL we will not post to; the message is meant for the team admin."""
+
+
+class HostNotResolved(WebhookUrlError):
+    """The host name does not resolve now (which may pass)."""
+
+
+# -- The URL --------------------------------------------------------------------------------------
+
+
+@sensitive_variables()
+def validate_url(url: str) -> str:
+    """The URL, stripped, if it may be kept; raises WebhookUrlError otherwise."""
+    url = url.strip()
+    if len(url) > MAX_URL:
+        raise WebhookUrlError(f"A webhook URL has at most {MAX_URL} characters.")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise WebhookUrlError("A webhook URL has no spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise WebhookUrlError("That is not a URL.") from None
+    if parts.scheme not in ("http", "https"):
+        raise WebhookUrlError("A webhook URL starts with https:// (or http://).")
+    if not parts.hostname:
+        raise WebhookUrlError("A webhook URL names a host.")
+    check_destination(url)
+    return url
+
+
+def check_destination(url: str) -> None:
+    """Refuse hosts that resolve to loopback, private, link-local or reserved addresses,
+    unless GREENROOM_WEBHOOK_ALLOW_PRIVATE is on (an internal chat server)."""
+    if settings.GREENROOM_WEBHOOK_ALLOW_PRIVATE:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise HostNotResolved(f"The host {host} could not be resolved.") from None
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            raise WebhookUrlError(
+                f"The host {host} is on a private or local network, which webhooks may not "
+                "reach here (GREENROOM_WEBHOOK_ALLOW_PRIVATE turns this off)."
+            )
+
+
+def url_hint(url: str) -> str:
+    """What the admin sees of a webhook URL: its scheme and host, never the path."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+class UrlUnreadable(Exception):
+    pass
+
+
+@sensitive_variables()
+def stored_url(team_settings_row: TeamNotificationSettings) -> str | None:
+    if not team_settings_row.webhook_url_encrypted:
+        return None
+    try:
+        return npm_tokens.decrypt(team_settings_row.webhook_url_encrypted)
+    except npm_tokens.TokenUnreadable:
+        raise UrlUnreadable from None
+
+
+# -- Setting it -----------------------------------------------------------------------------------
+
+
+@sensitive_variables()
+def set_webhook(team: Team, url: str, actor: Actor) -> None:
+    """Keep the team's webhook URL (validated by the caller), encrypted, audited by host."""
+    hint = url_hint(url)
+    with transaction.atomic():
+        row, _ = TeamNotificationSettings.objects.select_for_update().get_or_create(team=team)
+        replaced = bool(row.webhook_url_encrypted)
+        now = timezone.now()
+        TeamNotificationSettings.objects.filter(pk=row.pk).update(
+            webhook_url_encrypted=npm_tokens.encrypt(url),
+            webhook_url_hint=hint,
+            webhook_set_at=now,
+            updated_at=now,
+        )
+        audit.record(
+            Action.TEAM_WEBHOOK_SET,
+            actor,
+            target=f"team:{team.slug}",
+            payload={"destination": hint, "replaced": replaced},
+        )
+    logger.info("team %s set its webhook to %s", team.slug, hint)
+
+
+def remove_webhook(team: Team, actor: Actor) -> bool:
+    with transaction.atomic():
+        row = TeamNotificationSettings.objects.select_for_update().filter(team=team).first()
+        if row is None or not row.webhook_url_encrypted:
+            return False
+        TeamNotificationSettings.objects.filter(pk=row.pk).update(
+            webhook_url_encrypted="", webhook_url_hint="", webhook_set_at=None
+        )
+        # What was waiting for the old URL is not sent anywhere.
+        WebhookDelivery.objects.filter(team=team, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.SKIPPED, last_error="the webhook was removed"
+        )
+        audit.record(
+            Action.TEAM_WEBHOOK_REMOVED,
+            actor,
+            target=f"team:{team.slug}",
+            payload={"destination": row.webhook_url_hint},
+        )
+    return True
+
+
+def queue_test(team: Team) -> WebhookDelivery | None:
+    """A test message for the team's webhook; None if it has none."""
+    if not team_settings(team).webhook_url_encrypted:
+        return None
+    now = timezone.now()
+    return WebhookDelivery.objects.create(
+        key=f"test:{team.pk}:{uuid.uuid4()}",
+        team=team,
+        summary="Test message",
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+    )
+
+
+def rotate_keys() -> int:
+    """Re-encrypt every stored webhook URL with the first of GREENROOM_TOKEN_KEYS (run with
+    `rotate_token_keys`, before an old key is dropped); how many were rotated."""
+    multi = npm_tokens.fernet()
+    rotated = 0
+    for row in TeamNotificationSettings.objects.exclude(webhook_url_encrypted="").iterator():
+        try:
+            fresh = multi.rotate(row.webhook_url_encrypted.encode()).decode()
+        except Exception:
+            logger.warning("the webhook URL of team %s is unreadable", row.team_id)
+            continue
+        TeamNotificationSettings.objects.filter(
+            pk=row.pk, webhook_url_encrypted=row.webhook_url_encrypted
+        ).update(webhook_url_encrypted=fresh)
+        rotated += 1
+    return rotated
+
+
+# -- The message ----------------------------------------------------------------------------------
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn needs &, < and > escaped, or text could smuggle links and mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
+    """Slack-compatible JSON: `text`, an attachment with fields (Slack and Mattermost show
+    both), and the same facts under `greenroom` for machines."""
+    event = delivery.event
+    if event is None:
+        text = f"Test message from Greenroom for team {delivery.team.name}."
+        return {
+            "text": slack_escape(text),
+            "greenroom": {"event": "webhook.test", "team": delivery.team.slug},
+        }
+    stage = event.stage
+    url = absolute(reverse("reviews:stage", args=[stage.stage_id]))
+    name = f"{stage.package_name}@{stage.version}"
+    facts: dict[str, Any] = {
+        "event": str(event.kind),
+        "team": delivery.team.slug,
+        "package": stage.package_name,
+        "version": stage.version,
+        "tag": stage.tag,
+        "staged_by": stage.actor_label,
+        "staged_at": stage.staged_at.isoformat(),
+        "state": stage.state,
+        "integrity": stage.integrity,
+        "stage_id": str(stage.stage_id),
+        "url": url,
+    }
+    fields = [
+        ("Package", name),
+        ("Tag", stage.tag or "none"),
+        ("Staged by", stage.actor_label or "unknown"),
+        ("Tarball", stage.get_integrity_display()),
+    ]
+    if event.kind == EventKind.NEW_STAGE:
+        found = highlights(stage)
+        if found is not None:
+            facts.update(
+                changed_files=found.counts,
+                install_scripts=found.install_scripts,
+                new_dependencies=found.new_dependencies,
+            )
+            counts = ", ".join(f"{n} {status}" for status, n in found.counts.items())
+            fields.append(("Files", counts or "no changes"))
+            if found.install_scripts:
+                fields.append(("Install scripts", "; ".join(found.install_scripts)))
+            if found.new_dependencies:
+                fields.append(("New dependencies", ", ".join(found.new_dependencies)))
+        headline = f"New stage: {name} ({stage.tag or 'no tag'}) by {stage.actor_label}"
+    elif event.kind == EventKind.DECIDED:
+        words = decision_words(stage)
+        facts.update(
+            decided_by=stage.decided_by.get_username() if stage.decided_by else None,
+            decided_npm_user=stage.decided_npm_user or None,
+            decided_in_greenroom=stage.decided_in_portal,
+        )
+        fields.append(("Decision", words))
+        headline = f"{name} was {words}"
+    else:
+        days = max((timezone.now() - stage.staged_at).days, 0)
+        facts.update(reminder=event.number, waiting_days=days)
+        headline = f"Reminder: {name} has been waiting {days} days for a decision"
+    summary = one_line(headline, 300)
+    return {
+        "text": f"{slack_escape(summary)} <{url}|Review it in Greenroom>",
+        "attachments": [
+            {
+                "fallback": slack_escape(summary),
+                "color": _colour(event, stage),
+                "title": slack_escape(one_line(event_summary(event), 300)),
+                "title_link": url,
+                "fields": [
+                    {"title": title, "value": slack_escape(one_line(value, 1000)), "short": True}
+                    for title, value in fields
+                ],
+            }
+        ],
+        "greenroom": facts,
+    }
+
+
+def _colour(event: NotificationEvent, stage: StagedVersion) -> str:
+    if stage.integrity == StagedVersion.Integrity.MISMATCH:
+        return "danger"
+    if event.kind == EventKind.DECIDED:
+        return "good" if stage.state == StagedVersion.State.APPROVED else "#888888"
+    return "warning" if event.kind == EventKind.REMINDER else "#439FE0"
+
+
+# -- Posting --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one post went, in words that never include the URL."""
+
+    ok: bool
+    status: int | None = None
+    error: str = ""
+    transient: bool = False
+    retry_after: float | None = None
+
+
+@sensitive_variables()
+def post(url: str, payload: dict[str, Any]) -> Answer:
+    """One POST of `payload` as JSON; no redirects followed, short timeouts."""
+    try:
+        check_destination(url)
+    except WebhookUrlError as e:
+        return Answer(False, error=str(e), transient=isinstance(e, HostNotResolved))
+    timeout = settings.GREENROOM_WEBHOOK_TIMEOUT
+    try:
+        with (
+            requests.Session() as session,
+            session.post(
+                url,
+                json=payload,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+                headers={"User-Agent": USER_AGENT},
+            ) as response,
+        ):
+            status = response.status_code
+            retry_after = response.headers.get("Retry-After", "")
+            reply = b""
+            if not 200 <= status < 300:
+                reply = next(response.iter_content(MAX_REPLY), b"")
+    except requests.Timeout:
+        return Answer(False, error="the endpoint did not answer in time", transient=True)
+    except requests.ConnectionError:
+        return Answer(False, error="could not connect to the endpoint", transient=True)
+    except requests.RequestException as e:
+        # The exception's own text quotes the URL; say only what kind of failure it was.
+        return Answer(False, error=f"the request failed ({type(e).__name__})")
+    if 200 <= status < 300:
+        return Answer(True, status)
+    said = one_line(reply.decode(errors="replace"), MAX_REPLY)
+    if 300 <= status < 400:
+        return Answer(
+            False, status, "the endpoint redirected; redirects are not followed, set the final URL"
+        )
+    if status == 429 or status >= 500:
+        return Answer(
+            False,
+            status,
+            f"{status} {said}".strip(),
+            transient=True,
+            retry_after=_seconds(retry_after),
+        )
+    return Answer(False, status, f"{status} {said}".strip())
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+# -- One delivery ---------------------------------------------------------------------------------
+
+
+class RetryDelivery(Exception):
+    def __init__(self, error: str, retry_in: float) -> None:
+        super().__init__(error)
+        self.retry_in = retry_in
+
+
+DELIVERED = "delivered"
+FAILED = "failed"
+SKIPPED = "skipped"
+BUSY = "busy"
+
+
+def deliver(delivery_id: int) -> str:
+    """Post one delivery once. Raises RetryDelivery for a transient failure while attempts
+    remain; records every attempt's answer on the row."""
+    now = timezone.now()
+    claimed = (
+        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
+        .update(claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return BUSY
+    delivery = WebhookDelivery.objects.select_related(
+        "team__notification_settings", "event__stage__decided_by"
+    ).get(pk=delivery_id)
+    try:
+        url = stored_url(team_settings(delivery.team))
+    except UrlUnreadable:
+        _record(
+            delivery,
+            now,
+            DeliveryStatus.FAILED,
+            None,
+            "the webhook URL can no longer be read; set it again",
+        )
+        return FAILED
+    if url is None:
+        _record(delivery, now, DeliveryStatus.SKIPPED, None, "no webhook is set")
+        return SKIPPED
+    answer = post(url, payload_for(delivery))
+    if answer.ok:
+        _record(delivery, now, DeliveryStatus.SENT, answer.status, "")
+        return DELIVERED
+    if answer.transient and delivery.attempts < MAX_ATTEMPTS:
+        delay = min(BACKOFF * 2.0 ** (delivery.attempts - 1), BACKOFF_CAP)
+        delay = min(max(delay, answer.retry_after or 0.0), BACKOFF_CAP)
+        WebhookDelivery.objects.filter(pk=delivery.pk, claimed_at=now).update(
+            claimed_at=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            last_status_code=answer.status,
+            last_error=answer.error[:500],
+            updated_at=timezone.now(),
+        )
+        logger.info(
+            "webhook delivery %s of team %s deferred: %s",
+            delivery.pk,
+            delivery.team.slug,
+            answer.error,
+        )
+        raise RetryDelivery(answer.error, delay)
+    _record(delivery, now, DeliveryStatus.FAILED, answer.status, answer.error)
+    logger.warning(
+        "webhook delivery %s of team %s failed: %s", delivery.pk, delivery.team.slug, answer.error
+    )
+    return FAILED
+
+
+def _record(
+    delivery: WebhookDelivery, claim: datetime, status: str, code: int | None, error: str
+) -> None:
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk, claimed_at=claim).update(
+        status=status,
+        claimed_at=None,
+        delivered_at=now if status == DeliveryStatus.SENT else None,
+        last_status_code=code,
+        last_error=error[:500],
+        updated_at=now,
+    )
+
+
+def stale_deliveries(now: datetime | None = None) -> list[int]:
+    """Pending deliveries whose task was lost: post them again."""
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lt=now - STALE_AFTER
+        )
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
+        .order_by("id")
+        .values_list("id", flat=True)[:BATCH]
+    )
+
+
+def recent_deliveries(team: Team) -> list[WebhookDelivery]:
+    return list(team.webhook_deliveries.order_by("-created_at", "-id")[:SHOWN_DELIVERIES])

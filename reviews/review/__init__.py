@@ -1,0 +1,1 @@
+"""Analysing a staged version against its baseline, and the pages that show it."""

@@ -1,0 +1,806 @@
+"""The review's Django side: choose a stage's baseline, fetch it, analyse the pair, serve diffs.
+
+`analyse_stage()` is what the Celery task and `manage.py analyse_stage` call: it reads the
+packument, chooses the baseline (`reviews.inspect.baseline`), downloads the baseline's tarball and
+checks it against the packument's `dist.shasum` / `dist.integrity` (stored content-addressed,
+like staged tarballs), then runs the whole-package analysis (`reviews.inspect.changes`) once per
+(baseline, staged) pair of tarballs and stores it: one `Analysis` row with the counts, findings,
+refusal and package.json diff, and one `FileChangeRow` per path, so a page draws the tree with
+one query and never opens a tarball for it.
+
+An analysis is claimed with a conditional UPDATE and a lease (as downloads are in
+`reviews.mirror.sync`), so two workers never analyse the same pair and a killed worker's claim
+expires.
+Every step is idempotent: running it twice finds the work done.
+
+Pages ask `file_diff()` / `file_view()` / `context_rows()` for one file at a time: the result
+is cached in Django's cache under keys built from the two contents' SHA-256 digests
+(`reviews.inspect.diffing.diff_cache_key`), so opening a file twice diffs it once, and two
+stages with the same pair share the entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, BinaryIO, cast
+
+import nodesemver
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.storage import storages
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from reviews.inspect.archive import ArchiveResult, Limits, format_size, read_members
+from reviews.inspect.baseline import STAGE_PLACEHOLDER, Baseline, BaselineRule, choose_baseline
+from reviews.inspect.changes import ChangeStatus, FileChange, PackageAnalysis, analyse_tarballs
+from reviews.inspect.diffing import (
+    DiffKind,
+    DiffOptions,
+    FileDiff,
+    FileView,
+    InlineLimits,
+    SideInfo,
+    binary_notice,
+    diff_cache_key,
+    diff_file,
+    expand_context,
+    view_cache_key,
+    view_file,
+)
+from reviews.inspect.highlight import lexer_name
+from reviews.inspect.manifest_diff import EntryChange, ManifestDiff, diff_manifests
+from reviews.inspect.render import render_context
+from reviews.mirror.registry import (
+    DownloadedTarball,
+    NotFound,
+    Packument,
+    RegistryClient,
+    RegistryError,
+    sync_client,
+)
+from reviews.mirror.sync import read_with_retries
+from reviews.mirror.tarballs import Verdict, check_tarball, store_tarball
+from reviews.models import (
+    Analysis,
+    FileChangeRow,
+    PublishedTarball,
+    StageBaseline,
+    StagedVersion,
+    Tarball,
+)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Of what an `Analysis` stores; bump it and pairs are analysed again into new rows."""
+LEASE = timedelta(minutes=10)
+ROWS_PER_INSERT = 2000
+MANIFEST = "package.json"
+BINDING_GYP = "binding.gyp"
+
+Status = Analysis.Status
+Integrity = StagedVersion.Integrity
+
+# What `analyse_stage` reports, besides an analysis status.
+SKIPPED = "skipped"  # nothing to do: no tarball yet, or the work is done
+NO_BASELINE = "no-baseline"  # the baseline's tarball could not be used; the reason is recorded
+UNKNOWN_VERSION = "unknown-version"  # `against` is not a published version
+
+
+class FileUnavailable(Exception):
+    """A file's bytes could not be read back from its stored tarball."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    analysis_id: int | None = None
+    message: str = ""
+
+
+# -- Settings -------------------------------------------------------------------------------------
+
+
+def archive_limits() -> Limits:
+    return Limits(
+        max_total_bytes=settings.GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES,
+        max_entries=settings.GREENROOM_ANALYSIS_MAX_ENTRIES,
+        max_entry_bytes=settings.GREENROOM_ANALYSIS_MAX_FILE_BYTES,
+        max_ratio=settings.GREENROOM_ANALYSIS_MAX_RATIO,
+        max_kept_bytes=settings.GREENROOM_ANALYSIS_MAX_KEPT_BYTES,
+    )
+
+
+def diff_options() -> DiffOptions:
+    return DiffOptions(
+        limits=InlineLimits(
+            max_side_bytes=settings.GREENROOM_DIFF_MAX_SIDE_BYTES,
+            max_lines=settings.GREENROOM_DIFF_MAX_LINES,
+            max_line_chars=settings.GREENROOM_DIFF_MAX_LINE_CHARS,
+            max_highlight_bytes=settings.GREENROOM_DIFF_MAX_HIGHLIGHT_BYTES,
+        )
+    )
+
+
+# -- One stage ------------------------------------------------------------------------------------
+
+
+def analyse_stage(
+    staged_version_id: int,
+    *,
+    against: str | None = None,
+    client: RegistryClient | None = None,
+    again: bool = False,
+) -> Outcome:
+    """Choose the stage's baseline (or use `against`), fetch it, and analyse the pair.
+
+    Transient registry errors are raised for the caller to retry (nothing is half-recorded);
+    anything else ends recorded. `again` re-runs a failed analysis.
+    """
+    if client is None:
+        with sync_client() as own_client:
+            return analyse_stage(staged_version_id, against=against, client=own_client, again=again)
+    stage = StagedVersion.objects.select_related("tarball").get(id=staged_version_id)
+    staged = stage.tarball
+    if staged is None:
+        return Outcome(SKIPPED, message="the staged tarball is not downloaded yet")
+    if against is None and not again:
+        done = current_baseline(stage)
+        if done is not None and (done.problem or (done.analysis and done.analysis.finished)):
+            return Outcome(SKIPPED, done.analysis_id, "already analysed")
+
+    try:
+        packument = _packument(client, stage.package_name)
+    except RegistryError as e:
+        if e.transient:
+            raise
+        problem = f"The registry refused to show the package's published versions: {e}"
+        if against is None:
+            StageBaseline.objects.update_or_create(
+                stage=stage,
+                defaults={"staged_tarball": staged, "problem": problem, "analysis": None},
+            )
+        else:
+            give_up(stage.pk, against, str(e))
+        return Outcome(NO_BASELINE, message=problem)
+    try:
+        choice = choose_baseline(
+            stage.version,
+            published=packument.versions if packument else (),
+            dist_tags=packument.dist_tags if packument else None,
+            tag=stage.tag or None,
+            requested=against,
+        )
+    except ValueError as e:
+        return Outcome(UNKNOWN_VERSION, message=str(e))
+    published = published_versions(packument, stage.version)
+
+    baseline_tarball: Tarball | None = None
+    problem = ""
+    if choice.version is not None:
+        assert packument is not None
+        row = fetch_published_tarball(client, packument, choice.version)
+        if row.verdict == Integrity.VERIFIED and row.tarball is not None:
+            baseline_tarball = row.tarball
+        else:
+            problem = f"The baseline {choice.version} could not be used: {row.reason}"
+
+    analysis = None if problem else analysis_for(baseline_tarball, staged)
+    if against is None:
+        record_baseline(stage, staged, choice, published, analysis, problem)
+    if analysis is None:
+        return Outcome(NO_BASELINE, message=problem)
+    status = run_analysis(analysis.pk, retry_failed=again)
+    if status == SKIPPED:
+        status = Analysis.objects.values_list("status", flat=True).get(pk=analysis.pk)
+    return Outcome(status, analysis.pk)
+
+
+def give_up(staged_version_id: int, against: str | None, message: str) -> None:
+    """The registry stayed unreachable through every retry. A comparison the reviewer asked
+    for says why on the page; a default baseline is chosen again by the next sync pass."""
+    logger.warning("analysis of stage %s gave up: %s", staged_version_id, message)
+    if against is None:
+        return
+    name = StagedVersion.objects.values_list("package_name", flat=True).get(id=staged_version_id)
+    PublishedTarball.objects.filter(
+        package_name=name, version=against, verdict=Integrity.PENDING
+    ).update(
+        verdict=Integrity.UNAVAILABLE,
+        reason=f"the registry did not answer: {message}",
+        checked_at=timezone.now(),
+    )
+
+
+def current_baseline(stage: StagedVersion) -> StageBaseline | None:
+    """The stage's default baseline, if it was chosen for the tarball the stage has now."""
+    if stage.tarball_id is None:
+        return None
+    return (
+        StageBaseline.objects.select_related("analysis")
+        .filter(stage=stage, staged_tarball_id=stage.tarball_id)
+        .first()
+    )
+
+
+def record_baseline(
+    stage: StagedVersion,
+    staged: Tarball,
+    choice: Baseline,
+    published: list[str],
+    analysis: Analysis | None,
+    problem: str,
+) -> None:
+    StageBaseline.objects.update_or_create(
+        stage=stage,
+        defaults={
+            "staged_tarball": staged,
+            "version": choice.version or "",
+            "rule": choice.rule.value,
+            "tag": choice.tag or "",
+            "published": published,
+            "problem": problem,
+            "analysis": analysis,
+            "chosen_at": timezone.now(),
+        },
+    )
+
+
+def baseline_of(row: StageBaseline, staged_version: str) -> Baseline | None:
+    """The stored choice as a `Baseline` (for its sentence); None if it was never made."""
+    try:
+        rule = BaselineRule(row.rule)
+    except ValueError:
+        return None
+    return Baseline(row.version or None, rule, staged_version, row.tag or None)
+
+
+def stages_needing_analysis() -> list[int]:
+    """Pending stages with a tarball whose default baseline was not chosen for it, or whose
+    analysis waits or was abandoned by a worker that died."""
+    stale = timezone.now() - LEASE
+    chosen = StageBaseline.objects.filter(
+        stage=OuterRef("pk"), staged_tarball=OuterRef("tarball")
+    ).filter(
+        Q(problem__gt="")
+        | Q(analysis__status__in=[Status.DONE, Status.REFUSED, Status.FAILED])
+        | Q(analysis__status=Status.RUNNING, analysis__claimed_at__gte=stale)
+    )
+    return list(
+        StagedVersion.objects.filter(state=StagedVersion.State.PENDING, tarball__isnull=False)
+        .exclude(Exists(chosen))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def request_comparison(stage: StagedVersion, version: str) -> bool:
+    """A reviewer asked to compare with another published version: whether work was queued.
+
+    The version must be one the stage's baseline choice listed as published.
+    """
+    from reviews.tasks import analyse_stage_task  # tasks import this module
+
+    chosen = current_baseline(stage)
+    if chosen is None or version not in chosen.published:
+        raise ValueError(f"{version!r} is not a published version of {stage.package_name}")
+    row, created = _published_row(stage.package_name, version)
+    if not created and row.verdict == Integrity.VERIFIED and row.tarball_id is not None:
+        analysis = comparison_analysis(stage, row)
+        if analysis is not None and analysis.status != Status.FAILED:
+            return False
+    if not created and row.verdict in (Integrity.MISMATCH, Integrity.UNAVAILABLE):
+        PublishedTarball.objects.filter(pk=row.pk).update(
+            verdict=Integrity.PENDING, reason="", requested_at=timezone.now()
+        )
+    analyse_stage_task.delay_on_commit(stage.pk, version)
+    return True
+
+
+def comparison_analysis(stage: StagedVersion, published: PublishedTarball) -> Analysis | None:
+    if published.tarball_id is None or stage.tarball_id is None:
+        return None
+    return Analysis.objects.filter(
+        baseline_id=published.tarball_id, staged_id=stage.tarball_id, format_version=FORMAT_VERSION
+    ).first()
+
+
+def published_versions(packument: Packument | None, staged_version: str) -> list[str]:
+    """Published versions a reviewer may compare with, highest first."""
+    if packument is None:
+        return []
+    versions = [
+        v
+        for v in packument.versions
+        if v not in (STAGE_PLACEHOLDER, staged_version) and nodesemver.valid(v, True) is not None
+    ]
+    # node-semver order, loose, as reviews.inspect.baseline sorts them
+    versions.sort(key=functools.cmp_to_key(_semver_compare), reverse=True)
+    return versions
+
+
+def _semver_compare(a: str, b: str) -> int:
+    return int(nodesemver.compare(a, b, True))
+
+
+def _packument(client: RegistryClient, name: str) -> Packument | None:
+    try:
+        return read_with_retries(partial(client.get_packument, name))
+    except NotFound:
+        return None  # nothing published, not even the placeholder: a first release
+
+
+# -- Baseline tarballs ----------------------------------------------------------------------------
+
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+_SRI_STRENGTH = {"sha1": 1, "sha256": 2, "sha384": 3, "sha512": 4}
+
+
+def fetch_published_tarball(
+    client: RegistryClient, packument: Packument, version: str
+) -> PublishedTarball:
+    """The published version's tarball, downloaded and checked once; reused afterwards.
+
+    Transient registry errors are raised; refusals (403, 404, too large) and digests that do
+    not match are recorded on the row with the reason.
+    """
+    name = packument.name
+    dist = packument.dist(version) or {}
+    shasum = _text(dist.get("shasum"))
+    integrity = _text(dist.get("integrity"))
+    row, _created = _published_row(name, version)
+    same_dist = (row.shasum, row.integrity) == (shasum.lower()[:40], integrity)
+    if row.verdict == Integrity.VERIFIED and row.tarball_id is not None and same_dist:
+        return row
+    url = dist.get("tarball")
+    if not isinstance(url, str) or not url:
+        return _record_published(row, shasum, integrity, Integrity.UNAVAILABLE, "no dist.tarball")
+    try:
+        downloaded = client.download_tarball(url, settings.GREENROOM_TARBALL_MAX_BYTES)
+    except RegistryError as e:
+        if e.transient:
+            raise
+        return _record_published(
+            row, shasum, integrity, Integrity.UNAVAILABLE, f"registry answered {e}"
+        )
+    with downloaded:
+        verdict = check_published(
+            downloaded, name=name, version=version, shasum=shasum, integrity=integrity
+        )
+        stored = store_tarball(downloaded)
+    if verdict.integrity != Integrity.VERIFIED:
+        logger.warning("baseline %s@%s does not match: %s", name, version, verdict.reason)
+    return _record_published(row, shasum, integrity, verdict.integrity, verdict.reason, stored)
+
+
+def check_published(
+    downloaded: DownloadedTarball, *, name: str, version: str, shasum: str, integrity: str
+) -> Verdict:
+    """A published tarball against its packument entry: the strongest SRI hash of
+    `dist.integrity` we know, `dist.shasum`, and its package.json name and version."""
+    shasum = shasum.lower()
+    wanted = [
+        part.split("?", 1)[0].split("-", 1)
+        for part in integrity.split()
+        if "-" in part and part.split("-", 1)[0] in _SRI_STRENGTH
+    ]
+    if not _SHA1.fullmatch(shasum) and not wanted:
+        return Verdict(
+            Integrity.UNAVAILABLE,
+            "the packument gives no dist.shasum or dist.integrity to check the tarball against",
+        )
+    checked = []
+    if wanted:
+        strongest = max(_SRI_STRENGTH[alg] for alg, _ in wanted)
+        alg = next(a for a, strength in _SRI_STRENGTH.items() if strength == strongest)
+        expected = {value for a, value in wanted if a == alg}
+        digest = hashlib.new(alg)
+        file = downloaded.open()
+        for chunk in iter(partial(file.read, 1 << 20), b""):
+            digest.update(chunk)
+        actual = base64.b64encode(digest.digest()).decode()
+        if actual not in expected:
+            shown = sorted(expected)[0][:100]
+            return Verdict(
+                Integrity.MISMATCH,
+                f"dist.integrity is {alg}-{shown}, the tarball is {alg}-{actual}",
+            )
+        checked.append("dist.integrity")
+    if _SHA1.fullmatch(shasum):
+        checked.append("dist.shasum")
+    # check_tarball compares the SHA-1 and reads the manifest's name and version.
+    verdict = check_tarball(
+        downloaded,
+        name=name,
+        version=version,
+        shasum=shasum if _SHA1.fullmatch(shasum) else downloaded.sha1,
+    )
+    if verdict.integrity != Integrity.VERIFIED:
+        return verdict
+    return Verdict(Integrity.VERIFIED, f"{' and '.join(checked)} and package.json match")
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _published_row(name: str, version: str) -> tuple[PublishedTarball, bool]:
+    try:
+        with transaction.atomic():
+            return PublishedTarball.objects.get_or_create(package_name=name, version=version)
+    except IntegrityError:
+        return PublishedTarball.objects.get(package_name=name, version=version), False
+
+
+def _record_published(
+    row: PublishedTarball,
+    shasum: str,
+    integrity: str,
+    verdict: str,
+    reason: str,
+    tarball: Tarball | None = None,
+) -> PublishedTarball:
+    row.shasum = shasum.lower()[:40]
+    row.integrity = integrity
+    row.verdict = verdict
+    row.reason = reason
+    row.tarball = tarball
+    row.checked_at = timezone.now()
+    row.save(update_fields=["shasum", "integrity", "verdict", "reason", "tarball", "checked_at"])
+    return row
+
+
+# -- One pair of tarballs -------------------------------------------------------------------------
+
+
+def analysis_for(baseline: Tarball | None, staged: Tarball) -> Analysis:
+    """The analysis row of this pair, created (pending) if there is none yet."""
+    try:
+        with transaction.atomic():
+            analysis, _created = Analysis.objects.get_or_create(
+                baseline=baseline, staged=staged, format_version=FORMAT_VERSION
+            )
+    except IntegrityError:  # another worker created it between our read and our insert
+        analysis = Analysis.objects.get(
+            baseline=baseline, staged=staged, format_version=FORMAT_VERSION
+        )
+    return analysis
+
+
+def claim_analysis(analysis_id: int, *, retry_failed: bool = False) -> datetime | None:
+    """Take the analysis of a pair; the claim's timestamp, or None if it is not ours to do."""
+    now = timezone.now()
+    claimable = Q(status=Status.PENDING) | Q(status=Status.RUNNING, claimed_at__lt=now - LEASE)
+    if retry_failed:
+        claimable |= Q(status=Status.FAILED)
+    claimed = Analysis.objects.filter(claimable, id=analysis_id).update(
+        status=Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1, error=""
+    )
+    return now if claimed else None
+
+
+def run_analysis(analysis_id: int, *, retry_failed: bool = False) -> str:
+    """Claim, compute and store one pair's analysis; its status, or SKIPPED if not ours."""
+    claim = claim_analysis(analysis_id, retry_failed=retry_failed)
+    if claim is None:
+        return SKIPPED
+    analysis = Analysis.objects.select_related("baseline", "staged").get(id=analysis_id)
+    started = time.monotonic()
+    try:
+        package, manifest = compute(analysis.baseline, analysis.staged, archive_limits())
+    except Exception as e:  # a bug or a lost file must not hold the claim until the lease ends
+        logger.exception("analysis %s failed", analysis_id)
+        _finish(analysis_id, claim, status=Status.FAILED, error=f"{type(e).__name__}: {e}")
+        return Status.FAILED
+    return save_analysis(analysis_id, claim, package, manifest, time.monotonic() - started)
+
+
+def compute(
+    baseline: Tarball | None, staged: Tarball, limits: Limits
+) -> tuple[PackageAnalysis, ManifestDiff]:
+    """The whole-package analysis and the package.json diff, from the stored tarballs."""
+    with _opened(staged) as opened, _opened(baseline) as old:
+        new = cast(BinaryIO, opened)
+        package = analyse_tarballs(old, new, limits)
+        new.seek(0)
+        new_manifest = read_members(new, [MANIFEST], limits).get(MANIFEST)
+        old_manifest = None
+        if old is not None:
+            old.seek(0)
+            old_manifest = read_members(old, [MANIFEST], limits).get(MANIFEST)
+    manifest = diff_manifests(
+        old_manifest,
+        new_manifest,
+        old_has_binding_gyp=package.old is not None and BINDING_GYP in package.old.files,
+        new_has_binding_gyp=BINDING_GYP in package.new.files,
+        first_release=baseline is None,
+    )
+    return package, manifest
+
+
+def save_analysis(
+    analysis_id: int,
+    claim: datetime,
+    package: PackageAnalysis,
+    manifest: ManifestDiff,
+    seconds: float,
+) -> str:
+    """Store the result, if the claim is still ours; the status stored (or SKIPPED)."""
+    changeset = package.changeset
+    refused_side, refusal = _refusal(package)
+    findings = _findings("staged", package.new)
+    if package.old is not None:
+        findings += _findings("baseline", package.old)
+    fields: dict[str, Any] = {
+        "findings": findings,
+        "manifest": manifest_data(manifest, first_release=changeset.first_release),
+        "unpacked_bytes": package.new.unpacked_bytes,
+        "seconds": round(seconds, 3),
+    }
+    if refusal is not None:
+        fields.update(
+            status=Status.REFUSED,
+            refusal_side=refused_side,
+            refusal_reason=refusal.reason.value,
+            refusal_message=refusal.message,
+            file_count=len(package.new.files),
+        )
+    else:
+        counts = changeset.summary.counts
+        fields.update(
+            status=Status.DONE,
+            file_count=len(package.new.files),
+            files_added=counts[ChangeStatus.ADDED],
+            files_removed=counts[ChangeStatus.REMOVED],
+            files_modified=counts[ChangeStatus.MODIFIED],
+            files_renamed=counts[ChangeStatus.RENAMED],
+            files_unchanged=counts[ChangeStatus.UNCHANGED],
+            binary_changed=changeset.summary.binary_changed,
+            old_size=changeset.summary.old_size,
+            new_size=changeset.summary.new_size,
+            lines_added=changeset.summary.lines_added,
+            lines_removed=changeset.summary.lines_removed,
+            stats_complete=changeset.stats_complete,
+        )
+    with transaction.atomic():
+        if not _finish(analysis_id, claim, **fields):
+            return SKIPPED  # the lease ran out and another worker took over
+        FileChangeRow.objects.filter(analysis_id=analysis_id).delete()
+        if refusal is None:
+            FileChangeRow.objects.bulk_create(
+                (
+                    _row(analysis_id, ordinal, change)
+                    for ordinal, change in enumerate(changeset.changes)
+                ),
+                batch_size=ROWS_PER_INSERT,
+            )
+    logger.info("analysis %s: %s in %.2f s", analysis_id, fields["status"], seconds)
+    return str(fields["status"])
+
+
+def _finish(analysis_id: int, claim: datetime, **fields: Any) -> bool:
+    return bool(
+        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING, claimed_at=claim).update(
+            claimed_at=None, finished_at=timezone.now(), **fields
+        )
+    )
+
+
+@contextmanager
+def _opened(tarball: Tarball | None) -> Iterator[BinaryIO | None]:
+    if tarball is None:
+        yield None
+        return
+    with storages["tarballs"].open(tarball.storage_name, "rb") as file:
+        yield cast(BinaryIO, file)
+
+
+def _refusal(package: PackageAnalysis) -> tuple[str, Any]:
+    if package.new.refusal is not None:
+        return "staged", package.new.refusal
+    if package.old is not None and package.old.refusal is not None:
+        return "baseline", package.old.refusal
+    return "", None
+
+
+def _findings(side: str, archive: ArchiveResult) -> list[dict[str, str]]:
+    return [
+        {"side": side, "kind": str(f.kind), "path": f.path, "detail": f.detail}
+        for f in archive.findings
+    ]
+
+
+def _row(analysis_id: int, ordinal: int, change: FileChange) -> FileChangeRow:
+    old, new = change.old, change.new
+    return FileChangeRow(
+        analysis_id=analysis_id,
+        ordinal=ordinal,
+        path=change.path,
+        old_path=old.path if old and change.status is ChangeStatus.RENAMED else "",
+        status=change.status.value,
+        size=new.size if new else None,
+        old_size=old.size if old else None,
+        mode=new.mode if new else None,
+        old_mode=old.mode if old else None,
+        sha256=new.sha256 if new else "",
+        old_sha256=old.sha256 if old else "",
+        is_binary=change.is_binary,
+        line_count=new.line_count if new else None,
+        old_line_count=old.line_count if old else None,
+        lines_added=change.lines_added,
+        lines_removed=change.lines_removed,
+        oversized=any(entry.oversized for entry in (old, new) if entry),
+    )
+
+
+def manifest_data(diff: ManifestDiff, *, first_release: bool) -> dict[str, Any]:
+    """The package.json diff as JSON-ready data (what `Analysis.manifest` holds)."""
+
+    def entries(changes: tuple[EntryChange, ...]) -> list[dict[str, Any]]:
+        return [{**asdict(c), "hook": c.is_install_hook} for c in changes]
+
+    return {
+        "scripts": entries(diff.scripts),
+        "dependencies": entries(diff.dependencies),
+        "bin": entries(diff.bin),
+        "engines": entries(diff.engines),
+        "fields": entries(diff.fields),
+        "problems": list(diff.problems),
+        "first_release": first_release,
+    }
+
+
+# -- One file, for the page -----------------------------------------------------------------------
+
+
+def file_diff(analysis: Analysis, row: FileChangeRow, options: DiffOptions) -> FileDiff:
+    """The display diff of one path of an analysis, from the cache or computed once."""
+    key = diff_cache_key(row.old_sha256 or None, row.sha256 or None, row.path, options)
+    cached = cache.get(key)
+    if isinstance(cached, FileDiff):
+        return cached
+    result = _diff_without_bytes(row, key, options)
+    if result is None:
+        old = _member(analysis.baseline, row.old_path or row.path) if row.old_sha256 else None
+        new = _member(analysis.staged, row.path) if row.sha256 else None
+        result = diff_file(old, new, row.path, options)
+    cache.set(key, result, settings.GREENROOM_DIFF_CACHE_SECONDS)
+    return result
+
+
+def file_view(analysis: Analysis, row: FileChangeRow, options: DiffOptions) -> FileView:
+    """One file shown whole: the staged one, or the baseline's for a removed file."""
+    staged = bool(row.sha256)
+    sha256 = row.sha256 if staged else row.old_sha256
+    key = view_cache_key(sha256, row.path, options)
+    cached = cache.get(key)
+    if isinstance(cached, FileView):
+        return cached
+    side = _side(row, staged=staged)
+    notice = _too_big(side, row, options, "the file")
+    if notice is not None:
+        kind = DiffKind.BINARY if side.is_binary else DiffKind.TOO_LARGE
+        result = FileView(kind, side, (), lexer_name(row.path), key, (notice,))
+    else:
+        tarball = analysis.staged if staged else analysis.baseline
+        result = view_file(_member(tarball, row.path), row.path, options)
+    cache.set(key, result, settings.GREENROOM_DIFF_CACHE_SECONDS)
+    return result
+
+
+def context_rows(
+    analysis: Analysis, row: FileChangeRow, gap: int, options: DiffOptions, *, side_by_side: bool
+) -> str:
+    """Table rows for the unchanged lines of one gap of a file's diff (LookupError if none)."""
+    diff = file_diff(analysis, row, options)
+    found = next((g for g in diff.gaps if g.before_hunk == gap), None)
+    if found is None or not row.sha256:
+        raise LookupError(f"no gap {gap} in this diff")
+    key = f"{diff.cache_key}:gap:{gap}:{'split' if side_by_side else 'unified'}"
+    cached = cache.get(key)
+    if isinstance(cached, str):
+        return cached
+    lines = expand_context(_member(analysis.staged, row.path), row.path, found, options)
+    html = render_context(lines, side_by_side=side_by_side)
+    cache.set(key, html, settings.GREENROOM_DIFF_CACHE_SECONDS)
+    return html
+
+
+def _member(tarball: Tarball | None, path: str) -> bytes:
+    if tarball is None:
+        raise FileUnavailable(f"{path}: there is no tarball to read it from")
+    with _opened(tarball) as file:
+        data = read_members(cast(BinaryIO, file), [path], archive_limits()).get(path)
+    if data is None:
+        raise FileUnavailable(f"{path} could not be read back from its tarball")
+    return data
+
+
+def _side(row: FileChangeRow, *, staged: bool) -> SideInfo:
+    if staged:
+        return SideInfo(row.size or 0, row.sha256, row.is_binary, row.line_count, None)
+    return SideInfo(row.old_size or 0, row.old_sha256, row.is_binary, row.old_line_count, None)
+
+
+def _too_big(side: SideInfo, row: FileChangeRow, options: DiffOptions, subject: str) -> str | None:
+    """Why a side is shown by its size and digest alone, without reading its bytes."""
+    limit = options.limits.max_side_bytes
+    if row.oversized:
+        return (
+            f"Not loaded: {subject} is {format_size(side.size)}, over the "
+            f"{format_size(settings.GREENROOM_ANALYSIS_MAX_FILE_BYTES)} limit for one file. "
+            "Download the tarball to inspect it."
+        )
+    if side.is_binary:
+        return f"Binary file, {format_size(side.size)}, SHA-256 {side.sha256}."
+    if side.size > limit:
+        lines = f", {side.line_count:,} lines" if side.line_count is not None else ""
+        return (
+            f"Not shown inline: {subject} is {format_size(side.size)}{lines} "
+            f"(limit {format_size(limit)})."
+        )
+    return None
+
+
+def _diff_without_bytes(row: FileChangeRow, key: str, options: DiffOptions) -> FileDiff | None:
+    """Binary, oversized and very large files are described from the index alone: reading
+    them back would cost the request time and memory for nothing shown."""
+    old = _side(row, staged=False) if row.old_sha256 else None
+    new = _side(row, staged=True) if row.sha256 else None
+    sides = [(side, label) for side, label in ((old, "baseline"), (new, "staged")) if side]
+    file_limit = settings.GREENROOM_ANALYSIS_MAX_FILE_BYTES
+    inline_limit = options.limits.max_side_bytes
+    if row.oversized:
+        kind = DiffKind.TOO_LARGE
+        over = [
+            f"the {label} file is {format_size(s.size)}"
+            for s, label in sides
+            if s.size > file_limit
+        ]
+        notice = (
+            f"Not loaded: {'; '.join(over)}, over the {format_size(file_limit)} limit for one "
+            "file. Its size and digest are below; download the tarball to inspect it."
+        )
+    elif row.is_binary:
+        kind, notice = DiffKind.BINARY, binary_notice(old, new)
+    else:
+        large = [
+            f"the {label} file is {format_size(s.size)}"
+            + (f", {_lines(s.line_count)}" if s.line_count is not None else "")
+            for s, label in sides
+            if s.size > inline_limit
+        ]
+        if not large:
+            return None
+        kind = DiffKind.TOO_LARGE
+        notice = f"Not shown inline: {'; '.join(large)} (limit {format_size(inline_limit)})."
+        if row.lines_added is not None and row.lines_removed is not None:
+            notice += f" {_lines(row.lines_added)} added, {row.lines_removed:,} removed."
+    if old and new and old.sha256 == new.sha256:
+        kind = DiffKind.IDENTICAL
+    return FileDiff(
+        kind,
+        old,
+        new,
+        row.lines_added,
+        row.lines_removed,
+        lexer_name(row.path),
+        key,
+        notices=(notice,),
+    )
+
+
+def _lines(count: int) -> str:
+    return f"{count:,} line" if count == 1 else f"{count:,} lines"

@@ -1,0 +1,470 @@
+"""The review on the stage page: baseline, counts, package.json diff, file tree, one file's diff.
+
+The stage page (`views.stage_detail`) asks `review_page()` for its review part and, for htmx
+requests, `partial()` for the one fragment the request targets: the diff pane (`#diff`), the
+tree (`#tree`) or the "still analysing" notice (`#review-pending`). The same URL serves the
+whole page without JavaScript, so `/stages/<id>/files/<path>` can be shared.
+
+Everything shown comes from the database (one query for the whole tree) except a file's diff,
+which `reviews.review.analysis` computes once and caches by content digests. Everything that came
+from a tarball is escaped, with bidi and invisible characters shown as markers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import storages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from reviews.inspect.archive import format_size
+from reviews.inspect.baseline import Baseline, BaselineRule
+from reviews.inspect.render import render_side_by_side, render_unified, render_view
+from reviews.inspect.textcheck import escape_and_mark
+from reviews.models import Analysis, FileChangeRow, PublishedTarball, StagedVersion
+from reviews.review import analysis as review_analysis
+from reviews.review.tree import MINUS, TreeFile, render_tree
+from reviews.teams.access import get_visible_stage
+
+LAYOUTS = {"unified": "Unified", "split": "Side by side", "file": "File"}
+LAYOUT_SESSION_KEY = "review_layout"
+TREE_MAX_FILES = 5000
+POLL_EVERY_SECONDS = 2
+_GAP_ROW = re.compile(r'<tr class="gr-gap" data-gap="(\d+)"')
+_TREE_FIELDS = (
+    "path",
+    "status",
+    "size",
+    "old_size",
+    "old_path",
+    "is_binary",
+    "oversized",
+    "lines_added",
+    "lines_removed",
+)
+
+Status = Analysis.Status
+Integrity = StagedVersion.Integrity
+
+
+# -- What the page compares with ------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """The baseline shown, how it was chosen, and where its analysis stands.
+
+    `state`: no-tarball, waiting, done, refused, failed, problem, not-analysed, unknown-version.
+    """
+
+    state: str
+    baseline: Baseline | None = None
+    analysis: Analysis | None = None
+    against: str | None = None
+    default_version: str | None = None
+    versions: list[str] = field(default_factory=list)
+    problem: str = ""
+    baseline_check: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "done" and self.analysis is not None
+
+
+def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
+    if stage.tarball_id is None:
+        return Comparison("no-tarball")
+    chosen = review_analysis.current_baseline(stage)
+    versions = list(chosen.published) if chosen else []
+    default = (chosen.version or None) if chosen else None
+    if against is not None and against == default:
+        against = None
+    if against is None:
+        if chosen is None:
+            return Comparison("waiting", versions=versions)
+        found = Comparison(
+            _state(chosen.analysis),
+            baseline=review_analysis.baseline_of(chosen, stage.version),
+            analysis=chosen.analysis,
+            default_version=default,
+            versions=versions,
+        )
+        if chosen.problem:
+            found.state, found.problem = "problem", chosen.problem
+        if default:
+            found.baseline_check = _baseline_check(stage.package_name, default)
+        return found
+
+    requested = Baseline(against, BaselineRule.REQUESTED, stage.version)
+    found = Comparison(
+        "not-analysed",
+        baseline=requested,
+        against=against,
+        default_version=default,
+        versions=versions,
+    )
+    if against not in versions:
+        found.state = "unknown-version"
+        return found
+    published = PublishedTarball.objects.filter(
+        package_name=stage.package_name, version=against
+    ).first()
+    if published is None:
+        return found
+    if published.verdict == Integrity.PENDING:
+        found.state = "waiting"
+    elif published.verdict != Integrity.VERIFIED:
+        found.state, found.problem = "problem", f"{against} could not be used: {published.reason}"
+    else:
+        found.baseline_check = published.reason
+        found.analysis = review_analysis.comparison_analysis(stage, published)
+        found.state = _state(found.analysis) if found.analysis else "waiting"
+    return found
+
+
+def _state(analysis: Analysis | None) -> str:
+    if analysis is None:
+        return "waiting"
+    return {
+        Status.DONE: "done",
+        Status.REFUSED: "refused",
+        Status.FAILED: "failed",
+    }.get(Status(analysis.status), "waiting")
+
+
+def _baseline_check(package_name: str, version: str) -> str:
+    published = PublishedTarball.objects.filter(package_name=package_name, version=version).first()
+    return published.reason if published and published.verdict == Integrity.VERIFIED else ""
+
+
+# -- The page -------------------------------------------------------------------------------------
+
+
+@dataclass
+class FilePane:
+    row: FileChangeRow
+    layout: str
+    html: SafeString
+    layout_links: list[tuple[str, str, bool]]
+    context_url: str = ""
+
+
+@dataclass
+class ReviewPage:
+    stage: StagedVersion
+    comparison: Comparison
+    query: str
+    """`?against=…` (or empty): what every link of the review carries along."""
+    path: str | None = None
+    layout: str = "unified"
+    filter_text: str = ""
+    changed_only: bool = True
+    tree_html: SafeString = field(default_factory=SafeString)
+    tree_shown: int = 0
+    tree_more: bool = False
+    pane: FilePane | None = None
+    manifest: list[dict[str, Any]] = field(default_factory=list)
+    manifest_problems: list[SafeString] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def page_path(self) -> str:
+        if self.path is not None:
+            return file_url(self.stage, self.path)
+        return reverse("reviews:stage", args=[self.stage.stage_id])
+
+    @property
+    def page_url(self) -> str:
+        return self.page_path + self.query
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.comparison.analysis
+
+    @property
+    def size_change(self) -> str:
+        analysis = self.analysis
+        if analysis is None:
+            return ""
+        delta = analysis.size_delta
+        return ("+" if delta >= 0 else MINUS) + format_size(abs(delta))
+
+    @property
+    def new_size(self) -> str:
+        return format_size(self.analysis.new_size) if self.analysis else ""
+
+    @property
+    def poll_every(self) -> int:
+        return POLL_EVERY_SECONDS
+
+
+def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) -> ReviewPage:
+    """Everything the review part of the stage page shows; Http404 for a path not in it."""
+    against = request.GET.get("against") or None
+    comparison = compare_with(stage, against)
+    query = f"?{urlencode({'against': comparison.against})}" if comparison.against else ""
+    page = ReviewPage(stage, comparison, query, path=path, layout=_layout(request))
+    page.filter_text = request.GET.get("q", "").strip()[:200]
+    changed = request.GET.getlist("changed")
+    page.changed_only = not changed or changed[-1] != "0"
+    analysis = comparison.analysis
+    if analysis is not None:
+        page.findings = [
+            {
+                **finding,
+                "path_html": _marked(finding.get("path", "")),
+                "detail_html": _marked(finding.get("detail", "")),
+            }
+            for finding in analysis.findings
+        ]
+    if not comparison.ready or analysis is None:
+        return page
+    if path is not None:
+        row = FileChangeRow.objects.filter(analysis=analysis, path=path).first()
+        if row is None:
+            raise Http404("No such file in this review")
+        page.pane = file_pane(page, analysis, row)
+    _fill_tree(page, analysis)
+    page.manifest, page.manifest_problems = manifest_groups(analysis.manifest)
+    return page
+
+
+def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
+    """The fragment an htmx request targets, or None for the whole page."""
+    target = request.headers.get("HX-Target", "")
+    response: HttpResponse | None = None
+    if target == "diff" and page.pane is not None:
+        response = render(request, "reviews/review/_file.html", {"review": page})
+    elif target == "tree":
+        response = render(request, "reviews/review/_tree.html", {"review": page})
+    elif target == "review-pending":
+        if page.comparison.state == "waiting":
+            response = render(request, "reviews/review/_pending.html", {"review": page})
+        else:
+            response = HttpResponse(headers={"HX-Refresh": "true"})
+    if response is not None:
+        patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+def _layout(request: HttpRequest) -> str:
+    asked = request.GET.get("layout")
+    if asked in LAYOUTS:
+        if request.session.get(LAYOUT_SESSION_KEY) != asked:
+            request.session[LAYOUT_SESSION_KEY] = asked
+        return asked
+    remembered = request.session.get(LAYOUT_SESSION_KEY)
+    return remembered if isinstance(remembered, str) and remembered in LAYOUTS else "unified"
+
+
+def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
+    rows = FileChangeRow.objects.filter(analysis=analysis)
+    if page.changed_only:
+        rows = rows.exclude(status="unchanged")
+    if page.filter_text:
+        rows = rows.filter(path__icontains=page.filter_text)
+    limit = review_analysis.diff_options().limits.max_side_bytes
+    files = [
+        TreeFile(
+            path=path,
+            status=status,
+            size=size,
+            old_size=old_size,
+            old_path=old_path,
+            is_binary=is_binary,
+            oversized=oversized,
+            huge=max(size or 0, old_size or 0) > limit,
+            lines_added=lines_added,
+            lines_removed=lines_removed,
+        )
+        for (
+            path,
+            status,
+            size,
+            old_size,
+            old_path,
+            is_binary,
+            oversized,
+            lines_added,
+            lines_removed,
+        ) in rows.order_by("ordinal").values_list(*_TREE_FIELDS)[: TREE_MAX_FILES + 1]
+    ]
+    page.tree_more = len(files) > TREE_MAX_FILES
+    files = files[:TREE_MAX_FILES]
+    page.tree_shown = len(files)
+    base = _file_url_prefix(page.stage)
+    tree = render_tree(
+        files, lambda path: base + quote(path, safe="/") + page.query, current=page.path
+    )
+    page.tree_html = mark_safe(tree)  # noqa: S308 (render_tree escapes every name)
+
+
+def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FilePane:
+    options = review_analysis.diff_options()
+    url = file_url(page.stage, row.path, page.query)
+    joiner = "&" if "?" in url else "?"
+    links = [
+        (f"{url}{joiner}layout={layout}", label, layout == page.layout)
+        for layout, label in LAYOUTS.items()
+    ]
+    context_url = (
+        reverse("reviews:stage-file-context", args=[page.stage.stage_id, "-"])[:-1]
+        + quote(row.path, safe="/")
+        + (page.query or "?")
+    )
+    try:
+        if page.layout == "file":
+            html = render_view(review_analysis.file_view(analysis, row, options), row.path)
+        else:
+            diff = review_analysis.file_diff(analysis, row, options)
+            render = render_side_by_side if page.layout == "split" else render_unified
+            html = render(diff, row.path, old_path=row.old_path or None)
+            html = _expandable(html, context_url, page.layout)
+    except review_analysis.FileUnavailable as e:
+        html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
+    return FilePane(row, page.layout, mark_safe(html), links, context_url)  # noqa: S308
+
+
+def _expandable(html: str, context_url: str, layout: str) -> str:
+    """Hidden unchanged lines become rows that load themselves when clicked (htmx)."""
+    joiner = "" if context_url.endswith("?") else "&"
+
+    def attrs(match: re.Match[str]) -> str:
+        url = f"{context_url}{joiner}gap={match.group(1)}&layout={layout}"
+        return (
+            f'{match.group(0)} hx-get="{escape(url)}" hx-trigger="click" hx-swap="outerHTML" '
+            'title="Show these unchanged lines"'
+        )
+
+    return _GAP_ROW.sub(attrs, html)
+
+
+def manifest_groups(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[SafeString]]:
+    """The package.json diff in the order a reviewer reads it: install hooks first."""
+    scripts = data.get("scripts", [])
+    fields = data.get("fields", [])
+    groups = [
+        ("Install-time scripts", [c for c in scripts if c.get("hook")], True),
+        ("Other scripts", [c for c in scripts if not c.get("hook")], False),
+        ("Dependencies", data.get("dependencies", []), False),
+        ("bin", data.get("bin", []), False),
+        (
+            "Entry points",
+            [c for c in fields if c.get("key") in ("main", "module", "exports", "type", "browser")],
+            False,
+        ),
+        ("files", [c for c in fields if c.get("key") == "files"], False),
+        ("engines", data.get("engines", []), False),
+        ("os / cpu", [c for c in fields if c.get("key") in ("os", "cpu")], False),
+    ]
+    shown = [
+        {
+            "title": title,
+            "alert": alert,
+            "changes": [
+                {
+                    "section": change.get("section", ""),
+                    "key": _marked(change.get("key")),
+                    "status": change.get("status", ""),
+                    "old": _marked(change.get("old")),
+                    "new": _marked(change.get("new")),
+                    "implicit": bool(change.get("implicit")),
+                }
+                for change in changes
+            ],
+        }
+        for title, changes, alert in groups
+        if changes
+    ]
+    return shown, [_marked(problem) for problem in data.get("problems", [])]
+
+
+def _marked(value: object) -> SafeString:
+    if value is None:
+        return SafeString()
+    return mark_safe(escape_and_mark(str(value)))  # noqa: S308 (escaped here)
+
+
+def file_url(stage: StagedVersion, path: str, query: str = "") -> str:
+    return _file_url_prefix(stage) + quote(path, safe="/") + query
+
+
+def _file_url_prefix(stage: StagedVersion) -> str:
+    return reverse("reviews:stage-file", args=[stage.stage_id, "-"])[:-1]
+
+
+# -- Endpoints besides the page -------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def file_context(request: HttpRequest, stage_id: UUID, path: str) -> HttpResponse:
+    """The unchanged lines of one gap of a file's diff, as table rows to swap in (htmx)."""
+    stage = get_visible_stage(request.user, stage_id)
+    comparison = compare_with(stage, request.GET.get("against") or None)
+    analysis = comparison.analysis
+    if not comparison.ready or analysis is None:
+        raise Http404("This review is not ready")
+    row = FileChangeRow.objects.filter(analysis=analysis, path=path).first()
+    gap = request.GET.get("gap", "")
+    if row is None or not gap.isdigit() or len(gap) > 9:
+        raise Http404("No such file or gap")
+    try:
+        html = review_analysis.context_rows(
+            analysis,
+            row,
+            int(gap),
+            review_analysis.diff_options(),
+            side_by_side=request.GET.get("layout") == "split",
+        )
+    except (LookupError, review_analysis.FileUnavailable):
+        raise Http404("No such gap") from None
+    return HttpResponse(html)
+
+
+@login_required
+@require_GET
+def download_tarball(request: HttpRequest, stage_id: UUID) -> FileResponse:
+    """The staged tarball as downloaded and stored, for inspection offline."""
+    stage = get_visible_stage(request.user, stage_id)
+    tarball = stage.tarball
+    if tarball is None:
+        raise Http404("The tarball has not been downloaded")
+    name = stage.package_name.lstrip("@").replace("/", "-")
+    file = storages["tarballs"].open(tarball.storage_name, "rb")
+    response = FileResponse(
+        file,
+        as_attachment=True,
+        filename=f"{name}-{stage.version}.tgz",
+        content_type="application/gzip",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def compare(request: HttpRequest, stage_id: UUID) -> HttpResponseRedirect:
+    """Compare with another published version: queue its analysis if needed, then show it."""
+    stage = get_visible_stage(request.user, stage_id)
+    version = request.POST.get("against", "")
+    url = reverse("reviews:stage", args=[stage.stage_id])
+    chosen = review_analysis.current_baseline(stage)
+    if version and chosen is not None and version == chosen.version:
+        return HttpResponseRedirect(url, status=303)
+    try:
+        review_analysis.request_comparison(stage, version)
+    except ValueError:
+        raise Http404("Not a published version of this package") from None
+    return HttpResponseRedirect(f"{url}?{urlencode({'against': version})}", status=303)

@@ -1,0 +1,1 @@
+"""Teams, roles and package patterns: who sees and may do what."""

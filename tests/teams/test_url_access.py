@@ -1,0 +1,289 @@
+"""Every URL of the portal, for every persona: anonymous, outsider, role too low, right role.
+
+`test_every_url_has_an_access_case` walks the URL configuration, so a view added later without
+a case here fails the suite.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from reviews.models import (
+    AuditEvent,
+    Membership,
+    NotificationPreference,
+    PackagePattern,
+    PublishedTarball,
+    Role,
+    StageBaseline,
+    TeamNotificationSettings,
+)
+from tests.personas import World
+from tests.review.support import reviewed
+from tests.support.packages import build_tarball
+
+# URLs that are public on purpose, or guarded by Django's own admin.
+PUBLIC_URLS = {
+    "login",
+    "logout",
+    "healthz",
+    # Public by signature: the link in every email works without logging in, and refuses a
+    # link that was not signed by us (tests/notify/test_unsubscribe.py).
+    "reviews:notifications-unsubscribe",
+}
+
+
+def reviewed_url(world: World, name: str, *args: str) -> str:
+    """A URL of the Acme stage's review, analysed against 1.0.0 on first use (0.9.0 is
+    published too)."""
+    stage = world.acme_stage
+    if not StageBaseline.objects.filter(stage=stage).exists():
+        lines = "".join(f"{n}\n" for n in range(20))
+        changed = lines.replace("15\n", "fifteen\n")
+        reviewed(
+            stage,
+            build_tarball(stage.package_name, stage.version, {"index.js": changed}),
+            build_tarball(stage.package_name, "1.0.0", {"index.js": lines}),
+        )
+        StageBaseline.objects.filter(stage=stage).update(published=["1.0.0", "0.9.0"])
+    return reverse(name, args=[stage.stage_id, *args])
+
+
+@dataclass
+class Case:
+    url: Callable[[World], str]
+    method: str = "get"
+    data: Callable[[World], dict[str, str]] = field(default=lambda w: {})
+    # Persona attribute names.
+    outsider: str = "outsider"
+    too_low: str | None = None  # a member whose role is below what the action needs
+    allowed: str = "approver"
+    allowed_status: int = 200
+    # A check that the allowed request really did its job.
+    effect: Callable[[World], bool] = field(default=lambda w: True)
+
+
+CASES: dict[str, Case] = {
+    "reviews:dashboard": Case(url=lambda w: reverse("reviews:dashboard"), outsider=""),
+    "reviews:stage": Case(
+        url=lambda w: reverse("reviews:stage", args=[w.acme_stage.stage_id]), allowed="viewer"
+    ),
+    # The review (tests/review_pages has the rest): read-only, so a viewer may do all of it.
+    "reviews:stage-file": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-file", "index.js"), allowed="viewer"
+    ),
+    "reviews:stage-file-context": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-file-context", "index.js") + "?gap=0",
+        allowed="viewer",
+    ),
+    "reviews:stage-tarball": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-tarball"), allowed="viewer"
+    ),
+    "reviews:stage-compare": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-compare"),
+        method="post",
+        data=lambda w: {"against": "0.9.0"},
+        allowed="viewer",
+        allowed_status=303,  # queued (on commit), then back to the page
+        effect=lambda w: PublishedTarball.objects.filter(version="0.9.0").exists(),
+    ),
+    "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
+    "reviews:audit": Case(url=lambda w: reverse("reviews:audit"), outsider=""),
+    "reviews:audit-export": Case(
+        url=lambda w: reverse("reviews:audit-export", args=["json"]), outsider=""
+    ),
+    "reviews:teams": Case(url=lambda w: reverse("reviews:teams"), outsider=""),
+    "reviews:team": Case(url=lambda w: reverse("reviews:team", args=["acme"]), allowed="viewer"),
+    "reviews:team-set-member": Case(
+        url=lambda w: reverse("reviews:team-set-member", args=["acme"]),
+        method="post",
+        data=lambda w: {"username": "staff", "role": str(Role.REVIEWER)},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: Membership.objects.filter(team=w.acme, user=w.staff).exists(),
+    ),
+    "reviews:team-remove-member": Case(
+        url=lambda w: reverse("reviews:team-remove-member", args=["acme", w.viewer.pk]),
+        method="post",
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: not Membership.objects.filter(team=w.acme, user=w.viewer).exists(),
+    ),
+    "reviews:team-add-pattern": Case(
+        url=lambda w: reverse("reviews:team-add-pattern", args=["acme"]),
+        method="post",
+        data=lambda w: {"pattern": "acme-*"},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: PackagePattern.objects.filter(team=w.acme, pattern="acme-*").exists(),
+    ),
+    "reviews:team-remove-pattern": Case(
+        url=lambda w: reverse(
+            "reviews:team-remove-pattern", args=["acme", w.acme.patterns.get().pk]
+        ),
+        method="post",
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: not w.acme.patterns.exists(),
+    ),
+    # Approve / reject (tests/decisions has the registry side). The approver has no linked
+    # npm token here: the attempt is refused before the registry, and audited.
+    "reviews:stage-decision-panel": Case(
+        url=lambda w: reverse("reviews:stage-decision-panel", args=[w.acme_stage.stage_id]),
+        allowed="viewer",
+    ),
+    "reviews:stage-approve-form": Case(
+        url=lambda w: reverse("reviews:stage-approve-form", args=[w.acme_stage.stage_id]),
+        too_low="viewer",
+    ),
+    "reviews:stage-approve": Case(
+        url=lambda w: reverse("reviews:stage-approve", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        effect=lambda w: AuditEvent.objects.filter(
+            action="decision.refused", stage=w.acme_stage, username="approver"
+        ).exists(),
+    ),
+    "reviews:stage-reject-form": Case(
+        url=lambda w: reverse("reviews:stage-reject-form", args=[w.acme_stage.stage_id]),
+        too_low="viewer",
+    ),
+    "reviews:stage-reject": Case(
+        url=lambda w: reverse("reviews:stage-reject", args=[w.acme_stage.stage_id]),
+        method="post",
+        data=lambda w: {"confirm_version": w.acme_stage.version, "reason": "broken"},
+        too_low="viewer",
+        effect=lambda w: AuditEvent.objects.filter(
+            action="decision.refused", stage=w.acme_stage, username="approver"
+        ).exists(),
+    ),
+    "reviews:stage-security-key-poll": Case(
+        url=lambda w: reverse("reviews:stage-security-key-poll", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,  # nothing is waiting: back to the form, with a message
+    ),
+    "reviews:stage-security-key-cancel": Case(
+        url=lambda w: reverse("reviews:stage-security-key-cancel", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,
+    ),
+    # Notifications: a member chooses per team; the team admin sets reminders and the webhook.
+    "reviews:notification-preference": Case(
+        url=lambda w: reverse("reviews:notification-preference", args=["acme"]),
+        method="post",
+        data=lambda w: {"mode": "digest"},
+        allowed="viewer",
+        allowed_status=302,
+        effect=lambda w: NotificationPreference.objects.filter(
+            user=w.viewer, team=w.acme, mode="digest"
+        ).exists(),
+    ),
+    "reviews:team-notifications": Case(
+        url=lambda w: reverse("reviews:team-notifications", args=["acme"]),
+        method="post",
+        data=lambda w: {"reminder_after_days": "5", "reminder_every_days": "2"},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: TeamNotificationSettings.objects.filter(
+            team=w.acme, reminder_after_days=5, reminder_every_days=2
+        ).exists(),
+    ),
+    "reviews:team-webhook-test": Case(
+        url=lambda w: reverse("reviews:team-webhook-test", args=["acme"]),
+        method="post",
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,  # no webhook is set: a message says so (tests/notifications)
+    ),
+    # A person's own settings: every signed-in person has them, no team involved.
+    "reviews:settings": Case(url=lambda w: reverse("reviews:settings"), outsider=""),
+    "reviews:npm-token-link": Case(
+        url=lambda w: reverse("reviews:npm-token-link"),
+        method="post",
+        data=lambda w: {"token": "not a token"},
+        outsider="",
+        allowed_status=400,  # refused before any registry is asked; tests/decisions links
+    ),
+    "reviews:npm-token-unlink": Case(
+        url=lambda w: reverse("reviews:npm-token-unlink"),
+        method="post",
+        outsider="",
+        allowed_status=302,
+    ),
+}
+
+
+def url_names(resolvers: list[URLPattern | URLResolver], namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for entry in resolvers:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue  # Django's admin guards itself (staff only)
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names |= url_names(entry.url_patterns, inner)
+        elif entry.name:
+            names.add(f"{namespace}{entry.name}")
+    return names
+
+
+def test_every_url_has_an_access_case():
+    names = url_names(get_resolver().url_patterns) - PUBLIC_URLS
+    assert names == set(CASES), f"URLs without an access case: {names - set(CASES)}"
+
+
+def request(client: Client, case: Case, world: World):
+    send = getattr(client, case.method)
+    return send(case.url(world), case.data(world))
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_anonymous_is_sent_to_login(name, world):
+    response = request(Client(), CASES[name], world)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.outsider))
+def test_outsider_gets_404(name, world):
+    case = CASES[name]
+    response = request(client_for(getattr(world, case.outsider)), case, world)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.too_low))
+def test_role_too_low_gets_403(name, world):
+    case = CASES[name]
+    assert case.too_low
+    response = request(client_for(getattr(world, case.too_low)), case, world)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_right_role_works(name, world):
+    case = CASES[name]
+    response = request(client_for(getattr(world, case.allowed)), case, world)
+    assert response.status_code == case.allowed_status
+    assert case.effect(world)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.method == "post"))
+def test_actions_refuse_get(name, world):
+    case = CASES[name]
+    response = client_for(getattr(world, case.allowed)).get(case.url(world))
+    assert response.status_code == 405

@@ -1,0 +1,107 @@
+from django.test import Client
+from django.urls import reverse
+
+from reviews.models import Role
+from reviews.teams.access import (
+    pattern_matches,
+    role_for_package,
+    unowned_stages,
+    visible_stages,
+)
+from tests.personas import make_stage
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_each_person_sees_only_their_teams_stages(world):
+    assert list(visible_stages(world.approver)) == [world.acme_stage]
+    assert list(visible_stages(world.outsider)) == [world.pad_stage]
+    assert set(visible_stages(world.staff)) == {
+        world.acme_stage,
+        world.pad_stage,
+        world.orphan_stage,
+    }
+
+
+def test_dashboard_lists_and_counts_only_visible_stages(world):
+    for n in range(3):
+        make_stage("left-pad", f"2.0.{n}")
+    body = login(world.approver).get(reverse("reviews:dashboard")).content.decode()
+    assert "@acme/ui" in body
+    assert "left-pad" not in body
+    assert "nobody-owns-this" not in body
+
+
+def test_staff_are_told_about_unowned_stages(world):
+    body = login(world.staff).get(reverse("reviews:dashboard")).content.decode()
+    assert "1 pending stage belongs to no team" in body
+    assert "nobody-owns-this" in body
+    assert "belongs to no team" not in (
+        login(world.approver).get(reverse("reviews:dashboard")).content.decode()
+    )
+    assert list(unowned_stages()) == [world.orphan_stage]
+
+
+def test_patterns_match_like_globs():
+    assert pattern_matches("@acme/*", "@acme/ui")
+    assert pattern_matches("@acme/ui-*", "@acme/ui-button")
+    assert not pattern_matches("@acme/ui-*", "@acme/uikit")
+    assert not pattern_matches("left-pad", "left-pad2")
+    assert not pattern_matches("@acme/*", "@acme-evil/ui")
+    assert pattern_matches("*-plugin", "eslint-plugin")
+
+
+def test_middle_wildcards_filter_in_the_database(world):
+    world.pad.patterns.create(pattern="@acme/*-icons")
+    icons = make_stage("@acme/ui-icons")
+    make_stage("@acme/ui")
+    visible = set(visible_stages(world.outsider))
+    assert icons in visible
+    assert world.acme_stage not in visible
+
+
+def test_role_is_the_highest_over_matching_teams(world):
+    world.pad.patterns.create(pattern="@acme/ui")
+    assert role_for_package(world.outsider, "@acme/ui") == Role.ADMIN
+    assert role_for_package(world.viewer, "@acme/ui") == Role.VIEWER
+    assert role_for_package(world.viewer, "left-pad") is None
+    assert role_for_package(world.staff, "anything") == Role.ADMIN
+
+
+def test_own_page_lists_teams_and_roles(world):
+    body = login(world.approver).get(reverse("reviews:me")).content.decode()
+    assert "Acme" in body
+    assert "Approver" in body
+    assert "Pad" not in body
+
+
+def test_team_page_shows_admin_forms_only_to_admins(world):
+    url = reverse("reviews:team", args=["acme"])
+    assert "Add pattern" in login(world.acme_admin).get(url).content.decode()
+    assert "Add pattern" not in login(world.approver).get(url).content.decode()
+
+
+def test_last_team_admin_cannot_be_removed(world):
+    url = reverse("reviews:team-remove-member", args=["acme", world.acme_admin.pk])
+    response = login(world.acme_admin).post(url, follow=True)
+    assert "keeps at least one team admin" in response.content.decode()
+    assert world.acme.memberships.filter(user=world.acme_admin, role=Role.ADMIN).exists()
+
+
+def test_invalid_pattern_is_refused_with_a_message(world):
+    url = reverse("reviews:team-add-pattern", args=["acme"])
+    response = login(world.acme_admin).post(url, {"pattern": "<script>"})
+    assert response.status_code == 400
+    assert "wildcards" in response.content.decode()
+    assert not world.acme.patterns.filter(pattern="<script>").exists()
+
+
+def test_unknown_user_is_refused_with_a_message(world):
+    url = reverse("reviews:team-set-member", args=["acme"])
+    response = login(world.acme_admin).post(url, {"username": "ghost", "role": Role.VIEWER})
+    assert response.status_code == 400
+    assert "no active portal user named" in response.content.decode()
