@@ -56,7 +56,8 @@ def npm_env(
 @pytest.fixture
 def stage_traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[StageTraffic]:
     """Checks every stage-endpoint response that any dev registry in this process gives during
-    the test (to Python or to the npm CLI) against stage.yaml; fails the test at teardown."""
+    the test (to Python or to the npm CLI) against devregistry/openapi.yaml; fails the test
+    at teardown."""
     traffic = StageTraffic()
     handle = devregistry.api.handle
 

@@ -162,7 +162,7 @@ class Registry:
 
 @pytest.fixture
 def traffic(monkeypatch: pytest.MonkeyPatch, stage_traffic: StageTraffic) -> Traffic:
-    """Counts registry requests; every stage response is also checked against stage.yaml."""
+    """Counts registry requests; every stage response is also checked against openapi.yaml."""
     seen = Traffic()
     handle = devregistry.api.handle
 

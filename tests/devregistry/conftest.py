@@ -47,7 +47,7 @@ class People:
 
 
 class StageApi:
-    """The six stage endpoints over HTTP; every response is validated against stage.yaml."""
+    """The six stage endpoints over HTTP; every response is validated against openapi.yaml."""
 
     def __init__(self, registry: LiveRegistry) -> None:
         self.url = registry.url

@@ -1,4 +1,4 @@
-"""The stage.yaml checks themselves catch what they should (a checker that passes everything
+"""The openapi.yaml checks themselves catch what they should (a checker that passes everything
 would make every other test here weaker)."""
 
 from __future__ import annotations
