@@ -243,24 +243,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-# Task modules besides the autodiscovered reviews.tasks.
-CELERY_IMPORTS = ["reviews.decide.decisions", "reviews.notify_tasks"]
 CELERY_BEAT_SCHEDULE = {
     "sync-stages": {
         "task": "reviews.tasks.sync_stages_task",
         "schedule": float(GREENROOM_SYNC_INTERVAL),
     },
     "notifications-sweep": {
-        "task": "reviews.notify_tasks.notifications_sweep_task",
+        "task": "reviews.tasks.notifications_sweep_task",
         "schedule": float(GREENROOM_NOTIFY_INTERVAL),
     },
     # Hourly: a missed hour is caught up by the next, and both are once-only by design.
     "notification-reminders": {
-        "task": "reviews.notify_tasks.reminders_task",
+        "task": "reviews.tasks.reminders_task",
         "schedule": crontab(minute=5),
     },
     "notification-digests": {
-        "task": "reviews.notify_tasks.digests_task",
+        "task": "reviews.tasks.digests_task",
         "schedule": crontab(minute=0),
     },
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -499,6 +501,40 @@ class TeamNotificationSettings(models.Model):
         return f"notification settings of {self.team}"
 
 
+class NotificationEventManager(models.Manager["NotificationEvent"]):
+    """The outbox's one way in, so any room can report a fact without importing reviews.notify."""
+
+    def record(
+        self,
+        kind: str,
+        stage: StagedVersion,
+        *,
+        team: Team | None = None,
+        number: int = 0,
+        now: datetime | None = None,
+    ) -> NotificationEvent | None:
+        """The event, written in the caller's transaction; None if it was already recorded."""
+        key = notification_event_key(kind, stage.pk, team.pk if team else None, number)
+        with transaction.atomic():
+            event, created = self.get_or_create(
+                key=key,
+                defaults={
+                    "kind": kind,
+                    "stage": stage,
+                    "team": team,
+                    "number": number,
+                    "created_at": now or timezone.now(),
+                },
+            )
+        return event if created else None
+
+
+def notification_event_key(kind: str, stage_pk: int, team_pk: int | None, number: int) -> str:
+    if kind == NotificationEvent.Kind.REMINDER:
+        return f"{kind}:{stage_pk}:{team_pk}:{number}"
+    return f"{kind}:{stage_pk}"
+
+
 class NotificationEvent(models.Model):
     """Something people hear about, written in the same transaction as the change it reports
     (an outbox): the dispatcher turns it into one email per person and one webhook per team."""
@@ -520,6 +556,8 @@ class NotificationEvent(models.Model):
     number = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationEventManager()
 
     class Meta:
         indexes = [

@@ -53,7 +53,7 @@ urlpatterns = [
     path("settings/", token_views.settings_page, name="settings"),
     path("settings/npm-token/", token_views.link_token, name="npm-token-link"),
     path("settings/npm-token/unlink/", token_views.unlink_token, name="npm-token-unlink"),
-    path("me/", team_views.me, name="me"),
+    path("me/", notification_views.me, name="me"),
     path(
         "me/notifications/<slug:slug>/",
         notification_views.set_preference,

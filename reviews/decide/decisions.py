@@ -11,7 +11,8 @@ for the security-key flow (`npm-auth-type: web`). A registry that opens a web ch
 the key path (with a typed code as the alternative it also accepts); one that answers a plain
 OTP challenge gets the code form; an account without 2FA is simply done.
 
-After an approval a Celery task compares the published `dist.shasum` / `dist.integrity` with
+After an approval (the view queues it: this room does not import the tasks) a Celery task
+compares the published `dist.shasum` / `dist.integrity` with
 the tarball that was reviewed; a difference is a critical, audited alert on the stage page.
 """
 
@@ -25,8 +26,6 @@ from enum import StrEnum
 from typing import Any
 
 import nodesemver
-from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -54,8 +53,7 @@ from reviews.mirror.registry import (
     WebAuthRequired,
     sync_client,
 )
-from reviews.models import StagedVersion, WebAuthChallenge
-from reviews.notify import dispatch as notifications
+from reviews.models import NotificationEvent, StagedVersion, WebAuthChallenge
 
 logger = logging.getLogger(__name__)
 
@@ -406,14 +404,8 @@ def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: R
         WebAuthChallenge.objects.filter(stage=stage).delete()
         stage.refresh_from_db()
         attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
-        notifications.stage_decided(stage)
+        NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, stage)
     logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
-    if approved:
-        try:
-            verify_published_digest_task.delay_on_commit(stage.pk)
-        except Exception:
-            # The approval stands; only its follow-up check could not be queued.
-            logger.exception("could not queue the published digest check of %s", stage)
 
 
 def refresh_from_registry(stage: StagedVersion) -> State | None:
@@ -764,32 +756,3 @@ def record_digest_unavailable(staged_version_id: int, reason: str) -> None:
                 payload={"verdict": "unavailable", "why": reason[:500]},
             )
     logger.warning("published digest of %s could not be checked: %s", stage, reason)
-
-
-@shared_task(
-    bind=True,
-    base=DjangoTask,
-    acks_late=True,
-    ignore_result=True,
-    max_retries=DIGEST_CHECK_ATTEMPTS,
-)
-def verify_published_digest_task(self: DjangoTask[Any, Any], staged_version_id: int) -> str:
-    """Idempotent (recorded once), so acks_late is safe. Retries while the registry is down or
-    the version has not reached the packument yet; gives up loudly after the last attempt."""
-    try:
-        verdict = check_published_digest(staged_version_id)
-    except RegistryError as e:
-        if not e.transient or self.request.retries >= DIGEST_CHECK_ATTEMPTS:
-            record_digest_unavailable(staged_version_id, f"the registry answered {e}")
-            return "unavailable"
-        raise self.retry(exc=e, countdown=_digest_backoff(self.request.retries, e)) from None
-    if verdict == DigestVerdict.NOT_PUBLISHED:
-        if self.request.retries >= DIGEST_CHECK_ATTEMPTS:
-            record_digest_unavailable(staged_version_id, "the version never reached the packument")
-            return "unavailable"
-        raise self.retry(countdown=_digest_backoff(self.request.retries, None))
-    return str(verdict)
-
-
-def _digest_backoff(retries: int, error: RegistryError | None) -> float:
-    return sync.backoff_delay(retries + 1, error, base=DIGEST_RETRY_BACKOFF, cap=DIGEST_RETRY_CAP)

@@ -8,6 +8,7 @@ rendered back into a form.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,10 @@ from reviews.audit.trail import Actor
 from reviews.decide import decisions, npm_tokens
 from reviews.decide.decisions import Decision, Kind, Outcome
 from reviews.models import Role, StagedVersion
+from reviews.tasks import verify_published_digest_task
 from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
+
+logger = logging.getLogger(__name__)
 
 # How often the waiting page asks our poll endpoint; the endpoint itself honours retry-after.
 POLL_EVERY_SECONDS = 2
@@ -165,6 +169,7 @@ def finish(
     form: DecisionForm,
     outcome: Outcome,
 ) -> HttpResponse:
+    queue_follow_up(stage, outcome)
     if outcome.kind == Kind.DONE:
         messages.success(request, outcome.message)
         if outcome.notice:
@@ -173,6 +178,17 @@ def finish(
     # A fresh form: the reason and confirmation stay, the code never does.
     kept = {k: v for k, v in form.cleaned_data.items() if k != "otp"}
     return render_decide(request, stage, user, decision, make_form(decision, stage, kept), outcome)
+
+
+def queue_follow_up(stage: StagedVersion, outcome: Outcome) -> None:
+    """After an approval, compare what the registry published with the tarball we reviewed."""
+    if outcome.kind != Kind.DONE or outcome.decision != Decision.APPROVE:
+        return
+    try:
+        verify_published_digest_task.delay_on_commit(stage.pk)
+    except Exception:
+        # The approval stands; only its follow-up check could not be queued.
+        logger.exception("could not queue the published digest check of %s", stage)
 
 
 @login_required
@@ -247,6 +263,7 @@ def security_key_poll(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     before the registry says the key was used."""
     stage, user = decidable_stage(request, stage_id)
     outcome = decisions.poll_security_key(stage, user, Actor.from_request(request))
+    queue_follow_up(stage, outcome)
     htmx = request.headers.get("HX-Request") == "true"
     if outcome.kind == Kind.WAITING:
         challenge = decisions.pending_challenge(stage, user)

@@ -41,8 +41,7 @@ from reviews.mirror.registry import (
     sync_client,
 )
 from reviews.mirror.tarballs import check_tarball, store_tarball
-from reviews.models import StagedVersion, Tarball
-from reviews.notify import dispatch as notifications
+from reviews.models import NotificationEvent, StagedVersion, Tarball
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +337,7 @@ def record_new_stage(stage: Stage) -> StagedVersion | None:
                 npm_user=stage.actor,
                 payload={"tag": stage.tag, "actor_type": stage.actor_type},
             )
-            notifications.stage_seen(staged_version)
+            NotificationEvent.objects.record(NotificationEvent.Kind.NEW_STAGE, staged_version)
     if not created:
         return None
     logger.info("new stage %s (%s)", staged_version, stage.id)
@@ -424,7 +423,7 @@ def resolve_stage(
                     else {}
                 ),
             )
-            notifications.stage_decided(staged_version)
+            NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, staged_version)
     if resolved:
         logger.info("stage %s was %s elsewhere", staged_version, state)
     return bool(resolved)

@@ -16,14 +16,13 @@ or redelivered task finds it sent or claimed and does nothing; a worker that die
 leaves a claim that expires, and the sweep hands the email out again with the same
 Message-ID, so a copy that did leave is folded into one by mail clients.
 
-Celery wrappers with their retry policy are in `reviews.notify_tasks`; webhooks in
+Celery wrappers with their retry policy are in `reviews.tasks`; webhooks in
 `reviews.notify.webhooks`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import re
 import smtplib
@@ -58,7 +57,9 @@ from reviews.models import (
     Team,
     TeamNotificationSettings,
     WebhookDelivery,
+    notification_event_key,
 )
+from reviews.review.analysis import current_baseline
 from reviews.teams.access import pattern_matches, patterns_q
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,7 @@ def stage_decided(stage: StagedVersion) -> None:
 
 
 def event_key(kind: str, stage_pk: int, team_pk: int | None = None, number: int = 0) -> str:
-    if kind == EventKind.REMINDER:
-        return f"{kind}:{stage_pk}:{team_pk}:{number}"
-    return f"{kind}:{stage_pk}"
+    return notification_event_key(kind, stage_pk, team_pk, number)
 
 
 def record_event(
@@ -109,19 +108,7 @@ def record_event(
     now: datetime | None = None,
 ) -> NotificationEvent | None:
     """The event, written in the caller's transaction; None if it was already recorded."""
-    key = event_key(kind, stage.pk, team.pk if team else None, number)
-    with transaction.atomic():
-        event, created = NotificationEvent.objects.get_or_create(
-            key=key,
-            defaults={
-                "kind": kind,
-                "stage": stage,
-                "team": team,
-                "number": number,
-                "created_at": now or timezone.now(),
-            },
-        )
-    return event if created else None
+    return NotificationEvent.objects.record(kind, stage, team=team, number=number, now=now)
 
 
 # -- Who owns a package, who wants to hear ---------------------------------------------------------
@@ -208,41 +195,20 @@ class Highlights:
         return sum(self.counts.values())
 
 
-ANALYSIS_MODULE = "reviews.review.analysis"
 MAX_HIGHLIGHTS = 20
 
 
-def _analysis_module() -> Any | None:
-    try:
-        return importlib.import_module(ANALYSIS_MODULE)
-    except ModuleNotFoundError as e:
-        if e.name != ANALYSIS_MODULE:
-            raise
-        return None
-
-
-def analysis_expected() -> bool:
-    """Whether this portal analyses stages (reviews.review.analysis and its `current_baseline`)."""
-    module = _analysis_module()
-    return module is not None and callable(getattr(module, "current_baseline", None))
-
-
 def highlights(stage: StagedVersion) -> Highlights | None:
-    """The stage's analysis in a few lines; None while it is not finished, or when the portal
-    has no analysis. Anything the analysis side raises is logged and read as not ready: an
-    email waits for it a bounded time, and never on a crash."""
-    module = _analysis_module()
-    current_baseline = getattr(module, "current_baseline", None) if module else None
-    if not callable(current_baseline):
-        return None
+    """The stage's analysis in a few lines; None while it is not finished. Anything the
+    analysis side raises is logged and read as not ready: an email waits for it a bounded
+    time, and never on a crash."""
     try:
         chosen = current_baseline(stage)
         if chosen is None:
             return None
-        analysis = getattr(chosen, "analysis", None)
+        analysis = chosen.analysis
         if analysis is None:
-            problem = str(getattr(chosen, "problem", "") or "")
-            return Highlights(note=problem) if problem else None
+            return Highlights(note=chosen.problem) if chosen.problem else None
         if not analysis.finished:
             return None
         return _highlights_of(analysis)
@@ -288,7 +254,7 @@ def ready_to_announce(stage: StagedVersion) -> bool:
         return False
     if stage.integrity != StagedVersion.Integrity.VERIFIED:
         return True  # nothing will be analysed: say what is known now
-    return not analysis_expected() or highlights(stage) is not None
+    return highlights(stage) is not None
 
 
 # -- Dispatch: an event becomes emails and webhook deliveries -------------------------------------
@@ -729,7 +695,7 @@ def build_message(notification: Notification) -> EmailMultiAlternatives | None:
         ctx.update(event=event, reminder_number=event.number)
         if notification.kind == Kind.NEW_STAGE:
             found = highlights(stage)
-            ctx.update(highlights=found, analysis_missing=found is None and analysis_expected())
+            ctx.update(highlights=found, analysis_missing=found is None)
     unsubscribe = unsubscribe_url(user, teams)
     ctx.update(unsubscribe_url=unsubscribe, unsubscribe_teams=teams)
     headers = {

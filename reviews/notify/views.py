@@ -18,8 +18,8 @@ from reviews.models import Membership, NotificationMode
 from reviews.notify import dispatch as notifications
 from reviews.notify import webhooks
 from reviews.notify.forms import PreferenceForm, TeamNotificationForm
-from reviews.notify_tasks import deliver_webhook_task
-from reviews.teams.access import get_administered_team, get_visible_team
+from reviews.tasks import deliver_webhook_task
+from reviews.teams.access import get_administered_team, get_visible_team, memberships_of
 from reviews.teams.views import render_team
 
 
@@ -73,7 +73,7 @@ def team_settings(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_administered_team(request.user, slug)
     form = TeamNotificationForm(request.POST)
     if not form.is_valid():
-        return render_team(request, slug, notification_form=form)
+        return render_team(request, slug, invalid={"notification_form": form})
     actor = Actor.from_request(request)
     data = form.cleaned_data
     changed = notifications.update_reminders(
@@ -100,3 +100,14 @@ def team_webhook_test(request: HttpRequest, slug: str) -> HttpResponse:
         deliver_webhook_task.delay_on_commit(delivery.pk)
         messages.success(request, "A test message is on its way; its result appears below.")
     return redirect("reviews:team", slug=team.slug)
+
+
+@login_required
+def me(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)  # login_required ran first
+    ctx = {
+        "memberships": memberships_of(request.user),
+        "preferences": notifications.preference_rows(request.user),
+        "modes": NotificationMode.choices,
+    }
+    return render(request, "reviews/me.html", ctx)

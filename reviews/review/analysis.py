@@ -287,12 +287,11 @@ def stages_needing_analysis() -> list[int]:
 
 
 def request_comparison(stage: StagedVersion, version: str) -> bool:
-    """A reviewer asked to compare with another published version: whether work was queued.
+    """A reviewer asked to compare with another published version: whether its analysis must
+    be queued (the caller queues it; this room does not import the tasks).
 
     The version must be one the stage's baseline choice listed as published.
     """
-    from reviews.tasks import analyse_stage_task  # tasks import this module
-
     chosen = current_baseline(stage)
     if chosen is None or version not in chosen.published:
         raise ValueError(f"{version!r} is not a published version of {stage.package_name}")
@@ -305,7 +304,6 @@ def request_comparison(stage: StagedVersion, version: str) -> bool:
         PublishedTarball.objects.filter(pk=row.pk).update(
             verdict=Integrity.PENDING, reason="", requested_at=timezone.now()
         )
-    analyse_stage_task.delay_on_commit(stage.pk, version)
     return True
 
 

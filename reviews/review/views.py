@@ -35,6 +35,7 @@ from reviews.inspect.textcheck import escape_and_mark
 from reviews.models import Analysis, FileChangeRow, PublishedTarball, StagedVersion
 from reviews.review import analysis as review_analysis
 from reviews.review.tree import MINUS, TreeFile, render_tree
+from reviews.tasks import analyse_stage_task
 from reviews.teams.access import get_visible_stage
 
 LAYOUTS = {"unified": "Unified", "split": "Side by side", "file": "File"}
@@ -464,7 +465,9 @@ def compare(request: HttpRequest, stage_id: UUID) -> HttpResponseRedirect:
     if version and chosen is not None and version == chosen.version:
         return HttpResponseRedirect(url, status=303)
     try:
-        review_analysis.request_comparison(stage, version)
+        needed = review_analysis.request_comparison(stage, version)
     except ValueError:
         raise Http404("Not a published version of this package") from None
+    if needed:
+        analyse_stage_task.delay_on_commit(stage.pk, version)
     return HttpResponseRedirect(f"{url}?{urlencode({'against': version})}", status=303)

@@ -1,5 +1,7 @@
 """A person's own page, and the team pages where team admins manage members and patterns."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -8,30 +10,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from reviews.audit.trail import Actor
-from reviews.models import NotificationMode, Role
-from reviews.notify import dispatch as notifications
-from reviews.notify import webhooks
-from reviews.notify.forms import TeamNotificationForm
+from reviews.models import Role
 from reviews.teams import changes as teams
 from reviews.teams.access import (
     get_administered_team,
     get_visible_team,
-    memberships_of,
     team_role,
     visible_teams,
 )
 from reviews.teams.forms import MemberForm, PatternForm
-
-
-@login_required
-def me(request: HttpRequest) -> HttpResponse:
-    assert isinstance(request.user, User)  # login_required ran first
-    ctx = {
-        "memberships": memberships_of(request.user),
-        "preferences": notifications.preference_rows(request.user),
-        "modes": NotificationMode.choices,
-    }
-    return render(request, "reviews/me.html", ctx)
 
 
 @login_required
@@ -44,30 +31,23 @@ def render_team(
     slug: str,
     member_form: MemberForm | None = None,
     pattern_form: PatternForm | None = None,
-    notification_form: TeamNotificationForm | None = None,
+    invalid: dict[str, Any] | None = None,
 ) -> HttpResponse:
+    """The team page; `invalid` carries a higher room's form with errors (the notification
+    settings), which the page's template tags pick up from the context."""
     team = get_visible_team(request.user, slug)
     is_admin = team_role(request.user, team) == Role.ADMIN
-    rate = notifications.team_settings(team)
     ctx = {
         "team": team,
         "is_admin": is_admin,
-        "notification_settings": rate,
-        "notification_form": notification_form
-        or TeamNotificationForm(
-            initial={
-                "reminder_after_days": rate.reminder_after_days,
-                "reminder_every_days": rate.reminder_every_days,
-            }
-        ),
-        "webhook_deliveries": webhooks.recent_deliveries(team) if is_admin else [],
         "memberships": team.memberships.select_related("user"),
         "patterns": team.patterns.all(),
         "member_form": member_form or MemberForm(),
         "pattern_form": pattern_form or PatternForm(),
         "roles": Role.choices,
+        **(invalid or {}),
     }
-    status = 400 if (member_form or pattern_form or notification_form) else 200
+    status = 400 if (member_form or pattern_form or invalid) else 200
     return render(request, "reviews/team.html", ctx, status=status)
 
 

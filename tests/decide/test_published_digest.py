@@ -9,8 +9,9 @@ import pytest
 
 from reviews.audit.trail import Action
 from reviews.decide import decisions
-from reviews.decide.decisions import DigestVerdict, verify_published_digest_task
+from reviews.decide.decisions import DigestVerdict
 from reviews.models import AuditEvent, StagedVersion
+from reviews.tasks import verify_published_digest_task
 from tests.decide.conftest import Registry, approve, client_for, link, url
 from tests.personas import World
 

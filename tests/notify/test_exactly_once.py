@@ -16,7 +16,7 @@ from reviews.mirror import sync
 from reviews.mirror.registry import RegistryClient
 from reviews.models import DeliveryStatus, Notification, NotificationEvent, StagedVersion
 from reviews.notify import dispatch as notifications
-from reviews.notify_tasks import notifications_sweep_task, send_notification_task
+from reviews.tasks import notifications_sweep_task, send_notification_task
 from tests.decide.conftest import Registry, approve, client_for, link
 from tests.notify.backends import FlakyBackend
 from tests.notify.conftest import recipients_of, run_outbox, verified
@@ -223,20 +223,22 @@ def test_the_decided_email_of_a_stage_is_one_even_if_both_paths_report_it(
 def test_beat_runs_the_sweep_reminders_and_digests_and_every_task_acks_late() -> None:
     from django.conf import settings
 
-    from reviews import notify_tasks
+    from reviews import tasks
 
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {
-        notify_tasks.notifications_sweep_task.name,
-        notify_tasks.reminders_task.name,
-        notify_tasks.digests_task.name,
+        tasks.notifications_sweep_task.name,
+        tasks.reminders_task.name,
+        tasks.digests_task.name,
     } <= schedule
-    assert "reviews.notify_tasks" in settings.CELERY_IMPORTS
+    # Celery's autodiscovery imports reviews.tasks in every worker; a task elsewhere would be
+    # unknown to a worker that never imported its module.
+    assert all(str(name).startswith("reviews.tasks.") for name in schedule)
     for task in (
-        notify_tasks.notifications_sweep_task,
-        notify_tasks.reminders_task,
-        notify_tasks.digests_task,
-        notify_tasks.send_notification_task,
-        notify_tasks.deliver_webhook_task,
+        tasks.notifications_sweep_task,
+        tasks.reminders_task,
+        tasks.digests_task,
+        tasks.send_notification_task,
+        tasks.deliver_webhook_task,
     ):
         assert task.acks_late

@@ -14,6 +14,7 @@ from reviews.inspect.manifest_diff import diff_manifests
 from reviews.mirror import sync
 from reviews.models import NotificationEvent, StagedVersion, Tarball
 from reviews.notify import dispatch as notifications
+from reviews.review import analysis as review_analysis
 from tests.decide.conftest import Registry
 from tests.notify.conftest import BASE_URL, html_of, run_outbox
 from tests.personas import World, make_stage
@@ -44,7 +45,7 @@ def to(messages: list[EmailMessage], address: str) -> EmailMessage:
 
 def analysed(stage: StagedVersion) -> None:
     """A finished analysis of the stage, as reviews.review.analysis stores it."""
-    analysis_module = pytest.importorskip("reviews.review.analysis")
+    analysis_module = review_analysis
     from reviews.models import Analysis, StageBaseline
 
     tarball = Tarball.objects.create(
@@ -117,7 +118,6 @@ def test_with_its_analysis_done_the_email_goes_at_once_with_the_highlights(
 def test_a_verified_tarball_without_its_analysis_waits_then_says_so(
     people: World, waiting: None
 ) -> None:
-    pytest.importorskip("reviews.review.analysis")
     stage, event = seen()
     StagedVersion.objects.filter(pk=stage.pk).update(integrity=Integrity.VERIFIED)
 
@@ -130,7 +130,7 @@ def test_a_verified_tarball_without_its_analysis_waits_then_says_so(
 def test_an_analysis_that_crashes_is_waited_for_no_longer_than_the_bound(
     people: World, waiting: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    analysis_module = pytest.importorskip("reviews.review.analysis")
+    analysis_module = review_analysis
     stage, event = seen()
     StagedVersion.objects.filter(pk=stage.pk).update(integrity=Integrity.VERIFIED)
 
@@ -197,7 +197,7 @@ def message_stage_pk() -> int:
 def test_end_to_end_the_email_carries_what_the_real_analysis_found(
     people: World, registry: Registry, waiting: None
 ) -> None:
-    analysis_module = pytest.importorskip("reviews.review.analysis")
+    analysis_module = review_analysis
     StagedVersion.objects.all().delete()  # the world's stages: unknown to this registry
     name = "@acme/widget"
     old: dict[str, bytes | str] = {"index.js": "module.exports = 1;\n", "README.md": "# widget\n"}

@@ -21,7 +21,7 @@ from reviews.models import (
     WebhookDelivery,
 )
 from reviews.notify import dispatch as notifications
-from reviews.notify_tasks import deliver_webhook_task
+from reviews.tasks import deliver_webhook_task
 from tests.notify.conftest import run_outbox, verified
 from tests.personas import World, make_stage
 

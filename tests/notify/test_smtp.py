@@ -19,7 +19,7 @@ from django.test import Client
 
 from reviews.models import Notification, NotificationMode, NotificationPreference
 from reviews.notify import dispatch as notifications
-from reviews.notify_tasks import notifications_sweep_task
+from reviews.tasks import notifications_sweep_task
 from tests.notify.conftest import BASE_URL, verified
 from tests.personas import World, make_stage
 

@@ -24,7 +24,7 @@ from reviews.audit.trail import Actor
 from reviews.models import DeliveryStatus, StagedVersion, WebhookDelivery
 from reviews.notify import dispatch as notifications
 from reviews.notify import webhooks
-from reviews.notify_tasks import deliver_webhook_task
+from reviews.tasks import deliver_webhook_task
 from tests.notify.conftest import BASE_URL, verified
 from tests.personas import World, make_stage
 
