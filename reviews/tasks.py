@@ -55,7 +55,9 @@ def sync_stages_task(self: DjangoTask[Any, Any]) -> None:
     for staged_version_id in summary.to_download:
         download_stage_tarball_task.delay_on_commit(staged_version_id)
     # Stages whose analysis never ran or was abandoned (enqueued after download otherwise).
-    for staged_version_id in analysis.stages_needing_analysis():
+    waiting = analysis.stages_needing_analysis()
+    analysis.mark_queued(waiting)
+    for staged_version_id in waiting:
         analyse_stage_task.delay_on_commit(staged_version_id)
 
 
@@ -81,6 +83,7 @@ def download_stage_tarball_task(self: DjangoTask[Any, Any], staged_version_id: i
     if outcome != sync.SKIPPED:
         # download_stage committed its verdict already (a task runs in autocommit): the
         # analysis can be queued now, and finds the tarball.
+        analysis.mark_queued([staged_version_id])
         analyse_stage_task.delay(staged_version_id)
     return outcome
 

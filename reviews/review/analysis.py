@@ -27,7 +27,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -284,6 +284,24 @@ def stages_needing_analysis() -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)
     )
+
+
+def queued_key(staged_version_id: int) -> str:
+    return f"greenroom:analysis-queued:{staged_version_id}"
+
+
+def mark_queued(staged_version_ids: Iterable[int]) -> None:
+    """Remember for a lease that these stages' analyses were handed to the workers, so a page
+    says "queued" rather than offering to queue them again (and never claims work is under
+    way when nothing was queued)."""
+    cache.set_many(
+        {queued_key(pk): timezone.now().isoformat() for pk in staged_version_ids},
+        timeout=LEASE.total_seconds(),
+    )
+
+
+def is_queued(staged_version_id: int) -> bool:
+    return cache.get(queued_key(staged_version_id)) is not None
 
 
 def request_comparison(stage: StagedVersion, version: str) -> bool:

@@ -66,7 +66,8 @@ Integrity = StagedVersion.Integrity
 class Comparison:
     """The baseline shown, how it was chosen, and where its analysis stands.
 
-    `state`: no-tarball, waiting, done, refused, failed, problem, not-analysed, unknown-version.
+    `state`: no-tarball, not-started (nothing queued), queued, waiting (under way), done,
+    refused, failed, problem, not-analysed (a comparison not asked for yet), unknown-version.
     """
 
     state: str
@@ -93,7 +94,9 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
         against = None
     if against is None:
         if chosen is None:
-            return Comparison("waiting", versions=versions)
+            # Nothing has started: say "queued" only when work really was handed out.
+            started = "queued" if review_analysis.is_queued(stage.pk) else "not-started"
+            return Comparison(started, versions=versions)
         found = Comparison(
             _state(chosen.analysis),
             baseline=review_analysis.baseline_of(chosen, stage.version),
@@ -250,7 +253,7 @@ def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
     elif target == "tree":
         response = render(request, "reviews/review/_tree.html", {"review": page})
     elif target == "review-pending":
-        if page.comparison.state == "waiting":
+        if page.comparison.state in ("waiting", "queued"):
             response = render(request, "reviews/review/_pending.html", {"review": page})
         else:
             response = HttpResponse(headers={"HX-Refresh": "true"})
@@ -471,3 +474,15 @@ def compare(request: HttpRequest, stage_id: UUID) -> HttpResponseRedirect:
     if needed:
         analyse_stage_task.delay_on_commit(stage.pk, version)
     return HttpResponseRedirect(f"{url}?{urlencode({'against': version})}", status=303)
+
+
+@login_required
+@require_POST
+def analyse(request: HttpRequest, stage_id: UUID) -> HttpResponseRedirect:
+    """Queue the stage's analysis against its default baseline (idempotent: a claimed or
+    finished analysis is found as it is). Anyone who sees the stage may ask."""
+    stage = get_visible_stage(request.user, stage_id)
+    if stage.tarball_id is not None and not review_analysis.is_queued(stage.pk):
+        review_analysis.mark_queued([stage.pk])
+        analyse_stage_task.delay_on_commit(stage.pk)
+    return HttpResponseRedirect(reverse("reviews:stage", args=[stage.stage_id]), status=303)

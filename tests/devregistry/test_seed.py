@@ -166,6 +166,18 @@ def test_alice_needs_her_code_and_bob_does_not_maintain_everything(registry, dem
     assert api.approve(bob, stages["query-lens@3.1.0-rc.1"]["id"]).status_code == 403
 
 
+def test_carol_may_decide_every_demo_stage_she_did_not_stage(registry, demo, stages):
+    users = {u["name"]: u for u in demo["users"]}
+    carol = Person("carol", users["carol"]["token"], users["carol"]["otp_secret"])
+    api = StageApi(registry)
+    for key, stage in stages.items():
+        # Asked for her code (401), never refused as a non-maintainer (403).
+        assert api.approve(carol, stage["id"]).status_code == 401, key
+        assert "carol" in [
+            m["name"] for m in packument(registry, stage["packageName"])["maintainers"]
+        ]
+
+
 def test_seeding_again_refuses_without_force(seeded, tmp_path):
     data = tmp_path / "again"
     command = [sys.executable, "-m", "devregistry", "seed", "--data", str(data)]

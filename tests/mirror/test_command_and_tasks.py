@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from reviews.mirror import sync
 from reviews.models import StagedVersion
+from reviews.review import analysis
 from reviews.tasks import download_stage_tarball_task, sync_stages_task
 from tests.mirror.live import Registry
 
@@ -37,8 +38,11 @@ def test_the_command_prints_one_line(registry: Registry) -> None:
 
     assert output == (
         "Sync: 2 staged versions listed: 2 new, 0 updated, 0 resolved, 0 failed; "
-        "tarballs: 1 verified, 1 mismatch, 0 unavailable, 0 deferred\n"
+        "tarballs: 1 verified, 1 mismatch, 0 unavailable, 0 deferred; analyses: 2 done\n"
     )
+    # Run from cron with no worker, every stage it handled is analysed: no page waits.
+    assert analysis.stages_needing_analysis() == []
+    assert run_command().endswith("; no analysis needed\n")
 
 
 def test_the_command_fails_when_the_listing_does(registry: Registry) -> None:
@@ -67,7 +71,7 @@ def test_the_command_can_leave_downloads_to_the_workers(
     with django_capture_on_commit_callbacks() as callbacks:
         output = run_command("--enqueue")
 
-    assert output.endswith("; 2 tarball downloads enqueued\n")
+    assert output.endswith("; 2 tarball downloads enqueued; 0 analyses enqueued\n")
     assert len(callbacks) == 2, "enqueued on commit, one per stage"
     assert registry.tarball_requests() == 0
     for callback in callbacks:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from reviews.inspect.diffing import diff_file
 from reviews.models import Analysis, FileChangeRow, StageBaseline, StagedVersion
 from reviews.review import analysis as review_analysis
+from reviews.tasks import analyse_stage_task
 from tests.personas import World
 from tests.review.support import make_stage, reviewed, stored
 from tests.support.packages import build_tarball
@@ -320,10 +321,34 @@ def test_a_big_analysis_renders_with_a_constant_number_of_queries(
     assert elapsed < 2.0, f"the page took {elapsed:.2f} s"
 
 
+def test_a_stage_nobody_queued_says_so_and_offers_to_queue_it(
+    viewer, world, django_capture_on_commit_callbacks
+):
+    stage = world.acme_stage
+    stage.tarball = stored(build_tarball("@acme/ui", "2.0.0", {"a.js": "a\n"}))
+    stage.save()
+    body = page(viewer, stage)
+    assert "Not analysed yet" in body
+    assert 'id="review-pending"' not in body  # no claim that work is under way
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        answer = viewer.post(reverse("reviews:stage-analyse", args=[stage.stage_id]))
+    assert answer.status_code == 303
+    assert [(c.func, c.args) for c in queued] == [(analyse_stage_task.delay, (stage.pk,))]
+    body = page(viewer, stage)
+    assert "Queued for analysis" in body
+    assert "Not analysed yet" not in body
+
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        viewer.post(reverse("reviews:stage-analyse", args=[stage.stage_id]))
+    assert again == []  # a double click queues it once
+
+
 def test_a_pending_analysis_polls_and_refreshes_when_done(viewer, world):
     stage = world.acme_stage
     stage.tarball = stored(build_tarball("@acme/ui", "2.0.0", {"a.js": "a\n"}))
     stage.save()
+    review_analysis.mark_queued([stage.pk])
     body = page(viewer, stage)
     assert 'id="review-pending"' in body
     assert 'hx-trigger="every 2s"' in body

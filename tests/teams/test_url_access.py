@@ -90,6 +90,12 @@ CASES: dict[str, Case] = {
         allowed_status=303,  # queued (on commit), then back to the page
         effect=lambda w: PublishedTarball.objects.filter(version="0.9.0").exists(),
     ),
+    "reviews:stage-analyse": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-analyse"),
+        method="post",
+        allowed="viewer",
+        allowed_status=303,  # queued (on commit), then back to the page
+    ),
     "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
     "reviews:audit": Case(url=lambda w: reverse("reviews:audit"), outsider=""),
     "reviews:audit-export": Case(

@@ -7,9 +7,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from reviews.mirror import sync
-from reviews.mirror.registry import sync_client
+from reviews.mirror.registry import RegistryClient, RegistryError, sync_client
 from reviews.models import StagedVersion
-from reviews.tasks import download_stage_tarball_task
+from reviews.review import analysis
+from reviews.tasks import analyse_stage_task, download_stage_tarball_task
 
 VERDICTS = (
     StagedVersion.Integrity.VERIFIED,
@@ -21,14 +22,15 @@ VERDICTS = (
 class Command(BaseCommand):
     help = (
         "Run one sync pass against the registry (GREENROOM_REGISTRY_URL, GREENROOM_SYNC_TOKEN), "
-        "download the tarballs it needs, and print one line saying what happened."
+        "download the tarballs it needs, analyse every stage that needs it, and print one line "
+        "saying what happened."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--enqueue",
             action="store_true",
-            help="hand the tarball downloads to the Celery workers instead of doing them here",
+            help="hand the downloads and analyses to the Celery workers instead of doing them here",
         )
 
     def handle(self, *args: Any, enqueue: bool = False, **options: Any) -> None:
@@ -39,14 +41,39 @@ class Command(BaseCommand):
         with client:
             summary = sync.sync_stages(client)
             if enqueue:
+                # A download queues its analysis when it ends; these are the stages whose
+                # tarball is here already and whose analysis never ran or was abandoned.
                 for staged_version_id in summary.to_download:
                     download_stage_tarball_task.delay_on_commit(staged_version_id)
+                waiting = analysis.stages_needing_analysis()
+                analysis.mark_queued(waiting)
+                for staged_version_id in waiting:
+                    analyse_stage_task.delay_on_commit(staged_version_id)
                 tarballs = f"{len(summary.to_download)} tarball downloads enqueued"
+                analyses = f"{len(waiting)} analyses enqueued"
             else:
                 outcomes = sync.download_stages(summary.to_download, client)
                 tarballs = "tarballs: " + ", ".join(
                     f"{outcomes[outcome]} {outcome}" for outcome in (*VERDICTS, sync.DEFERRED)
                 )
-        self.stdout.write(f"Sync: {summary}; {tarballs}")
+                analyses = self.analyse_all(client)
+        self.stdout.write(f"Sync: {summary}; {tarballs}; {analyses}")
         if not summary.complete:
             raise CommandError(f"the stage listing did not complete: {summary.error}")
+
+    def analyse_all(self, client: RegistryClient) -> str:
+        """Analyse here every stage that needs it, so no page waits for a worker that is not
+        there (a cron job without beat); one stage's registry error does not stop the rest."""
+        done: dict[str, int] = {}
+        for staged_version_id in analysis.stages_needing_analysis():
+            try:
+                status = analysis.analyse_stage(staged_version_id, client=client).status
+            except RegistryError as e:
+                self.stderr.write(f"analysis of stage {staged_version_id} deferred: {e}")
+                status = "deferred"
+            done[status] = done.get(status, 0) + 1
+        if not done:
+            return "no analysis needed"
+        return "analyses: " + ", ".join(
+            f"{count} {status}" for status, count in sorted(done.items())
+        )
