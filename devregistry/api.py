@@ -25,7 +25,7 @@ def handle(ctx: Context, request: Request) -> Response:
             challenge = otp.open_web_challenge(state, need.user)
         return _refusal(otp.web_challenge_refusal(challenge, request.base_url), stage=True)
     except RegistryError as error:
-        return _refusal(error, stage=route is not None and route.stage)
+        return _refusal(error, stage=_is_stage_path(request.path, route))
     except Exception:
         traceback.print_exc(file=sys.stderr)
         return Response.json(500, {"message": "An error occurred while processing your request."})
@@ -37,6 +37,12 @@ def _resolve(request: Request) -> tuple[Route | None, dict[str, str]]:
         if match and route.method == request.method:
             return route, match.groupdict()
     return None, {}
+
+
+def _is_stage_path(path: str, route: Route | None) -> bool:
+    # A path under /-/stage that matches no route (a bad id or name) still answers in the stage
+    # routes' shape, {"message": ...}, as their OpenAPI description says.
+    return route.stage if route is not None else path == "/-/stage" or path.startswith("/-/stage/")
 
 
 def _refusal(error: RegistryError, *, stage: bool) -> Response:

@@ -261,3 +261,23 @@ def test_stage_routes_without_a_valid_token_are_401_without_an_otp_challenge(
         assert answer.json() == {"message": "Unauthorized"}
         assert "www-authenticate" not in answer.headers
     assert api.view(people.bob, stage_id).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "-/stage/package/foo%20bar"),
+        ("GET", "-/stage/not-a-uuid/tarball"),
+    ],
+)
+def test_a_stage_path_no_route_matches_answers_in_the_stage_shape(
+    live_registry, people: People, method: str, path: str
+):
+    answer = requests.request(
+        method,
+        live_registry.url + path,
+        headers={"Authorization": f"Bearer {people.bob.token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 404
+    assert set(answer.json()) == {"message"}
