@@ -2,15 +2,18 @@
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.models import AuditEvent, Membership, PackagePattern, Role, Team
-from reviews.teams.access import is_valid_pattern
+from reviews.teams import changes
+from reviews.teams.access import is_valid_pattern, other_teams_patterns, overlaps_of
 
 
 class PackagePatternForm(ModelForm[PackagePattern]):
@@ -40,19 +43,16 @@ def role_label(value: Any) -> str | None:
 
 
 def audit_inline_change(obj: Any, kind: str, old: dict[str, Any], actor: Actor) -> None:
-    """One audit entry per membership or pattern that an admin inline added, changed or deleted."""
-    target = f"team:{obj.team.slug}"
+    """One audit entry per membership or pattern that an admin inline added, changed or deleted
+    (a pattern's also on every team whose packages it overlaps)."""
     if isinstance(obj, PackagePattern):
         if kind in ("changed", "deleted"):
             old_pattern = old.get("pattern", obj.pattern)
-            audit.record(
-                Action.PATTERN_REMOVED, actor, target=target, payload={"pattern": old_pattern}
-            )
+            changes.record_pattern_change(obj.team, old_pattern, actor, added=False)
         if kind in ("added", "changed"):
-            audit.record(
-                Action.PATTERN_ADDED, actor, target=target, payload={"pattern": obj.pattern}
-            )
+            changes.record_pattern_change(obj.team, obj.pattern, actor, added=True)
     elif isinstance(obj, Membership):
+        target = f"team:{obj.team.slug}"
         payload = {
             "member": obj.user.get_username(),
             "old": role_label(old.get("role")),
@@ -64,6 +64,17 @@ def audit_inline_change(obj: Any, kind: str, old: dict[str, Any], actor: Actor) 
             )
         else:
             audit.record(Action.MEMBER_ROLE_SET, actor, target=target, payload=payload)
+
+
+def warn_about_overlaps(request: HttpRequest, team: Team, patterns: list[PackagePattern]) -> None:
+    others = other_teams_patterns(team)
+    for pattern in patterns:
+        for overlap in overlaps_of(pattern.pattern, others):
+            messages.warning(
+                request,
+                f"{pattern.pattern} overlaps {overlap.team.name}'s {overlap.pattern} (both match "
+                f"{overlap.example}): members of both teams see those packages.",
+            )
 
 
 @admin.register(Team)
@@ -87,13 +98,22 @@ class TeamAdmin(admin.ModelAdmin[Team]):
             )
 
     def delete_model(self, request: HttpRequest, obj: Team) -> None:
+        actor = Actor.from_request(request)
+        for pattern in obj.patterns.all():  # the teams it overlapped see their exposure end
+            changes.record_pattern_change(obj, pattern.pattern, actor, added=False)
         audit.record(
             Action.TEAM_DELETED,
-            Actor.from_request(request),
+            actor,
             target=f"team:{obj.slug}",
             payload={"name": obj.name},
         )
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        # "Delete selected" would skip delete_model, and with it the audit entries.
+        with transaction.atomic():
+            for team in queryset:
+                self.delete_model(request, team)
 
     def save_formset(
         self,
@@ -111,6 +131,9 @@ class TeamAdmin(admin.ModelAdmin[Team]):
             audit_inline_change(obj, "changed", before.get(obj.pk, {}), actor)
         for obj in formset.deleted_objects:
             audit_inline_change(obj, "deleted", before.get(obj.pk, {}), actor)
+        if formset.model is PackagePattern:
+            added = [*formset.new_objects, *(obj for obj, _ in formset.changed_objects)]
+            warn_about_overlaps(request, form.instance, added)
 
 
 @admin.register(AuditEvent)

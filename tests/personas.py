@@ -1,5 +1,5 @@
 """Personas: an approver and a viewer of Acme (owns @acme/*), Acme's team admin, a member of
-another team (Pad, owns left-pad) who is an outsider to Acme, and staff."""
+another team (Pad, owns left-pad) who is an outsider to Acme, someone in no team, and staff."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class World:
     viewer: User
     acme_admin: User
     outsider: User
+    teamless: User  # signed in, member of no team: sees no stage, team or team entry
     staff: User
     acme_stage: StagedVersion
     pad_stage: StagedVersion
@@ -73,6 +74,7 @@ def world(db) -> World:
         viewer=member_of(acme, "viewer", Role.VIEWER),
         acme_admin=member_of(acme, "acme-admin", Role.ADMIN),
         outsider=member_of(pad, "outsider", Role.ADMIN),
+        teamless=User.objects.create_user("teamless", password="teamless-password"),
         staff=User.objects.create_user("staff", password="staff-password", is_staff=True),
         acme_stage=make_stage("@acme/ui", "2.0.0"),
         pad_stage=make_stage("left-pad", "1.3.1"),

@@ -45,6 +45,9 @@ class Action(StrEnum):
     MEMBER_REMOVED = "team.member_removed"
     PATTERN_ADDED = "team.pattern_added"
     PATTERN_REMOVED = "team.pattern_removed"
+    # Another team gained or lost a pattern that matches some of this team's packages.
+    OVERLAPPING_PATTERN_ADDED = "team.overlapping_pattern_added"
+    OVERLAPPING_PATTERN_REMOVED = "team.overlapping_pattern_removed"
     SETTINGS_CHANGED = "settings.changed"
     NPM_ACCOUNT_LINKED = "npm_token.linked"
     NPM_ACCOUNT_UNLINKED = "npm_token.unlinked"

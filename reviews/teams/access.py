@@ -8,6 +8,7 @@ a count can never include a row the person may not see. A stage outside a person
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -16,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from reviews.models import AuditEvent, Membership, PackagePattern, Role, StagedVersion, Team
+from reviews.teams.overlap import shared_name
 
 AnyUser = User | AnonymousUser
 PATTERN_RE = re.compile(r"^(@[a-z0-9*][a-z0-9._~*-]*/)?[a-z0-9*][a-z0-9._~*-]*$")
@@ -52,6 +54,35 @@ def patterns_q(patterns: list[str]) -> Q:
 
 def is_staff(user: AnyUser) -> bool:
     return bool(user.is_authenticated and user.is_active and getattr(user, "is_staff", False))
+
+
+ONLY_STAFF_CHANGE_PATTERNS = (
+    "Only staff can add or remove package patterns: a pattern decides who sees which packages."
+)
+
+
+def require_staff_for_patterns(user: AnyUser) -> None:
+    if not is_staff(user):
+        raise PermissionDenied(ONLY_STAFF_CHANGE_PATTERNS)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Another team's pattern that matches some of the same packages, e.g. `example`."""
+
+    team: Team
+    pattern: str
+    example: str
+
+
+def other_teams_patterns(team: Team) -> list[PackagePattern]:
+    return list(PackagePattern.objects.exclude(team=team).select_related("team"))
+
+
+def overlaps_of(pattern: str, others: list[PackagePattern]) -> list[Overlap]:
+    found = [(other, shared_name(pattern, other.pattern)) for other in others]
+    overlaps = [Overlap(other.team, other.pattern, name) for other, name in found if name]
+    return sorted(overlaps, key=lambda overlap: (overlap.team.name, overlap.pattern))
 
 
 def user_patterns(user: AnyUser) -> list[str]:

@@ -3,12 +3,13 @@ transaction."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.models import Membership, PackagePattern, Role, Team
+from reviews.teams.access import other_teams_patterns, overlaps_of, require_staff_for_patterns
 
 
 class TeamRuleError(Exception):
@@ -64,25 +65,54 @@ def remove_member(team: Team, user: User, actor: Actor) -> None:
     )
 
 
+def require_staff(actor: Actor) -> None:
+    # Defence in depth behind the views and the admin: a pattern decides who sees which
+    # packages, so the change itself refuses anyone but staff, background work included.
+    require_staff_for_patterns(actor.user or AnonymousUser())
+
+
+def record_pattern_change(team: Team, pattern: str, actor: Actor, *, added: bool) -> None:
+    """Audit a pattern change on its team and on every other team whose packages it matches
+    too, so that each team's trail shows who gained or lost sight of its packages."""
+    require_staff(actor)
+    audit.lock_chain()  # one pattern change at a time: each sees the patterns before it
+    reached: dict[Team, list[str]] = {}
+    for overlap in overlaps_of(pattern, other_teams_patterns(team)):
+        reached.setdefault(overlap.team, []).append(overlap.pattern)
+    own, elsewhere = (
+        (Action.PATTERN_ADDED, Action.OVERLAPPING_PATTERN_ADDED)
+        if added
+        else (Action.PATTERN_REMOVED, Action.OVERLAPPING_PATTERN_REMOVED)
+    )
+    # The team's own entry counts the other teams without naming them: its members may not
+    # know those teams exist. Staff read the other entries.
+    payload: dict[str, object] = {"pattern": pattern}
+    if reached:
+        payload["overlapping_teams"] = len(reached)
+    audit.record(own, actor, target=_target(team), payload=payload)
+    for other, patterns in reached.items():
+        audit.record(
+            elsewhere,
+            actor,
+            target=_target(other),
+            payload={"pattern": pattern, "team": team.slug, "overlaps": ", ".join(patterns)},
+        )
+
+
 @transaction.atomic
 def add_pattern(team: Team, pattern: str, actor: Actor) -> PackagePattern:
+    require_staff(actor)
     package_pattern, created = PackagePattern.objects.get_or_create(team=team, pattern=pattern)
     if created:
-        audit.record(
-            Action.PATTERN_ADDED, actor, target=_target(team), payload={"pattern": pattern}
-        )
+        record_pattern_change(team, pattern, actor, added=True)
     return package_pattern
 
 
 @transaction.atomic
 def remove_pattern(team: Team, pattern_id: int, actor: Actor) -> None:
+    require_staff(actor)
     package_pattern = PackagePattern.objects.filter(team=team, pk=pattern_id).first()
     if package_pattern is None:
         return
     package_pattern.delete()
-    audit.record(
-        Action.PATTERN_REMOVED,
-        actor,
-        target=_target(team),
-        payload={"pattern": package_pattern.pattern},
-    )
+    record_pattern_change(team, package_pattern.pattern, actor, added=False)

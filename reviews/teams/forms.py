@@ -19,6 +19,8 @@ class MemberForm(forms.Form):
 
 class PatternForm(forms.Form):
     pattern = forms.CharField(max_length=214)
+    # Set by the second step, once staff have seen which other teams' packages it matches.
+    confirm_overlap = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_pattern(self) -> str:
         pattern: str = self.cleaned_data["pattern"].strip().lower()

@@ -1,4 +1,4 @@
-"""A person's own page, and the team pages where team admins manage members and patterns."""
+"""A person's own page, and the team pages: team admins manage members, staff manage patterns."""
 
 from typing import Any
 
@@ -10,11 +10,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from reviews.audit.trail import Actor
-from reviews.models import Role
+from reviews.models import PackagePattern, Role, Team
 from reviews.teams import changes as teams
 from reviews.teams.access import (
+    Overlap,
     get_administered_team,
     get_visible_team,
+    is_staff,
+    other_teams_patterns,
+    overlaps_of,
+    require_staff_for_patterns,
     team_role,
     visible_teams,
 )
@@ -26,29 +31,41 @@ def team_list(request: HttpRequest) -> HttpResponse:
     return render(request, "reviews/teams.html", {"teams": visible_teams(request.user)})
 
 
+def pattern_rows(team: Team, staff: bool) -> list[tuple[PackagePattern, list[Overlap]]]:
+    """The team's patterns, each with the other teams' patterns it overlaps (for staff only:
+    a member need not learn which other teams exist)."""
+    others = other_teams_patterns(team) if staff else []
+    return [(pattern, overlaps_of(pattern.pattern, others)) for pattern in team.patterns.all()]
+
+
 def render_team(
     request: HttpRequest,
     slug: str,
     member_form: MemberForm | None = None,
     pattern_form: PatternForm | None = None,
     invalid: dict[str, Any] | None = None,
+    pending_overlaps: list[Overlap] | None = None,
 ) -> HttpResponse:
     """The team page; `invalid` carries a higher room's form with errors (the notification
     settings), which the page's template tags pick up from the context."""
     team = get_visible_team(request.user, slug)
     is_admin = team_role(request.user, team) == Role.ADMIN
+    staff = is_staff(request.user)
     ctx = {
         "team": team,
         "is_admin": is_admin,
+        "can_change_patterns": staff,
         "memberships": team.memberships.select_related("user"),
-        "patterns": team.patterns.all(),
+        "pattern_rows": pattern_rows(team, staff),
+        "pending_overlaps": pending_overlaps,
         "member_form": member_form or MemberForm(),
         "pattern_form": pattern_form or PatternForm(),
         "roles": Role.choices,
         **(invalid or {}),
     }
-    status = 400 if (member_form or pattern_form or invalid) else 200
-    return render(request, "reviews/team.html", ctx, status=status)
+    # A refused form is a 400; a pattern waiting for staff to confirm its overlaps is not.
+    refused = (member_form or pattern_form or invalid) and not pending_overlaps
+    return render(request, "reviews/team.html", ctx, status=400 if refused else 200)
 
 
 @login_required
@@ -90,17 +107,24 @@ def team_remove_member(request: HttpRequest, slug: str, user_id: int) -> HttpRes
 @login_required
 @require_POST
 def team_add_pattern(request: HttpRequest, slug: str) -> HttpResponse:
-    team = get_administered_team(request.user, slug)
+    team = get_visible_team(request.user, slug)
+    require_staff_for_patterns(request.user)
     form = PatternForm(request.POST)
     if not form.is_valid():
         return render_team(request, slug, pattern_form=form)
-    teams.add_pattern(team, form.cleaned_data["pattern"], Actor.from_request(request))
+    pattern = form.cleaned_data["pattern"]
+    overlaps = overlaps_of(pattern, other_teams_patterns(team))
+    if overlaps and not form.cleaned_data["confirm_overlap"]:
+        # Nothing is added until staff have read which other teams' packages it reaches.
+        return render_team(request, slug, pattern_form=form, pending_overlaps=overlaps)
+    teams.add_pattern(team, pattern, Actor.from_request(request))
     return redirect("reviews:team", slug=team.slug)
 
 
 @login_required
 @require_POST
 def team_remove_pattern(request: HttpRequest, slug: str, pattern_id: int) -> HttpResponse:
-    team = get_administered_team(request.user, slug)
+    team = get_visible_team(request.user, slug)
+    require_staff_for_patterns(request.user)
     teams.remove_pattern(team, pattern_id, Actor.from_request(request))
     return redirect("reviews:team", slug=team.slug)

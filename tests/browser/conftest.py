@@ -4,7 +4,7 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 CHROMIUM = os.environ.get("GREENROOM_CHROMIUM", "/usr/bin/chromium")
 # Without these, Chromium tries to reach outside hosts that this machine's network refuses.
@@ -35,16 +35,27 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
+    """Pages in fresh contexts. Every journey also proves the Content-Security-Policy holds:
+    anything the policy blocked (an inline style, a script, an eval) fails the test."""
     contexts = []
+    refused: list[str] = []
 
     def make() -> Page:
         context = browser.new_context()
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", lambda message: collect_csp_violation(message, refused))
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert refused == [], "the Content-Security-Policy blocked something"
+
+
+def collect_csp_violation(message: ConsoleMessage, refused: list[str]) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        refused.append(message.text)
 
 
 def log_in(page: Page, base_url: str, username: str, password: str) -> None:

@@ -1,4 +1,5 @@
-"""Every URL of the portal, for every persona: anonymous, outsider, role too low, right role.
+"""Every URL of the portal, for every persona: anonymous, outsider, someone in no team, role
+too low, right role.
 
 `test_every_url_has_an_access_case` walks the URL configuration, so a view added later without
 a case here fails the suite.
@@ -11,6 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from reviews.audit import trail as audit
 from reviews.models import (
     AuditEvent,
     Membership,
@@ -124,8 +126,8 @@ CASES: dict[str, Case] = {
         url=lambda w: reverse("reviews:team-add-pattern", args=["acme"]),
         method="post",
         data=lambda w: {"pattern": "acme-*"},
-        too_low="approver",
-        allowed="acme_admin",
+        too_low="acme_admin",  # patterns decide who sees what: staff only
+        allowed="staff",
         allowed_status=302,
         effect=lambda w: PackagePattern.objects.filter(team=w.acme, pattern="acme-*").exists(),
     ),
@@ -134,8 +136,8 @@ CASES: dict[str, Case] = {
             "reviews:team-remove-pattern", args=["acme", w.acme.patterns.get().pk]
         ),
         method="post",
-        too_low="approver",
-        allowed="acme_admin",
+        too_low="acme_admin",  # patterns decide who sees what: staff only
+        allowed="staff",
         allowed_status=302,
         effect=lambda w: not w.acme.patterns.exists(),
     ),
@@ -270,6 +272,32 @@ def test_outsider_gets_404(name, world):
     case = CASES[name]
     response = request(client_for(getattr(world, case.outsider)), case, world)
     assert response.status_code == 404
+
+
+# What the world's names look like on a page or in an export.
+WORLD_NAMES = ("@acme/ui", "left-pad", "nobody-owns-this", "Acme", "Pad", "team:acme", "team:pad")
+
+
+def body_of(response) -> str:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return str(content.decode())
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, c in CASES.items() if c.outsider or c.method == "get")
+)
+def test_member_of_no_team_sees_nothing(name, world):
+    audit.record(audit.Action.STAGE_SEEN, stage=world.acme_stage)
+    audit.record(audit.Action.STAGE_SEEN, stage=world.orphan_stage)
+    audit.record(audit.Action.PATTERN_ADDED, target="team:pad", payload={"pattern": "left-pad"})
+    case = CASES[name]
+    response = request(client_for(world.teamless), case, world)
+    if case.outsider:
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 200
+        body = body_of(response)
+        assert [name for name in WORLD_NAMES if name in body] == []
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.too_low))

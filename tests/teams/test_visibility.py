@@ -79,10 +79,18 @@ def test_own_page_lists_teams_and_roles(world):
     assert "Pad" not in body
 
 
-def test_team_page_shows_admin_forms_only_to_admins(world):
+def test_team_page_shows_member_forms_to_admins_and_pattern_forms_to_staff(world):
     url = reverse("reviews:team", args=["acme"])
-    assert "Add pattern" in login(world.acme_admin).get(url).content.decode()
-    assert "Add pattern" not in login(world.approver).get(url).content.decode()
+    admin_page = login(world.acme_admin).get(url).content.decode()
+    assert "Add or change member" in admin_page
+    assert "Add pattern" not in admin_page
+    assert "/patterns/" not in admin_page
+    assert "Only staff can add or remove package patterns" in admin_page
+    assert "<code>@acme/*</code>" in admin_page  # read-only, but shown
+    assert "Add or change member" not in login(world.approver).get(url).content.decode()
+    staff_page = login(world.staff).get(url).content.decode()
+    assert "Add pattern" in staff_page
+    assert "Only staff can" not in staff_page
 
 
 def test_last_team_admin_cannot_be_removed(world):
@@ -94,7 +102,7 @@ def test_last_team_admin_cannot_be_removed(world):
 
 def test_invalid_pattern_is_refused_with_a_message(world):
     url = reverse("reviews:team-add-pattern", args=["acme"])
-    response = login(world.acme_admin).post(url, {"pattern": "<script>"})
+    response = login(world.staff).post(url, {"pattern": "<script>"})
     assert response.status_code == 400
     assert "wildcards" in response.content.decode()
     assert not world.acme.patterns.filter(pattern="<script>").exists()
