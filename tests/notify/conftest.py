@@ -21,6 +21,7 @@ from reviews.models import DeliveryStatus, Notification, StagedVersion, WebhookD
 from reviews.notify import dispatch as notifications
 from reviews.notify import webhooks
 from tests.decide.conftest import registry, traffic  # noqa: F401 (fixtures)
+from tests.notify.webhook_endpoints import dns, network  # noqa: F401 (fixtures)
 from tests.personas import World
 
 BASE_URL = "https://greenroom.example.test"
