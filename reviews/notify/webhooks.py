@@ -151,12 +151,7 @@ def resolve(host: str, port: int) -> list[Address]:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise HostNotResolved(f"The host {host} could not be resolved.") from None
-    addresses: list[Address] = []
-    for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]))
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
+    return [ipaddress.ip_address(str(sockaddr[0])) for *_, sockaddr in found]
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -421,8 +416,9 @@ class Answer:
 
 
 class PinnedAdapter(HTTPAdapter):
-    """Sends every request to `destination.address`, whatever its URL says, and never through
-    a proxy; for https, SNI and the certificate's name check use the host name."""
+    """Sends every request to `destination.address`, whatever its URL says (proxies included:
+    `get_connection_with_tls_context` never looks at them); for https, SNI and the
+    certificate's name check use the host name."""
 
     def __init__(self, destination: Destination) -> None:
         self.destination = destination
@@ -440,18 +436,14 @@ class PinnedAdapter(HTTPAdapter):
         _, tls = self.build_connection_pool_key_attributes(request, checked, cert)
         pool_kwargs: dict[str, Any] = dict(tls)
         if to.scheme == "https":
-            # urllib3's HTTPSConnectionPool: SNI names server_hostname, and the certificate
-            # must match assert_hostname (it would otherwise be checked against the address).
-            pool_kwargs.update(server_hostname=to.host, assert_hostname=to.host)
+            # urllib3's HTTPSConnectionPool sends server_hostname as SNI and has the ssl module
+            # match the certificate against it (without it, against the address). Setting
+            # assert_hostname too would only move that match into urllib3.
+            pool_kwargs.update(server_hostname=to.host)
         pool: HTTPConnectionPool = self.poolmanager.connection_from_host(
             str(to.address), to.port, to.scheme, pool_kwargs=pool_kwargs
         )
         return pool
-
-    def request_url(
-        self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None
-    ) -> str:
-        return request.path_url  # the origin form: never a proxy's absolute URL
 
 
 def trusted_cas() -> bool | str:

@@ -10,8 +10,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import LazySettings
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from reviews.audit.trail import Actor
@@ -19,7 +17,7 @@ from reviews.models import DeliveryStatus, StagedVersion, WebhookDelivery
 from reviews.notify import dispatch as notifications
 from reviews.notify import webhooks
 from reviews.tasks import deliver_webhook_task
-from tests.notify.conftest import BASE_URL, verified
+from tests.notify.conftest import BASE_URL, admin_page, verified
 from tests.notify.webhook_endpoints import Endpoint, Reply, serve
 from tests.personas import World, make_stage
 
@@ -49,12 +47,6 @@ def new_stage_delivery() -> tuple[StagedVersion, WebhookDelivery]:
     fanout = notifications.dispatch_events()
     assert len(fanout.delivery_ids) == 1
     return stage, WebhookDelivery.objects.get(pk=fanout.delivery_ids[0])
-
-
-def admin_page(world: World) -> str:
-    client = Client()
-    client.force_login(world.acme_admin)
-    return client.get(reverse("reviews:team", args=["acme"])).content.decode()
 
 
 def assert_no_secret(delivery: WebhookDelivery, caplog: pytest.LogCaptureFixture) -> None:
