@@ -6,18 +6,27 @@ GREENROOM_WEBHOOK_ALLOW_PRIVATE is on, only public addresses: the portal must no
 into its own network), stored encrypted with the npm-token keys, and never shown, logged or
 recorded again: pages show its scheme and host, errors name what went wrong, not where.
 
+Every post checks the destination again, because a name can point elsewhere since it was saved
+(or between two look-ups: DNS rebinding). The host is resolved once, by `resolve()`, every
+address it has is checked, and the connection goes to the checked address and nowhere else
+(`PinnedAdapter`), while the Host header, TLS SNI and the certificate check still use the host
+name. No proxy from the environment is used: a proxy would resolve the name again.
+
 Each message is a `WebhookDelivery`, claimed like an email, posted once per attempt with short
 timeouts and no redirects followed, and retried on connection trouble, 429 and 5xx up to
 MAX_ATTEMPTS times; a 4xx (or a redirect) is the endpoint's final word. Every attempt's result
-is kept on the row, for the team admin's page.
+is kept on the row, for the team admin's page: of an error reply, a short, escaped excerpt, and
+only from a public address (an internal service's words are not the team admin's to read).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +39,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
@@ -63,7 +74,8 @@ BACKOFF_CAP = 300.0
 STALE_AFTER = timedelta(minutes=5)
 BATCH = 500
 USER_AGENT = "Greenroom-Webhook/1"
-MAX_REPLY = 300  # characters of an error reply kept for the admin
+MAX_REPLY_BYTES = 1024  # of an error reply, read at most
+MAX_EXCERPT = 120  # characters of an error reply kept for the admin
 SHOWN_DELIVERIES = 20
 
 
@@ -100,26 +112,94 @@ def validate_url(url: str) -> str:
 
 
 def check_destination(url: str) -> None:
-    """Refuse hosts that resolve to loopback, private, link-local or reserved addresses,
-    unless GREENROOM_WEBHOOK_ALLOW_PRIVATE is on (an internal chat server)."""
-    if settings.GREENROOM_WEBHOOK_ALLOW_PRIVATE:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """Refuse hosts that resolve to an address `is_off_limits` names, unless
+    GREENROOM_WEBHOOK_ALLOW_PRIVATE is on (an internal chat server)."""
+    if not settings.GREENROOM_WEBHOOK_ALLOW_PRIVATE:
+        destination_of(url)
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# IPv6 prefixes that carry an IPv4 address to a translator or tunnel: where the packet ends up
+# is the IPv4 address inside. The local-use NAT64 prefix 64:ff9b:1::/48 is not decoded: it is a
+# translator on this network, and it is refused with the rest of ::/8 (reserved space).
+WELL_KNOWN_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one post goes: the URL's host name (for Host, SNI and the certificate) and the
+    one checked address the connection is made to."""
+
+    scheme: str
+    host: str  # ASCII (IDNA) form
+    port: int
+    address: Address
+    public: bool  # the address is not off limits (a reply excerpt may be kept)
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    """Every address `host` has now, in the resolver's order. The only place a webhook's host
+    is looked up: what is checked is what is connected to."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise HostNotResolved(f"The host {host} could not be resolved.") from None
-    for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global:
-            raise WebhookUrlError(
-                f"The host {host} is on a private or local network, which webhooks may not "
-                "reach here (GREENROOM_WEBHOOK_ALLOW_PRIVATE turns this off)."
-            )
+    return [ipaddress.ip_address(str(sockaddr[0])) for *_, sockaddr in found]
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, NAT64 (well-known prefix) or 6to4 address leads to."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in WELL_KNOWN_NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address.sixtofour
+
+
+def is_off_limits(address: Address) -> bool:
+    """True for an address a webhook may not reach without GREENROOM_WEBHOOK_ALLOW_PRIVATE:
+    anything not global (loopback, private, link-local, shared 100.64.0.0/10, ...), reserved
+    or multicast, judged by the IPv4 address inside for the forms that carry one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return is_off_limits(inner)
+    return not address.is_global or address.is_reserved or address.is_multicast
+
+
+def destination_of(url: str) -> Destination:
+    """Resolve the URL's host once and check every address it has; the first is the one to
+    connect to. Raises WebhookUrlError (HostNotResolved when the name does not resolve now)."""
+    parts = urlsplit(url)
+    host = ascii_host(parts.hostname or "")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = resolve(host, port)
+    if not addresses:
+        raise HostNotResolved(f"The host {host} could not be resolved.")
+    if not settings.GREENROOM_WEBHOOK_ALLOW_PRIVATE and any(map(is_off_limits, addresses)):
+        raise WebhookUrlError(
+            f"The host {host} is on a private or local network, which webhooks may not "
+            "reach here (GREENROOM_WEBHOOK_ALLOW_PRIVATE turns this off)."
+        )
+    pinned = addresses[0]
+    return Destination(parts.scheme, host, port, pinned, public=not is_off_limits(pinned))
+
+
+def ascii_host(host: str) -> str:
+    """The host name as DNS, SNI and the Host header carry it."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise WebhookUrlError(f"The host name {host} is not a valid domain name.") from None
 
 
 def url_hint(url: str) -> str:
@@ -335,54 +415,117 @@ class Answer:
     retry_after: float | None = None
 
 
+class PinnedAdapter(HTTPAdapter):
+    """Sends every request to `destination.address`, whatever its URL says (proxies included:
+    `get_connection_with_tls_context` never looks at them); for https, SNI and the
+    certificate's name check use the host name."""
+
+    def __init__(self, destination: Destination) -> None:
+        self.destination = destination
+        super().__init__(max_retries=0)
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: str | tuple[str, str] | None = None,
+    ) -> HTTPConnectionPool:
+        to = self.destination
+        checked = True if verify is None else verify
+        _, tls = self.build_connection_pool_key_attributes(request, checked, cert)
+        pool_kwargs: dict[str, Any] = dict(tls)
+        if to.scheme == "https":
+            # urllib3's HTTPSConnectionPool sends server_hostname as SNI and has the ssl module
+            # match the certificate against it (without it, against the address). Setting
+            # assert_hostname too would only move that match into urllib3.
+            pool_kwargs.update(server_hostname=to.host)
+        pool: HTTPConnectionPool = self.poolmanager.connection_from_host(
+            str(to.address), to.port, to.scheme, pool_kwargs=pool_kwargs
+        )
+        return pool
+
+
+def trusted_cas() -> bool | str:
+    """What `verify` gets: the CA bundle the operator named the way requests reads it (the
+    environment is otherwise ignored, for its proxies), or requests' own."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 @sensitive_variables()
 def post(url: str, payload: dict[str, Any]) -> Answer:
-    """One POST of `payload` as JSON; no redirects followed, short timeouts."""
+    """One POST of `payload` as JSON to the address checked now; no redirects followed, short
+    timeouts."""
     try:
-        check_destination(url)
+        to = destination_of(url)
     except WebhookUrlError as e:
         return Answer(False, error=str(e), transient=isinstance(e, HostNotResolved))
-    timeout = settings.GREENROOM_WEBHOOK_TIMEOUT
     try:
-        with (
-            requests.Session() as session,
-            session.post(
-                url,
-                json=payload,
-                timeout=(timeout, timeout),
-                allow_redirects=False,
-                stream=True,
-                headers={"User-Agent": USER_AGENT},
-            ) as response,
-        ):
-            status = response.status_code
-            retry_after = response.headers.get("Retry-After", "")
-            reply = b""
-            if not 200 <= status < 300:
-                reply = next(response.iter_content(MAX_REPLY), b"")
+        status, retry_after, reply = _send(url, to, payload)
     except requests.Timeout:
         return Answer(False, error="the endpoint did not answer in time", transient=True)
+    except requests.exceptions.SSLError:
+        return Answer(
+            False,
+            error="the endpoint's TLS certificate was not accepted for its host name",
+            transient=True,
+        )
     except requests.ConnectionError:
         return Answer(False, error="could not connect to the endpoint", transient=True)
     except requests.RequestException as e:
         # The exception's own text quotes the URL; say only what kind of failure it was.
         return Answer(False, error=f"the request failed ({type(e).__name__})")
+    return answer_for(status, retry_after, reply)
+
+
+@sensitive_variables()
+def _send(url: str, to: Destination, payload: dict[str, Any]) -> tuple[int, str, bytes | None]:
+    """Status, Retry-After and, for an error from a public address, the start of the reply."""
+    timeout = settings.GREENROOM_WEBHOOK_TIMEOUT
+    with requests.Session() as session:
+        session.trust_env = False  # no proxies, no .netrc: the checked address, as is
+        adapter = PinnedAdapter(to)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        with session.post(
+            url,
+            json=payload,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+            verify=trusted_cas(),
+            headers={"User-Agent": USER_AGENT, "Host": to.host_header},
+        ) as response:
+            status = response.status_code
+            retry_after = response.headers.get("Retry-After", "")
+            reply = None
+            if to.public and not 200 <= status < 300:
+                reply = next(response.iter_content(MAX_REPLY_BYTES), b"")
+    return status, retry_after, reply
+
+
+def answer_for(status: int, retry_after: str, reply: bytes | None) -> Answer:
+    """The endpoint's answer in the admin's words; `reply` is None when it is not to be kept."""
     if 200 <= status < 300:
         return Answer(True, status)
-    said = one_line(reply.decode(errors="replace"), MAX_REPLY)
     if 300 <= status < 400:
         return Answer(
             False, status, "the endpoint redirected; redirects are not followed, set the final URL"
         )
+    said = "(the reply of a private address is not kept)" if reply is None else excerpt(reply)
+    error = f"{status} {said}".strip()
     if status == 429 or status >= 500:
-        return Answer(
-            False,
-            status,
-            f"{status} {said}".strip(),
-            transient=True,
-            retry_after=_seconds(retry_after),
-        )
-    return Answer(False, status, f"{status} {said}".strip())
+        return Answer(False, status, error, transient=True, retry_after=_seconds(retry_after))
+    return Answer(False, status, error)
+
+
+def excerpt(reply: bytes) -> str:
+    """A few words of an error reply for the admin's page: one line, without control or
+    format characters, anything outside printable ASCII escaped (\\xe9, \\u0430: no
+    look-alike letters or bidi tricks), cut at MAX_EXCERPT."""
+    text = one_line(reply.decode(errors="replace"), MAX_REPLY_BYTES)
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    return escaped if len(escaped) <= MAX_EXCERPT else escaped[: MAX_EXCERPT - 1] + "…"
 
 
 def _seconds(value: str) -> float | None:

@@ -15,12 +15,15 @@ import pytest
 from django.conf import LazySettings
 from django.core import mail
 from django.core.mail import EmailMessage
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from reviews.models import DeliveryStatus, Notification, StagedVersion, WebhookDelivery
 from reviews.notify import dispatch as notifications
 from reviews.notify import webhooks
 from tests.decide.conftest import registry, traffic  # noqa: F401 (fixtures)
+from tests.notify.webhook_endpoints import dns, network  # noqa: F401 (fixtures)
 from tests.personas import World
 
 BASE_URL = "https://greenroom.example.test"
@@ -43,6 +46,13 @@ def people(world: World) -> World:
         user.email = f"{user.username}@example.test"
         user.save(update_fields=["email"])
     return world
+
+
+def admin_page(world: World) -> str:
+    """The acme team page as its admin sees it (settings and webhook deliveries)."""
+    client = Client()
+    client.force_login(world.acme_admin)
+    return client.get(reverse("reviews:team", args=["acme"])).content.decode()
 
 
 def verified(stage: StagedVersion) -> StagedVersion:

@@ -23,6 +23,7 @@ from reviews.models import (
 from reviews.notify import dispatch as notifications
 from reviews.tasks import deliver_webhook_task
 from tests.notify.conftest import run_outbox, verified
+from tests.notify.webhook_endpoints import Dns
 from tests.personas import World, make_stage
 
 pytestmark = pytest.mark.django_db
@@ -179,18 +180,9 @@ def save(client: Client, **data: str):
 
 
 @pytest.fixture
-def public_host(settings: LazySettings, monkeypatch: pytest.MonkeyPatch) -> None:
+def public_host(dns: Dns) -> None:
     """hooks.example.test resolves to a public address (no DNS in tests)."""
-    import socket
-
-    real = socket.getaddrinfo
-
-    def resolve(host, *args, **kwargs):
-        if host == "hooks.example.test":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", 443))]
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    dns.answer("hooks.example.test", ["8.8.8.8"])
 
 
 def test_only_team_admins_see_the_settings_form_and_deliveries(people: World) -> None:
