@@ -65,6 +65,11 @@ class StagedVersion(models.Model):
     # A download claim: set by the worker that fetches the tarball, so two workers never both do.
     download_claimed_at = models.DateTimeField(null=True, blank=True)
     download_attempts = models.PositiveIntegerField(default=0)
+    # A tarball that could not be downloaded (or one a person asked to check again) is
+    # downloaded again by the sync pass once this time has come; None: no check is planned.
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # Checks in a row that ended unavailable for a transient reason: how long the next waits.
+    failed_checks = models.PositiveIntegerField(default=0)
 
     # A decision made in the portal, with the deciding person's own npm token.
     decided_by = models.ForeignKey(

@@ -104,7 +104,10 @@ def test_a_tarball_swapped_in_storage_is_a_mismatch(registry: Registry) -> None:
 
     sv = only(stage_id)
     assert sv.integrity == Integrity.MISMATCH
-    assert sv.integrity_reason == "package.json has version '6.6.6', the stage '1.0.0'"
+    assert sv.integrity_reason == (
+        "package.json has version '6.6.6', the stage '1.0.0' "
+        "(downloaded twice, the same bytes both times)"
+    )
 
 
 def test_a_tarball_naming_another_package_is_a_mismatch(registry: Registry) -> None:
