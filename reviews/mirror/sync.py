@@ -8,8 +8,9 @@ Celery tasks and the management command only call them.
 
 Every pass and every download is idempotent and safe to run at the same time as another:
 rows are created under the unique stage id, state changes are conditional UPDATEs, and a
-download is claimed with a lease on `download_claimed_at`, so a killed worker's claim expires
-and the next pass hands the stage out again. Nothing is ever deleted.
+download is claimed with a lease (`reviews.mirror.leases`: a token, and a time a heartbeat keeps
+fresh while the download runs), so a killed worker's claim expires within a few minutes and the
+next pass hands the stage out again. Nothing is ever deleted.
 
 One bad moment of the registry decides nothing for good. A tarball that does not match is
 downloaded once more, and only a second wrong download makes the mismatch. A tarball left
@@ -36,6 +37,7 @@ from django.utils import timezone
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action
+from reviews.mirror import leases
 from reviews.mirror.registry import (
     NotFound,
     Packument,
@@ -57,7 +59,6 @@ MAX_PAGES = 1000  # a registry that never ends a listing is not followed forever
 READ_ATTEMPTS = 3
 READ_BACKOFF = 0.5  # seconds before the first retry of a read; doubled each time
 READ_BACKOFF_CAP = 10.0  # and never longer, whatever retry-after asks for
-DOWNLOAD_LEASE = timedelta(minutes=15)
 DOWNLOAD_MAX_SECONDS = 450.0  # one download of the largest tarball we accept, at a crawl
 MAX_DOWNLOAD_ATTEMPTS = 5  # in the first round, while the tarball has no verdict yet
 # A round that ends unavailable for a transient reason is followed by another once each of
@@ -281,7 +282,7 @@ def _claimable(queryset: QuerySet[StagedVersion], now: datetime) -> QuerySet[Sta
     )
     return queryset.filter(
         due,
-        Q(download_claimed_at__isnull=True) | Q(download_claimed_at__lt=now - DOWNLOAD_LEASE),
+        Q(download_claimed_at__isnull=True) | Q(download_claimed_at__lt=now - leases.lease()),
         state=StagedVersion.State.PENDING,
     )
 
@@ -310,7 +311,8 @@ def download_stage(
         return SKIPPED
     staged_version = StagedVersion.objects.get(id=staged_version_id)
     try:
-        verdict, stored = fetch_and_check(client, staged_version)
+        with leases.Heartbeat(partial(bump_download_claim, staged_version_id, claim)):
+            verdict, stored = fetch_and_check(client, staged_version)
     except RegistryError as e:
         first_round = staged_version.integrity == StagedVersion.Integrity.PENDING
         if e.transient and first_round and staged_version.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
@@ -431,6 +433,7 @@ def refresh_stage(staged_version: StagedVersion, stage: Stage) -> bool:
             integrity_reason="",
             tarball=None,
             download_claimed_at=None,
+            download_claim="",
             download_attempts=0,
             next_check_at=None,
             failed_checks=0,
@@ -492,24 +495,32 @@ def resolve_stage(
     return bool(resolved)
 
 
-def claim_download(staged_version_id: int, now: datetime | None = None) -> datetime | None:
-    """Take the download of a stage's tarball; the claim's timestamp, or None if not ours."""
+def claim_download(staged_version_id: int, now: datetime | None = None) -> str | None:
+    """Take the download of a stage's tarball; the claim's token, or None if not ours."""
     now = now or timezone.now()
+    token = leases.new_token()
     claimed = _claimable(StagedVersion.objects.filter(id=staged_version_id), now).update(
-        download_claimed_at=now, download_attempts=F("download_attempts") + 1
+        download_claim=token, download_claimed_at=now, download_attempts=F("download_attempts") + 1
     )
-    return now if claimed else None
+    return token if claimed else None
 
 
-def release_download(staged_version_id: int, claim: datetime) -> None:
-    StagedVersion.objects.filter(id=staged_version_id, download_claimed_at=claim).update(
-        download_claimed_at=None
+def bump_download_claim(staged_version_id: int, claim: str, now: datetime) -> int:
+    """The heartbeat of a download: its claim is fresh as of `now`, if it is still ours."""
+    return StagedVersion.objects.filter(id=staged_version_id, download_claim=claim).update(
+        download_claimed_at=now
+    )
+
+
+def release_download(staged_version_id: int, claim: str) -> None:
+    StagedVersion.objects.filter(id=staged_version_id, download_claim=claim).update(
+        download_claimed_at=None, download_claim=""
     )
 
 
 def record_integrity(
     staged_version_id: int,
-    claim: datetime,
+    claim: str,
     integrity: StagedVersion.Integrity,
     reason: str,
     tarball: Tarball | None = None,
@@ -520,13 +531,12 @@ def record_integrity(
     """Record a tarball verdict, if the claim is still ours (a refresh may have reset it), and
     when the sync pass should check again (never, unless `next_check_at`)."""
     with transaction.atomic():
-        recorded = StagedVersion.objects.filter(
-            id=staged_version_id, download_claimed_at=claim
-        ).update(
+        recorded = StagedVersion.objects.filter(id=staged_version_id, download_claim=claim).update(
             integrity=integrity,
             integrity_reason=reason,
             tarball=tarball,
             download_claimed_at=None,
+            download_claim="",
             next_check_at=next_check_at,
             failed_checks=failed_checks,
         )
@@ -547,7 +557,7 @@ def record_integrity(
 
 
 def record_failed_check(
-    staged_version: StagedVersion, claim: datetime, error: RegistryError, now: datetime
+    staged_version: StagedVersion, claim: str, error: RegistryError, now: datetime
 ) -> str:
     """A check that got no tarball. A mismatch on record stands (only bytes can overturn it);
     otherwise the tarball is unavailable, and after a transient error the sync pass checks
@@ -576,13 +586,13 @@ def record_failed_check(
     return StagedVersion.Integrity.UNAVAILABLE
 
 
-def keep_mismatch(staged_version: StagedVersion, claim: datetime, reason: str) -> bool:
+def keep_mismatch(staged_version: StagedVersion, claim: str, reason: str) -> bool:
     """A re-check of a mismatch that got no bytes: the claim and the request end, the verdict
     stays, and the trail says the check was tried."""
     with transaction.atomic():
-        released = StagedVersion.objects.filter(
-            id=staged_version.id, download_claimed_at=claim
-        ).update(download_claimed_at=None, next_check_at=None)
+        released = StagedVersion.objects.filter(id=staged_version.id, download_claim=claim).update(
+            download_claimed_at=None, download_claim="", next_check_at=None
+        )
         if released:
             audit.record(
                 Action.TARBALL_UNAVAILABLE,
