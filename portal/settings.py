@@ -77,6 +77,11 @@ GREENROOM_SYNC_TOKEN = env_str("GREENROOM_SYNC_TOKEN")
 GREENROOM_SYNC_INTERVAL = env_int("GREENROOM_SYNC_INTERVAL", 60)
 GREENROOM_REGISTRY_TIMEOUT = float(env_str("GREENROOM_REGISTRY_TIMEOUT", "10"))
 GREENROOM_TARBALL_MAX_BYTES = env_int("GREENROOM_TARBALL_MAX_BYTES", 256 * 1024 * 1024)
+# A worker's claim on a download or an analysis lives this long without a heartbeat (the
+# running work refreshes it every third of it): how late a killed worker's work is taken over.
+GREENROOM_CLAIM_LEASE = env_int("GREENROOM_CLAIM_LEASE", 180)
+if GREENROOM_CLAIM_LEASE < 1:
+    raise ImproperlyConfigured("GREENROOM_CLAIM_LEASE must be at least 1 second")
 # The review reads tarballs as untrusted input, within these bounds
 # (reviews.inspect.archive.Limits).
 GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES = env_int(

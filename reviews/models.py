@@ -62,9 +62,16 @@ class StagedVersion(models.Model):
     )
     integrity_reason = models.TextField(blank=True)
     tarball = models.ForeignKey(Tarball, null=True, blank=True, on_delete=models.PROTECT)
-    # A download claim: set by the worker that fetches the tarball, so two workers never both do.
+    # A download claim: set by the worker that fetches the tarball, so two workers never both do;
+    # its heartbeat keeps the time fresh (reviews.mirror.leases), the token says whose it is.
     download_claimed_at = models.DateTimeField(null=True, blank=True)
+    download_claim = models.CharField(max_length=32, blank=True)
     download_attempts = models.PositiveIntegerField(default=0)
+    # A tarball that could not be downloaded (or one a person asked to check again) is
+    # downloaded again by the sync pass once this time has come; None: no check is planned.
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # Checks in a row that ended unavailable for a transient reason: how long the next waits.
+    failed_checks = models.PositiveIntegerField(default=0)
 
     # A decision made in the portal, with the deciding person's own npm token.
     decided_by = models.ForeignKey(
@@ -315,8 +322,8 @@ class Analysis(models.Model):
     """The whole-package comparison of one (baseline, staged) pair of tarballs.
 
     Keyed by the two tarballs (content-addressed), so every stage with the same pair shares it;
-    `baseline` is None for a first release. Claimed with a lease on `claimed_at` so that two
-    workers never analyse the same pair at once.
+    `baseline` is None for a first release. Claimed with a lease on `claimed_at` (kept fresh by
+    a heartbeat, owned by `claim_token`) so that two workers never analyse the same pair at once.
     """
 
     class Status(models.TextChoices):
@@ -333,6 +340,7 @@ class Analysis(models.Model):
     format_version = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)  # whose claim (mirror.leases)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -69,8 +69,9 @@ def sync_stages_task(self: DjangoTask[Any, Any]) -> None:
     max_retries=sync.MAX_DOWNLOAD_ATTEMPTS,
 )
 def download_stage_tarball_task(self: DjangoTask[Any, Any], staged_version_id: int) -> str:
-    """Download, verify and store one stage's tarball. Transient registry errors are retried
-    with backoff; `download_stage` records a verdict once its attempts are spent."""
+    """Download, verify and store one stage's tarball, then queue its analysis. Transient
+    registry errors are retried with backoff; `download_stage` records a verdict once its
+    attempts are spent, and later sync passes queue this task again when a check is due."""
     try:
         outcome = sync.download_stage(staged_version_id)
     except RegistryError as e:

@@ -32,6 +32,7 @@ urlpatterns = [
     path("stages/<uuid:stage_id>/tarball/", review_views.download_tarball, name="stage-tarball"),
     path("stages/<uuid:stage_id>/compare/", review_views.compare, name="stage-compare"),
     path("stages/<uuid:stage_id>/analyse/", review_views.analyse, name="stage-analyse"),
+    path("stages/<uuid:stage_id>/recheck/", review_views.recheck_tarball, name="stage-recheck"),
     path(
         "stages/<uuid:stage_id>/decision/",
         decision_views.decision_panel,

@@ -34,6 +34,9 @@ class Action(StrEnum):
     TARBALL_VERIFIED = "tarball.verified"
     TARBALL_MISMATCH = "tarball.mismatch"
     TARBALL_UNAVAILABLE = "tarball.unavailable"
+    # A first download that did not match; a second one decides (one of the three above).
+    TARBALL_MISMATCH_UNCONFIRMED = "tarball.mismatch_unconfirmed"
+    TARBALL_RECHECK_REQUESTED = "tarball.recheck_requested"  # a person asked to check again
     APPROVED_ELSEWHERE = "stage.approved_elsewhere"
     REJECTED_ELSEWHERE = "stage.rejected_elsewhere"
     PUBLISHED_DIGEST_CHECKED = "stage.published_digest_checked"

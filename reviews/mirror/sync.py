@@ -8,8 +8,14 @@ Celery tasks and the management command only call them.
 
 Every pass and every download is idempotent and safe to run at the same time as another:
 rows are created under the unique stage id, state changes are conditional UPDATEs, and a
-download is claimed with a lease on `download_claimed_at`, so a killed worker's claim expires
-and the next pass hands the stage out again. Nothing is ever deleted.
+download is claimed with a lease (`reviews.mirror.leases`: a token, and a time a heartbeat keeps
+fresh while the download runs), so a killed worker's claim expires within a few minutes and the
+next pass hands the stage out again. Nothing is ever deleted.
+
+One bad moment of the registry decides nothing for good. A tarball that does not match is
+downloaded once more, and only a second wrong download makes the mismatch. A tarball left
+unavailable by a transient error is checked again by later passes, on RECHECK_DELAYS (about a
+day), and a person may ask for a check of an unavailable or mismatching one at any time.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from django.utils import timezone
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action
+from reviews.mirror import leases
 from reviews.mirror.registry import (
     NotFound,
     Packument,
@@ -40,7 +47,7 @@ from reviews.mirror.registry import (
     Stage,
     sync_client,
 )
-from reviews.mirror.tarballs import check_tarball, store_tarball
+from reviews.mirror.tarballs import Verdict, check_tarball, store_tarball
 from reviews.models import NotificationEvent, StagedVersion, Tarball
 
 logger = logging.getLogger(__name__)
@@ -52,8 +59,19 @@ MAX_PAGES = 1000  # a registry that never ends a listing is not followed forever
 READ_ATTEMPTS = 3
 READ_BACKOFF = 0.5  # seconds before the first retry of a read; doubled each time
 READ_BACKOFF_CAP = 10.0  # and never longer, whatever retry-after asks for
-DOWNLOAD_LEASE = timedelta(minutes=15)
-MAX_DOWNLOAD_ATTEMPTS = 5
+DOWNLOAD_MAX_SECONDS = 450.0  # one download of the largest tarball we accept, at a crawl
+MAX_DOWNLOAD_ATTEMPTS = 5  # in the first round, while the tarball has no verdict yet
+# A round that ends unavailable for a transient reason is followed by another once each of
+# these has passed in turn (about a day in all); after the last, only a person starts one.
+RECHECK_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    *(timedelta(hours=3),) * 7,
+)
+# Verdicts a person may ask to check again, and the sync pass re-checks when due.
+RECHECKABLE = (StagedVersion.Integrity.UNAVAILABLE, StagedVersion.Integrity.MISMATCH)
 QUERY_CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 
 # The download outcomes, besides the three integrity verdicts.
@@ -116,11 +134,15 @@ def read_with_retries(read: Callable[[], T], *, attempts: int = READ_ATTEMPTS) -
 # -- One pass -------------------------------------------------------------------------------------
 
 
-def sync_stages(client: RegistryClient | None = None) -> SyncSummary:
-    """One sync pass. A listing that fails part-way keeps what it recorded and resolves nothing."""
+def sync_stages(
+    client: RegistryClient | None = None, *, now: datetime | None = None
+) -> SyncSummary:
+    """One sync pass. A listing that fails part-way keeps what it recorded and resolves nothing.
+
+    `now` decides which tarball checks are due (tests move it; it defaults to the clock)."""
     if client is None:
         with sync_client() as own_client:
-            return sync_stages(own_client)
+            return sync_stages(own_client, now=now)
     started = timezone.now()
     summary = SyncSummary()
     try:
@@ -133,7 +155,7 @@ def sync_stages(client: RegistryClient | None = None) -> SyncSummary:
     else:
         summary.complete = True
         _resolve_vanished(client, listed, started, summary)
-    summary.to_download = stages_needing_download()
+    summary.to_download = stages_needing_download(now)
     logger.info("sync pass: %s", summary)
     return summary
 
@@ -245,77 +267,118 @@ def reconcile_stage(
     )
 
 
-def stages_needing_download() -> list[int]:
-    """Pending stages with no integrity verdict and no live download claim."""
+def stages_needing_download(now: datetime | None = None) -> list[int]:
+    """Pending stages with no integrity verdict or a check due, and no live download claim."""
     return list(
-        _claimable(StagedVersion.objects.all(), timezone.now())
+        _claimable(StagedVersion.objects.all(), now or timezone.now())
         .order_by("id")
         .values_list("id", flat=True)
     )
 
 
 def _claimable(queryset: QuerySet[StagedVersion], now: datetime) -> QuerySet[StagedVersion]:
+    due = Q(integrity=StagedVersion.Integrity.PENDING) | Q(
+        integrity__in=RECHECKABLE, next_check_at__lte=now
+    )
     return queryset.filter(
-        Q(download_claimed_at__isnull=True) | Q(download_claimed_at__lt=now - DOWNLOAD_LEASE),
+        due,
+        Q(download_claimed_at__isnull=True) | Q(download_claimed_at__lt=now - leases.lease()),
         state=StagedVersion.State.PENDING,
-        integrity=StagedVersion.Integrity.PENDING,
     )
 
 
 # -- One download ---------------------------------------------------------------------------------
 
 
-def download_stage(staged_version_id: int, client: RegistryClient | None = None) -> str:
-    """Claim, download, verify and store one stage's tarball.
+def download_stage(
+    staged_version_id: int, client: RegistryClient | None = None, *, now: datetime | None = None
+) -> str:
+    """Claim, download, verify and store one stage's tarball; a mismatch is downloaded once
+    more (`fetch_and_check`).
 
-    Returns the verdict recorded, or SKIPPED when there was nothing to do. A transient error
-    releases the claim and is raised for the caller to retry, until MAX_DOWNLOAD_ATTEMPTS
-    attempts are spent; then, like a permanent error (401/403/404, too large), it is recorded
-    as UNAVAILABLE with the reason.
+    Returns the verdict recorded, or SKIPPED when there was nothing to do. In the first round
+    (no verdict yet) a transient error releases the claim and is raised for the caller to
+    retry, until MAX_DOWNLOAD_ATTEMPTS attempts are spent; then, like any error in a later
+    check, it is recorded (`record_failed_check`), with the next check planned if it was
+    transient.
     """
     if client is None:
         with sync_client() as own_client:
-            return download_stage(staged_version_id, own_client)
-    claim = claim_download(staged_version_id)
+            return download_stage(staged_version_id, own_client, now=now)
+    now = now or timezone.now()
+    claim = claim_download(staged_version_id, now)
     if claim is None:
         return SKIPPED
     staged_version = StagedVersion.objects.get(id=staged_version_id)
     try:
-        tarball = client.download_stage_tarball(
-            staged_version.stage_id,
-            settings.GREENROOM_TARBALL_MAX_BYTES,
-            max_seconds=DOWNLOAD_LEASE.total_seconds() / 2,
-        )
+        with leases.Heartbeat(partial(bump_download_claim, staged_version_id, claim)):
+            verdict, stored = fetch_and_check(client, staged_version)
     except RegistryError as e:
-        if e.transient and staged_version.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
+        first_round = staged_version.integrity == StagedVersion.Integrity.PENDING
+        if e.transient and first_round and staged_version.download_attempts < MAX_DOWNLOAD_ATTEMPTS:
             release_download(staged_version_id, claim)
             logger.info("tarball of %s deferred: %s", staged_version, e)
             raise
-        reason = f"registry answered {e}"
-        if e.transient:
-            reason = f"gave up after {staged_version.download_attempts} attempts: {e}"
-        record_integrity(staged_version_id, claim, StagedVersion.Integrity.UNAVAILABLE, reason)
-        return StagedVersion.Integrity.UNAVAILABLE
-    with tarball:
+        return record_failed_check(staged_version, claim, e, now)
+    record_integrity(staged_version_id, claim, verdict.integrity, verdict.reason, stored)
+    return verdict.integrity
+
+
+def fetch_and_check(
+    client: RegistryClient, staged_version: StagedVersion
+) -> tuple[Verdict, Tarball]:
+    """Download the stage's tarball, check it and store it; the verdict and the stored bytes.
+
+    A tarball that does not match is downloaded once more before it counts: one malformed
+    answer must not brand a stage. The first download is audited; the second decides.
+    """
+    verdict, stored = _download_and_check(client, staged_version)
+    if verdict.integrity != StagedVersion.Integrity.MISMATCH:
+        return verdict, stored
+    logger.warning(
+        "tarball of %s does not match, downloading it again: %s", staged_version, verdict.reason
+    )
+    audit.record(
+        Action.TARBALL_MISMATCH_UNCONFIRMED,
+        stage=staged_version,
+        payload={"reason": verdict.reason, "sha1": stored.sha1, "sha256": stored.sha256},
+    )
+    second, stored_again = _download_and_check(client, staged_version)
+    if second.integrity != StagedVersion.Integrity.MISMATCH:
+        return second, stored_again
+    if stored_again.sha256 == stored.sha256:
+        reason = f"{second.reason} (downloaded twice, the same bytes both times)"
+    else:
+        reason = f"{second.reason} (a first download gave other bytes, sha256 {stored.sha256})"
+    logger.warning("tarball of %s does not match its stage: %s", staged_version, reason)
+    return Verdict(StagedVersion.Integrity.MISMATCH, reason), stored_again
+
+
+def _download_and_check(
+    client: RegistryClient, staged_version: StagedVersion
+) -> tuple[Verdict, Tarball]:
+    with client.download_stage_tarball(
+        staged_version.stage_id,
+        settings.GREENROOM_TARBALL_MAX_BYTES,
+        max_seconds=DOWNLOAD_MAX_SECONDS,
+    ) as tarball:
         verdict = check_tarball(
             tarball,
             name=staged_version.package_name,
             version=staged_version.version,
             shasum=staged_version.shasum,
         )
-        stored = store_tarball(tarball)
-    if verdict.integrity == StagedVersion.Integrity.MISMATCH:
-        logger.warning("tarball of %s does not match its stage: %s", staged_version, verdict.reason)
-    record_integrity(staged_version_id, claim, verdict.integrity, verdict.reason, stored)
-    return verdict.integrity
+        return verdict, store_tarball(tarball)
 
 
-def download_stages(staged_version_ids: Iterable[int], client: RegistryClient) -> Counter[str]:
+def download_stages(
+    staged_version_ids: Iterable[int], client: RegistryClient, *, now: datetime | None = None
+) -> Counter[str]:
     """Download several stages' tarballs here and now; how many ended which way."""
     outcomes: Counter[str] = Counter()
     for staged_version_id in staged_version_ids:
         try:
-            outcomes[download_stage(staged_version_id, client)] += 1
+            outcomes[download_stage(staged_version_id, client, now=now)] += 1
         except RegistryError:
             outcomes[DEFERRED] += 1
     return outcomes
@@ -370,7 +433,10 @@ def refresh_stage(staged_version: StagedVersion, stage: Stage) -> bool:
             integrity_reason="",
             tarball=None,
             download_claimed_at=None,
+            download_claim="",
             download_attempts=0,
+            next_check_at=None,
+            failed_checks=0,
         )
     with transaction.atomic():
         updated = StagedVersion.objects.filter(
@@ -429,49 +495,140 @@ def resolve_stage(
     return bool(resolved)
 
 
-def claim_download(staged_version_id: int) -> datetime | None:
-    """Take the download of a stage's tarball; the claim's timestamp, or None if not ours."""
-    now = timezone.now()
+def claim_download(staged_version_id: int, now: datetime | None = None) -> str | None:
+    """Take the download of a stage's tarball; the claim's token, or None if not ours."""
+    now = now or timezone.now()
+    token = leases.new_token()
     claimed = _claimable(StagedVersion.objects.filter(id=staged_version_id), now).update(
-        download_claimed_at=now, download_attempts=F("download_attempts") + 1
+        download_claim=token, download_claimed_at=now, download_attempts=F("download_attempts") + 1
     )
-    return now if claimed else None
+    return token if claimed else None
 
 
-def release_download(staged_version_id: int, claim: datetime) -> None:
-    StagedVersion.objects.filter(id=staged_version_id, download_claimed_at=claim).update(
-        download_claimed_at=None
+def bump_download_claim(staged_version_id: int, claim: str, now: datetime) -> int:
+    """The heartbeat of a download: its claim is fresh as of `now`, if it is still ours."""
+    return StagedVersion.objects.filter(id=staged_version_id, download_claim=claim).update(
+        download_claimed_at=now
+    )
+
+
+def release_download(staged_version_id: int, claim: str) -> None:
+    StagedVersion.objects.filter(id=staged_version_id, download_claim=claim).update(
+        download_claimed_at=None, download_claim=""
     )
 
 
 def record_integrity(
     staged_version_id: int,
-    claim: datetime,
+    claim: str,
     integrity: StagedVersion.Integrity,
     reason: str,
     tarball: Tarball | None = None,
+    *,
+    next_check_at: datetime | None = None,
+    failed_checks: int = 0,
 ) -> bool:
-    """Record a tarball verdict, if the claim is still ours (a refresh may have reset it)."""
+    """Record a tarball verdict, if the claim is still ours (a refresh may have reset it), and
+    when the sync pass should check again (never, unless `next_check_at`)."""
     with transaction.atomic():
-        recorded = StagedVersion.objects.filter(
-            id=staged_version_id, download_claimed_at=claim
-        ).update(
+        recorded = StagedVersion.objects.filter(id=staged_version_id, download_claim=claim).update(
             integrity=integrity,
             integrity_reason=reason,
             tarball=tarball,
             download_claimed_at=None,
+            download_claim="",
+            next_check_at=next_check_at,
+            failed_checks=failed_checks,
         )
         if recorded:
+            payload: dict[str, object] = {
+                "reason": reason,
+                "sha1": tarball.sha1 if tarball else None,
+                "sha256": tarball.sha256 if tarball else None,
+            }
+            if integrity == StagedVersion.Integrity.UNAVAILABLE:
+                payload["next_check_at"] = _audit_value(next_check_at)
             audit.record(
                 INTEGRITY_ACTIONS[integrity],
                 stage=StagedVersion.objects.get(id=staged_version_id),
-                payload={
-                    "reason": reason,
-                    "sha1": tarball.sha1 if tarball else None,
-                    "sha256": tarball.sha256 if tarball else None,
-                },
+                payload=payload,
             )
     return bool(recorded)
+
+
+def record_failed_check(
+    staged_version: StagedVersion, claim: str, error: RegistryError, now: datetime
+) -> str:
+    """A check that got no tarball. A mismatch on record stands (only bytes can overturn it);
+    otherwise the tarball is unavailable, and after a transient error the sync pass checks
+    again after the next of RECHECK_DELAYS. The verdict that stands."""
+    if staged_version.integrity == StagedVersion.Integrity.MISMATCH:
+        keep_mismatch(staged_version, claim, f"the check could not be made: {error}")
+        return StagedVersion.Integrity.MISMATCH
+    if not error.transient:
+        reason = f"registry answered {error}"
+        record_integrity(staged_version.id, claim, StagedVersion.Integrity.UNAVAILABLE, reason)
+        return StagedVersion.Integrity.UNAVAILABLE
+    failed = staged_version.failed_checks + 1
+    if staged_version.integrity == StagedVersion.Integrity.PENDING:
+        reason = f"gave up after {staged_version.download_attempts} attempts: {error}"
+    else:
+        reason = f"still failing after {failed} checks: {error}"
+    next_check_at = now + RECHECK_DELAYS[failed - 1] if failed <= len(RECHECK_DELAYS) else None
+    record_integrity(
+        staged_version.id,
+        claim,
+        StagedVersion.Integrity.UNAVAILABLE,
+        reason,
+        next_check_at=next_check_at,
+        failed_checks=failed,
+    )
+    return StagedVersion.Integrity.UNAVAILABLE
+
+
+def keep_mismatch(staged_version: StagedVersion, claim: str, reason: str) -> bool:
+    """A re-check of a mismatch that got no bytes: the claim and the request end, the verdict
+    stays, and the trail says the check was tried."""
+    with transaction.atomic():
+        released = StagedVersion.objects.filter(id=staged_version.id, download_claim=claim).update(
+            download_claimed_at=None, download_claim="", next_check_at=None
+        )
+        if released:
+            audit.record(
+                Action.TARBALL_UNAVAILABLE,
+                stage=staged_version,
+                payload={"reason": reason, "verdict_kept": StagedVersion.Integrity.MISMATCH},
+            )
+    return bool(released)
+
+
+def request_recheck(
+    staged_version_id: int, actor: audit.Actor, now: datetime | None = None
+) -> bool:
+    """A person asks for the tarball of a pending stage that is unavailable or a mismatch to be
+    downloaded and checked again: the check is due now (the caller queues it; the next sync
+    pass would find it anyway) and, if it fails again, the automatic checks start over.
+    False if there is nothing to check again, or a check is already due."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        requested = StagedVersion.objects.filter(
+            Q(next_check_at__isnull=True) | Q(next_check_at__gt=now),
+            id=staged_version_id,
+            state=StagedVersion.State.PENDING,
+            integrity__in=RECHECKABLE,
+        ).update(next_check_at=now, failed_checks=0)
+        if requested:
+            staged_version = StagedVersion.objects.get(id=staged_version_id)
+            audit.record(
+                Action.TARBALL_RECHECK_REQUESTED,
+                actor,
+                stage=staged_version,
+                payload={
+                    "integrity": staged_version.integrity,
+                    "reason": staged_version.integrity_reason,
+                },
+            )
+    return bool(requested)
 
 
 INTEGRITY_ACTIONS = {

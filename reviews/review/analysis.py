@@ -8,9 +8,9 @@ like staged tarballs), then runs the whole-package analysis (`reviews.inspect.ch
 refusal and package.json diff, and one `FileChangeRow` per path, so a page draws the tree with
 one query and never opens a tarball for it.
 
-An analysis is claimed with a conditional UPDATE and a lease (as downloads are in
-`reviews.mirror.sync`), so two workers never analyse the same pair and a killed worker's claim
-expires.
+An analysis is claimed with a conditional UPDATE and a lease, kept fresh by a heartbeat while
+it runs (`reviews.mirror.leases`, as downloads are), so two workers never analyse the same pair
+and a killed worker's claim expires within a few minutes.
 Every step is idempotent: running it twice finds the work done.
 
 Pages ask `file_diff()` / `file_view()` / `context_rows()` for one file at a time: the result
@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any, BinaryIO, cast
 
@@ -62,6 +62,7 @@ from reviews.inspect.diffing import (
 from reviews.inspect.highlight import lexer_name
 from reviews.inspect.manifest_diff import EntryChange, ManifestDiff, diff_manifests
 from reviews.inspect.render import render_context
+from reviews.mirror import leases
 from reviews.mirror.registry import (
     DownloadedTarball,
     NotFound,
@@ -85,7 +86,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 """Of what an `Analysis` stores; bump it and pairs are analysed again into new rows."""
-LEASE = timedelta(minutes=10)
 ROWS_PER_INSERT = 2000
 MANIFEST = "package.json"
 BINDING_GYP = "binding.gyp"
@@ -267,10 +267,10 @@ def baseline_of(row: StageBaseline, staged_version: str) -> Baseline | None:
     return Baseline(row.version or None, rule, staged_version, row.tag or None)
 
 
-def stages_needing_analysis() -> list[int]:
+def stages_needing_analysis(now: datetime | None = None) -> list[int]:
     """Pending stages with a tarball whose default baseline was not chosen for it, or whose
     analysis waits or was abandoned by a worker that died."""
-    stale = timezone.now() - LEASE
+    stale = (now or timezone.now()) - leases.lease()
     chosen = StageBaseline.objects.filter(
         stage=OuterRef("pk"), staged_tarball=OuterRef("tarball")
     ).filter(
@@ -296,7 +296,7 @@ def mark_queued(staged_version_ids: Iterable[int]) -> None:
     way when nothing was queued)."""
     cache.set_many(
         {queued_key(pk): timezone.now().isoformat() for pk in staged_version_ids},
-        timeout=LEASE.total_seconds(),
+        timeout=leases.lease().total_seconds(),
     )
 
 
@@ -495,16 +495,31 @@ def analysis_for(baseline: Tarball | None, staged: Tarball) -> Analysis:
     return analysis
 
 
-def claim_analysis(analysis_id: int, *, retry_failed: bool = False) -> datetime | None:
-    """Take the analysis of a pair; the claim's timestamp, or None if it is not ours to do."""
-    now = timezone.now()
-    claimable = Q(status=Status.PENDING) | Q(status=Status.RUNNING, claimed_at__lt=now - LEASE)
+def claim_analysis(
+    analysis_id: int, *, retry_failed: bool = False, now: datetime | None = None
+) -> str | None:
+    """Take the analysis of a pair; the claim's token, or None if it is not ours to do."""
+    now = now or timezone.now()
+    stale = now - leases.lease()
+    claimable = Q(status=Status.PENDING) | Q(status=Status.RUNNING, claimed_at__lt=stale)
     if retry_failed:
         claimable |= Q(status=Status.FAILED)
+    token = leases.new_token()
     claimed = Analysis.objects.filter(claimable, id=analysis_id).update(
-        status=Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1, error=""
+        status=Status.RUNNING,
+        claimed_at=now,
+        claim_token=token,
+        attempts=F("attempts") + 1,
+        error="",
     )
-    return now if claimed else None
+    return token if claimed else None
+
+
+def bump_analysis_claim(analysis_id: int, claim: str, now: datetime) -> int:
+    """The heartbeat of an analysis: its claim is fresh as of `now`, if it is still ours."""
+    return Analysis.objects.filter(id=analysis_id, status=Status.RUNNING, claim_token=claim).update(
+        claimed_at=now
+    )
 
 
 def run_analysis(analysis_id: int, *, retry_failed: bool = False) -> str:
@@ -515,7 +530,8 @@ def run_analysis(analysis_id: int, *, retry_failed: bool = False) -> str:
     analysis = Analysis.objects.select_related("baseline", "staged").get(id=analysis_id)
     started = time.monotonic()
     try:
-        package, manifest = compute(analysis.baseline, analysis.staged, archive_limits())
+        with leases.Heartbeat(partial(bump_analysis_claim, analysis_id, claim)):
+            package, manifest = compute(analysis.baseline, analysis.staged, archive_limits())
     except Exception as e:  # a bug or a lost file must not hold the claim until the lease ends
         logger.exception("analysis %s failed", analysis_id)
         _finish(analysis_id, claim, status=Status.FAILED, error=f"{type(e).__name__}: {e}")
@@ -548,7 +564,7 @@ def compute(
 
 def save_analysis(
     analysis_id: int,
-    claim: datetime,
+    claim: str,
     package: PackageAnalysis,
     manifest: ManifestDiff,
     seconds: float,
@@ -606,10 +622,10 @@ def save_analysis(
     return str(fields["status"])
 
 
-def _finish(analysis_id: int, claim: datetime, **fields: Any) -> bool:
+def _finish(analysis_id: int, claim: str, **fields: Any) -> bool:
     return bool(
-        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING, claimed_at=claim).update(
-            claimed_at=None, finished_at=timezone.now(), **fields
+        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING, claim_token=claim).update(
+            claimed_at=None, claim_token="", finished_at=timezone.now(), **fields
         )
     )
 

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
 from reviews.models import StagedVersion
@@ -57,7 +58,13 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
         if fragment is not None:
             return fragment
     history = stage.audit_events.order_by("-id")[:STAGE_HISTORY_ROWS]
-    ctx = {"stage": stage, "history": history, "review": review}
+    ctx = {
+        "stage": stage,
+        "history": history,
+        "review": review,
+        "may_recheck": review_views.may_recheck(request, stage),
+        "check_due": stage.next_check_at is not None and stage.next_check_at <= timezone.now(),
+    }
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response

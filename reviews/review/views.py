@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -28,15 +29,17 @@ from django.utils.cache import patch_vary_headers
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from reviews.audit.trail import Actor
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
 from reviews.inspect.render import render_side_by_side, render_unified, render_view
 from reviews.inspect.textcheck import escape_and_mark
-from reviews.models import Analysis, FileChangeRow, PublishedTarball, StagedVersion
+from reviews.mirror import sync
+from reviews.models import Analysis, FileChangeRow, PublishedTarball, Role, StagedVersion
 from reviews.review import analysis as review_analysis
 from reviews.review.tree import MINUS, TreeFile, render_tree
-from reviews.tasks import analyse_stage_task
-from reviews.teams.access import get_visible_stage
+from reviews.tasks import analyse_stage_task, download_stage_tarball_task
+from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
 
 LAYOUTS = {"unified": "Unified", "split": "Side by side", "file": "File"}
 LAYOUT_SESSION_KEY = "review_layout"
@@ -485,4 +488,29 @@ def analyse(request: HttpRequest, stage_id: UUID) -> HttpResponseRedirect:
     if stage.tarball_id is not None and not review_analysis.is_queued(stage.pk):
         review_analysis.mark_queued([stage.pk])
         analyse_stage_task.delay_on_commit(stage.pk)
+    return HttpResponseRedirect(reverse("reviews:stage", args=[stage.stage_id]), status=303)
+
+
+def may_recheck(request: HttpRequest, stage: StagedVersion) -> bool:
+    """Whether the stage page offers "Check the tarball again" to this person."""
+    if stage.state != StagedVersion.State.PENDING or stage.integrity not in sync.RECHECKABLE:
+        return False
+    role = role_for_package(request.user, stage.package_name)
+    return role is not None and role >= Role.APPROVER
+
+
+@login_required
+@require_POST
+def recheck_tarball(request: HttpRequest, stage_id: UUID) -> HttpResponseRedirect:
+    """An approver asks for an unavailable or mismatching tarball to be downloaded and checked
+    again (audited): due at once, and queued on commit."""
+    stage = get_visible_stage(request.user, stage_id)
+    require_stage_role(request.user, stage, Role.APPROVER)
+    if sync.request_recheck(stage.pk, Actor.from_request(request)):
+        download_stage_tarball_task.delay_on_commit(stage.pk)
+        messages.success(request, "The tarball will be downloaded and checked again shortly.")
+    else:
+        messages.info(
+            request, "Nothing to check again: a check is already due, or the verdict changed."
+        )
     return HttpResponseRedirect(reverse("reviews:stage", args=[stage.stage_id]), status=303)

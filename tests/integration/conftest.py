@@ -9,6 +9,7 @@ The test reads and changes rows in it with plain SQL.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -66,7 +67,8 @@ class SharedDatabase:
         """Every StagedVersion row, by stage id."""
         rows = self.rows(
             "SELECT stage_id, package_name, state, integrity, integrity_reason, "
-            "published_shasum_matches, download_claimed_at, download_attempts, tarball_id "
+            "published_shasum_matches, download_claimed_at, download_claim, download_attempts, "
+            "tarball_id "
             "FROM reviews_stagedversion"
         )
         return {str(uuid.UUID(str(row["stage_id"]))): row for row in rows}
@@ -267,6 +269,11 @@ class Worker:
     def output(self) -> str:
         return "worker log:\n" + self.log.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL, like the OOM killer: no task is finished, acknowledged or released."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
 
 @pytest.fixture
 def redis_url() -> str:
@@ -279,24 +286,54 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def worker(portal: Portal, redis_url: str, tmp_path: Path) -> Iterator[Worker]:
+def start_worker(portal: Portal, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """`start_worker(**environment)` starts a Celery worker on this test's own queue (one queue
+    for all, so a worker started after another was killed takes up its queue); all are
+    stopped at the end."""
     queue = f"greenroom-it-{uuid.uuid4().hex[:12]}"
-    env = {**portal.env, "CELERY_BROKER_URL": redis_url, "GREENROOM_TEST_QUEUE": queue}
-    env["LOG_LEVEL"] = "INFO"
-    log = tmp_path / "worker.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    started: list[Worker] = []
+
+    def start(**environment: str) -> Worker:
+        env = {**portal.env, "CELERY_BROKER_URL": redis_url, "GREENROOM_TEST_QUEUE": queue}
+        env.update(LOG_LEVEL="INFO", **environment)
+        log = tmp_path / f"worker-{len(started)}.log"
+        with log.open("w") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.integration.worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        started.append(Worker(process, redis_url, queue, log))
+        return started[-1]
+
     try:
-        yield Worker(process, redis_url, queue, log)
+        yield start
     finally:
-        stop(process)
+        for worker in started:
+            stop(worker.process)
         client = redis.Redis.from_url(redis_url)
         client.delete(queue, f"_kombu.binding.{queue}")
+        forget_unacked(client, queue)
+
+
+@pytest.fixture
+def worker(start_worker: Callable[..., Worker]) -> Worker:
+    return start_worker()
+
+
+def forget_unacked(client: redis.Redis, queue: str) -> None:
+    """Drops the messages a killed worker of this queue left unacknowledged, and only those
+    (other tests' workers share the broker), so they are not restored into a queue no one
+    reads an hour later."""
+    for tag, entry in client.hscan_iter("unacked"):
+        try:
+            routing_key = json.loads(entry)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if routing_key == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)

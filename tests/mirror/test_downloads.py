@@ -10,7 +10,7 @@ from django.core.files.storage import storages
 from django.utils import timezone
 
 from devregistry.tarballs import shasum
-from reviews.mirror import sync
+from reviews.mirror import leases, sync
 from reviews.mirror.registry import RegistryError, is_transient, sync_client
 from reviews.mirror.tarballs import storage_name
 from reviews.models import StagedVersion, Tarball
@@ -104,7 +104,10 @@ def test_a_tarball_swapped_in_storage_is_a_mismatch(registry: Registry) -> None:
 
     sv = only(stage_id)
     assert sv.integrity == Integrity.MISMATCH
-    assert sv.integrity_reason == "package.json has version '6.6.6', the stage '1.0.0'"
+    assert sv.integrity_reason == (
+        "package.json has version '6.6.6', the stage '1.0.0' "
+        "(downloaded twice, the same bytes both times)"
+    )
 
 
 def test_a_tarball_naming_another_package_is_a_mismatch(registry: Registry) -> None:
@@ -240,7 +243,7 @@ def test_a_live_claim_is_respected_and_an_expired_one_is_taken_over(registry: Re
 
     # That worker died: once the lease is over, the next pass takes the download over.
     StagedVersion.objects.update(
-        download_claimed_at=timezone.now() - sync.DOWNLOAD_LEASE - timedelta(seconds=1)
+        download_claimed_at=timezone.now() - leases.lease() - timedelta(seconds=1)
     )
     summary = pass_and_download()
 
@@ -258,7 +261,7 @@ def test_a_verdict_is_not_written_by_a_worker_that_lost_its_claim(registry: Regi
     assert sync.claim_download(sv.id) is None, "a second claim fails while the first is live"
 
     # A refresh reset the stage (its shasum changed) while the download ran.
-    StagedVersion.objects.update(download_claimed_at=None)
+    StagedVersion.objects.update(download_claimed_at=None, download_claim="")
 
     assert not sync.record_integrity(sv.id, claim, Integrity.VERIFIED, "late")
     assert StagedVersion.objects.get().integrity == Integrity.PENDING

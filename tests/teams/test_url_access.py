@@ -21,6 +21,7 @@ from reviews.models import (
     PublishedTarball,
     Role,
     StageBaseline,
+    StagedVersion,
     TeamNotificationSettings,
 )
 from tests.personas import World
@@ -52,6 +53,14 @@ def reviewed_url(world: World, name: str, *args: str) -> str:
         )
         StageBaseline.objects.filter(stage=stage).update(published=["1.0.0", "0.9.0"])
     return reverse(name, args=[stage.stage_id, *args])
+
+
+def unavailable_url(world: World, name: str) -> str:
+    """A URL of the Acme stage, whose tarball could not be downloaded."""
+    StagedVersion.objects.filter(pk=world.acme_stage.pk).update(
+        integrity=StagedVersion.Integrity.UNAVAILABLE, integrity_reason="registry answered 403"
+    )
+    return reverse(name, args=[world.acme_stage.stage_id])
 
 
 @dataclass
@@ -97,6 +106,15 @@ CASES: dict[str, Case] = {
         method="post",
         allowed="viewer",
         allowed_status=303,  # queued (on commit), then back to the page
+    ),
+    "reviews:stage-recheck": Case(
+        url=lambda w: unavailable_url(w, "reviews:stage-recheck"),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,  # the check is due and queued (on commit), then back to the page
+        effect=lambda w: AuditEvent.objects.filter(
+            action="tarball.recheck_requested", stage=w.acme_stage, username="approver"
+        ).exists(),
     ),
     "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
     "reviews:audit": Case(url=lambda w: reverse("reviews:audit"), outsider=""),
