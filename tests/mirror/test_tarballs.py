@@ -16,9 +16,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from devregistry.tarballs import integrity, shasum
+from reviews.inspect.manifest import MAX_MANIFEST_BYTES
 from reviews.mirror.registry import DownloadedTarball
 from reviews.mirror.tarballs import (
-    MAX_MANIFEST_BYTES,
     UnreadableTarball,
     Verdict,
     check_tarball,
@@ -95,7 +95,11 @@ class TestCheckTarball:
             (raw_tarball([("package/index.js", b"x")]), "no package.json"),
             (raw_tarball([("package/package.json", b"{nope")]), "not valid JSON"),
             (raw_tarball([("package/package.json", b"[1]")]), "not a JSON object"),
-            (raw_tarball([("package/package.json", b"\xff\xfe")]), "not valid JSON"),
+            (raw_tarball([("package/package.json", b"\xff\xfe")]), "not UTF-8"),
+            (
+                raw_tarball([("package/package.json", b'{"a":' + b"[" * 100_000 + b"]" * 100_000)]),
+                "its package.json nests too deeply to read (more than 100 levels).",
+            ),
         ],
     )
     def test_unreadable_tarball_is_a_mismatch(self, data: bytes, expected: str) -> None:
@@ -136,6 +140,17 @@ class TestCheckTarball:
         found = verdict(bomb)
         assert found.integrity == Integrity.UNAVAILABLE
         assert "too big" in found.reason
+
+    def test_a_crash_while_checking_is_a_verdict_not_an_exception(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(*args: object, **kwargs: object) -> None:
+            raise MemoryError("a bug of ours")
+
+        monkeypatch.setattr("reviews.mirror.tarballs.read_archive", broken)
+        found = verdict(build_tarball("left-pad", "1.0.0"))
+        assert found.integrity == Integrity.UNAVAILABLE
+        assert found.reason == "the tarball could not be checked (MemoryError)"
 
     def test_read_manifest_raises_for_no_manifest(self) -> None:
         with pytest.raises(UnreadableTarball, match=r"no package\.json"):

