@@ -95,6 +95,9 @@ class ManifestDiff:
     fields: tuple[EntryChange, ...] = ()
     problems: tuple[str, ...] = field(default=())
     """Malformed or hostile input, in sentences (raw text: escape it)."""
+    staged_unreadable: str = ""
+    """Why the staged package.json could not be read at all (also in `problems`): then its
+    scripts and dependencies are unknown, not absent."""
 
     @property
     def install_hooks(self) -> tuple[EntryChange, ...]:
@@ -126,7 +129,9 @@ def diff_manifests(
     """
     problems: list[str] = []
     old_manifest = _load(old, "The baseline package.json", problems, absent_ok=first_release)
+    before_new = len(problems)
     new_manifest = _load(new, "The staged package.json", problems, absent_ok=False)
+    staged_unreadable = problems[-1] if len(problems) > before_new else ""
 
     old_scripts = _string_map(old_manifest, "scripts", "baseline", problems)
     new_scripts = _string_map(new_manifest, "scripts", "staged", problems)
@@ -168,6 +173,7 @@ def diff_manifests(
         engines=tuple(engines),
         fields=tuple(fields),
         problems=tuple(dict.fromkeys(problems)),
+        staged_unreadable=staged_unreadable,
     )
 
 

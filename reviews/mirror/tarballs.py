@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "package.json"  # as npm installs it: package/package.json with `package/` stripped
 # Refusals that say the tarball is beyond what we agree to read, not that it is broken.
-TOO_BIG = {RefusalReason.TOTAL_SIZE, RefusalReason.ENTRIES, RefusalReason.RATIO}
+TOO_BIG = {RefusalReason.TOTAL_SIZE, RefusalReason.ENTRIES}
 
 Integrity = StagedVersion.Integrity
 

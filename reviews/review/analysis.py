@@ -122,7 +122,6 @@ def archive_limits() -> Limits:
         max_total_bytes=settings.GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES,
         max_entries=settings.GREENROOM_ANALYSIS_MAX_ENTRIES,
         max_entry_bytes=settings.GREENROOM_ANALYSIS_MAX_FILE_BYTES,
-        max_ratio=settings.GREENROOM_ANALYSIS_MAX_RATIO,
         max_kept_bytes=settings.GREENROOM_ANALYSIS_MAX_KEPT_BYTES,
     )
 
@@ -152,7 +151,7 @@ def analyse_stage(
 
     Transient registry errors are raised for the caller to retry (nothing is half-recorded);
     anything else ends recorded, a crash too: the page says why instead of waiting forever.
-    `again` re-runs a failed analysis.
+    `again` re-runs a failed or refused analysis.
     """
     if client is None:
         with sync_client() as own_client:
@@ -250,7 +249,7 @@ def _analyse_stage(
         record_baseline(stage, staged, choice, published, analysis, problem)
     if analysis is None:
         return Outcome(NO_BASELINE, message=problem)
-    status = run_analysis(analysis.pk, retry_failed=again)
+    status = run_analysis(analysis.pk, again=again)
     if status == SKIPPED:
         status = Analysis.objects.values_list("status", flat=True).get(pk=analysis.pk)
     return Outcome(status, analysis.pk)
@@ -525,7 +524,7 @@ def analysis_for(baseline: Tarball | None, staged: Tarball) -> Analysis:
     return analysis
 
 
-def claim_analysis(analysis_id: int, *, retry_failed: bool = False) -> datetime | None:
+def claim_analysis(analysis_id: int, *, again: bool = False) -> datetime | None:
     """Take the analysis of a pair; the claim's timestamp, or None if it is not ours to do.
 
     A pair whose workers died (or ran past the lease) `MAX_ATTEMPTS` times would kill the next
@@ -542,17 +541,19 @@ def claim_analysis(analysis_id: int, *, retry_failed: bool = False) -> datetime 
         ),
     )
     claimable = Q(status=Status.PENDING) | abandoned
-    if retry_failed:
-        claimable |= Q(status=Status.FAILED)
+    if again:  # after a fix, or with other limits: a refusal is worth another look too
+        finished = [Status.FAILED, Status.REFUSED]
+        Analysis.objects.filter(id=analysis_id, status__in=finished).update(attempts=0)
+        claimable |= Q(status__in=finished)
     claimed = Analysis.objects.filter(claimable, id=analysis_id).update(
         status=Status.RUNNING, claimed_at=now, attempts=F("attempts") + 1, error=""
     )
     return now if claimed else None
 
 
-def run_analysis(analysis_id: int, *, retry_failed: bool = False) -> str:
+def run_analysis(analysis_id: int, *, again: bool = False) -> str:
     """Claim, compute and store one pair's analysis; its status, or SKIPPED if not ours."""
-    claim = claim_analysis(analysis_id, retry_failed=retry_failed)
+    claim = claim_analysis(analysis_id, again=again)
     if claim is None:
         return SKIPPED
     started = time.monotonic()
@@ -622,6 +623,9 @@ def save_analysis(
         counts = changeset.summary.counts
         fields.update(
             status=Status.DONE,
+            refusal_side="",
+            refusal_reason="",
+            refusal_message="",
             file_count=len(package.new.files),
             files_added=counts[ChangeStatus.ADDED],
             files_removed=counts[ChangeStatus.REMOVED],
@@ -721,6 +725,7 @@ def manifest_data(diff: ManifestDiff, *, first_release: bool) -> dict[str, Any]:
         "engines": entries(diff.engines),
         "fields": entries(diff.fields),
         "problems": list(diff.problems),
+        "staged_unreadable": diff.staged_unreadable,
         "first_release": first_release,
     }
 

@@ -57,7 +57,12 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
         if fragment is not None:
             return fragment
     history = stage.audit_events.order_by("-id")[:STAGE_HISTORY_ROWS]
-    ctx = {"stage": stage, "history": history, "review": review}
+    ctx = {
+        "stage": stage,
+        "history": history,
+        "review": review,
+        "unread": stage.unread_tarball(),
+    }
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response

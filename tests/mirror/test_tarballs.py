@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from devregistry.tarballs import integrity, shasum
+from reviews.inspect.archive import DEFAULT_LIMITS
 from reviews.inspect.manifest import MAX_MANIFEST_BYTES
 from reviews.mirror.registry import DownloadedTarball
 from reviews.mirror.tarballs import (
@@ -27,6 +28,7 @@ from reviews.mirror.tarballs import (
     store_tarball,
 )
 from reviews.models import StagedVersion, Tarball
+from tests.inspect.builders import many_entries
 from tests.support.packages import build_tarball
 
 Integrity = StagedVersion.Integrity
@@ -129,17 +131,20 @@ class TestCheckTarball:
         assert found.integrity == Integrity.MISMATCH
         assert "over" in found.reason
 
-    def test_a_decompression_bomb_is_too_big_to_check(self) -> None:
-        bomb = raw_tarball(
+    def test_zero_padding_is_read_whole_and_checked(self) -> None:
+        padded = raw_tarball(
             [
                 ("package/package.json", b'{"name":"left-pad","version":"1.0.0"}'),
                 ("package/z", bytes(50 * 1024 * 1024)),
             ]
         )
-        assert len(bomb) < 100_000
-        found = verdict(bomb)
+        assert len(padded) < 100_000
+        assert verdict(padded).verified
+
+    def test_more_entries_than_the_limit_is_too_big_to_check(self) -> None:
+        found = verdict(many_entries(DEFAULT_LIMITS.max_entries + 1))
         assert found.integrity == Integrity.UNAVAILABLE
-        assert "too big" in found.reason
+        assert found.reason == "tarball too big to check: The tarball has more than 50,000 entries."
 
     def test_a_crash_while_checking_is_a_verdict_not_an_exception(
         self, monkeypatch: pytest.MonkeyPatch
