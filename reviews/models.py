@@ -109,6 +109,31 @@ class StagedVersion(models.Model):
             return f"{self.actor} ({self.actor_type})"
         return self.actor
 
+    def unread_tarball(self) -> str:
+        """Why Greenroom could not read the whole staged tarball, in a sentence; "" when it read
+        it whole, or has not finished trying.
+
+        Then what the review shows is incomplete (an install script may hide in what was not
+        read): the stage page leads with it and approving needs an acknowledgement.
+        """
+        if self.tarball_id is None:
+            if self.integrity == self.Integrity.UNAVAILABLE:
+                return f"It could not be downloaded: {self.integrity_reason}"
+            return ""
+        chosen = (
+            StageBaseline.objects.select_related("analysis")
+            .filter(stage=self, staged_tarball_id=self.tarball_id)
+            .first()
+        )
+        if chosen is None:
+            return ""
+        if chosen.problem:
+            return f"It was not analysed. {chosen.problem}"
+        analysis = chosen.analysis
+        if analysis is None:
+            return ""
+        return analysis.unread_staged_tarball()
+
 
 class Team(models.Model):
     """A group of people who own a set of packages, named by patterns."""
@@ -268,6 +293,9 @@ class WebAuthChallenge(models.Model):
     stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
     decision = models.CharField(max_length=8, choices=Decision.choices)
     reason = models.TextField(blank=True)
+    # The approver ticked "I understand Greenroom could not read this whole tarball" on the
+    # form that opened this challenge; the approval re-sent after the key carries it along.
+    acknowledged_unread = models.BooleanField(default=False)
     auth_url = models.URLField(max_length=2000)
     done_url = models.URLField(max_length=2000)
     created_at = models.DateTimeField(default=timezone.now)
@@ -394,6 +422,24 @@ class Analysis(models.Model):
     @property
     def size_delta(self) -> int:
         return self.new_size - self.old_size
+
+    def unread_staged_tarball(self) -> str:
+        """Why this analysis did not read the whole staged tarball (see
+        `StagedVersion.unread_tarball`); "" if it did, or has not finished."""
+        if self.status == self.Status.REFUSED:
+            if self.refusal_side == "baseline":
+                return (
+                    "The baseline tarball was refused, so none of the staged tarball's files "
+                    f"are listed: {self.refusal_message}"
+                )
+            return f"Reading it stopped early: {self.refusal_message}"
+        if self.status == self.Status.FAILED:
+            return f"The analysis failed: {self.error}"
+        manifest = self.manifest if isinstance(self.manifest, dict) else {}
+        unreadable = manifest.get("staged_unreadable")
+        if self.status == self.Status.DONE and unreadable:
+            return str(unreadable)
+        return ""
 
 
 class FileChangeRow(models.Model):

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from reviews.inspect.storable import storable, storable_text
 from reviews.models import AuditEvent, StagedVersion
 
 GENESIS_HASH = "0" * 64
@@ -174,18 +175,19 @@ def record(
             action=str(action),
             user=actor.user,
             username=actor.user.get_username() if actor.user else "",
-            npm_user=npm_user,
+            npm_user=storable_text(npm_user),
             stage=stage,
             stage_uuid=str(stage.stage_id) if stage else "",
             package_name=stage.package_name if stage else "",
             version=stage.version if stage else "",
             shasum=stage.shasum if stage else "",
-            target=target,
+            target=storable_text(target),
             ip=normalise_ip(actor.ip),
-            user_agent=actor.user_agent[:400],
+            user_agent=storable_text(actor.user_agent[:400]),
             registry_status=registry_status,
-            registry_message=registry_message[:2000],
-            payload=json.loads(json.dumps(payload, sort_keys=True)),
+            registry_message=storable_text(registry_message[:2000]),
+            # Reasons and registry answers may quote a tarball: stored (and hashed) storable.
+            payload=storable(json.loads(json.dumps(payload, sort_keys=True))),
             prev_hash=prev_hash or GENESIS_HASH,
         )
         event.hash = hash_of(event)

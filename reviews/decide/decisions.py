@@ -176,10 +176,13 @@ def decide(
     otp: str | None = None,
     reason: str = "",
     factor: Factor | None = None,
+    acknowledged_unread: bool = False,
 ) -> Outcome:
     """Send one approve or reject for `stage` as `user`; the caller has checked their role.
 
     `otp` is a typed code or a security key's token; None for the first attempt.
+    `acknowledged_unread`: the person confirmed they understand that Greenroom could not read
+    the whole staged tarball; approving such a stage is refused without it.
     """
     factor = factor or (Factor.NONE if otp is None else Factor.CODE)
     attempt = Attempt(stage, decision, actor, factor, reason.strip())
@@ -198,6 +201,12 @@ def decide(
             Kind.NOT_LINKED,
             "Link your npm token on your settings page first: the registry decides as you.",
         )
+    unread = stage.unread_tarball() if decision == Decision.APPROVE else ""
+    if unread and not acknowledged_unread:
+        attempt.record(Action.DECISION_REFUSED, why="unread tarball not acknowledged")
+        return attempt.outcome(Kind.REFUSED, unacknowledged_words(unread))
+    if unread:
+        attempt.details["acknowledged"] = f"{UNREAD_ACKNOWLEDGEMENT}: {unread}"
     if otp is not None and not FACTOR_RE.fullmatch(otp):
         attempt.record(Action.DECISION_FAILED, why="second factor not sendable")
         return attempt.outcome(
@@ -350,6 +359,16 @@ def _answer(attempt: Attempt, error: RegistryError, npm_user: str, *, sent_facto
     )
 
 
+UNREAD_ACKNOWLEDGEMENT = "I understand Greenroom could not read this whole tarball"
+
+
+def unacknowledged_words(unread: str) -> str:
+    return (
+        f"Greenroom could not read this whole tarball: {unread} Nothing was sent. To approve it "
+        f'anyway, tick "{UNREAD_ACKNOWLEDGEMENT}" and approve again.'
+    )
+
+
 def already_decided(stage: StagedVersion) -> str:
     state = stage.get_state_display().lower()
     if stage.decided_in_portal:
@@ -463,6 +482,7 @@ def open_challenge(attempt: Attempt, error: WebAuthRequired) -> WebAuthChallenge
             stage=attempt.stage,
             decision=attempt.decision,
             reason=attempt.reason,
+            acknowledged_unread="acknowledged" in attempt.details,
             auth_url=error.auth_url,
             done_url=error.done_url,
             created_at=now,
@@ -551,6 +571,7 @@ def poll_security_key(stage: StagedVersion, user: User, actor: Actor) -> Outcome
         otp=result.token,
         reason=challenge.reason,
         factor=Factor.SECURITY_KEY,
+        acknowledged_unread=challenge.acknowledged_unread,
     )
 
 

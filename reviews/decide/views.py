@@ -75,7 +75,21 @@ class ApproveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Note (optional)",
     )
+    acknowledge_unread = forms.BooleanField(required=False, label=decisions.UNREAD_ACKNOWLEDGEMENT)
     otp = code_field()
+
+    def __init__(self, *args: Any, unread: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unread = unread
+        if unread:
+            # Checked here for a plain answer; decisions.decide() refuses without it too.
+            field = self.fields["acknowledge_unread"]
+            field.required = True
+            field.error_messages["required"] = (
+                "Greenroom could not read this whole tarball: tick this box to approve it anyway."
+            )
+        else:
+            del self.fields["acknowledge_unread"]
 
     def clean_otp(self) -> str:
         return clean_code(self.cleaned_data["otp"])
@@ -109,7 +123,8 @@ DecisionForm = ApproveForm | RejectForm
 
 def make_form(decision: Decision, stage: StagedVersion, data: Any = None) -> DecisionForm:
     if decision == Decision.APPROVE:
-        return ApproveForm(data)
+        unread = stage.unread_tarball() if stage.state == StagedVersion.State.PENDING else ""
+        return ApproveForm(data, unread=unread)
     return RejectForm(data, stage=stage)
 
 
@@ -151,6 +166,7 @@ def render_decide(
         "challenge": challenge,
         "asks_for_code": bool(challenge or (outcome and outcome.asks_for_code)),
         "linked": npm_tokens.linked_record(user),
+        "unread": form.unread if isinstance(form, ApproveForm) else "",
         "preview": (
             decisions.preview_approval(stage)
             if decision == Decision.APPROVE and stage.state == StagedVersion.State.PENDING
@@ -225,6 +241,7 @@ def send(request: HttpRequest, stage_id: UUID, decision: Decision) -> HttpRespon
         Actor.from_request(request),
         otp=form.cleaned_data["otp"] or None,
         reason=form.cleaned_data["reason"],
+        acknowledged_unread=bool(form.cleaned_data.get("acknowledge_unread")),
     )
     return finish(request, stage, user, decision, form, outcome)
 

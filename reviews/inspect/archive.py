@@ -2,7 +2,7 @@
 
 A tarball is attacker-controlled. This module streams it once, front to back, decompressing
 in bounded steps and parsing tar headers itself, and refuses to go on past the caller's
-`Limits` (total unpacked bytes, entries, compression ratio). Nothing is extracted: paths in
+`Limits` (total unpacked bytes, entries). Nothing is extracted: paths in
 the archive are only strings. Links, devices, fifos, absolute and `..` paths are recorded as
 `Finding`s, never followed. A refused archive still returns everything read up to that point
 together with the reason (`ArchiveResult.refusal`); nothing here raises on bad input.
@@ -71,15 +71,14 @@ class Limits:
     """Bounds on what one tarball may cost. Callers pass values from settings."""
 
     max_total_bytes: int = 512 * MiB
-    """Unpacked tar stream (headers and padding included); beyond it the archive is refused."""
+    """Unpacked tar stream (headers and padding included); beyond it the archive is refused.
+
+    This, not a compression ratio, is what bounds a decompression bomb: a ratio would refuse a
+    small tarball padded with zeros, whose install script then goes unread."""
     max_entries: int = 50_000
     """Entries of any type except pax/GNU meta headers; beyond it the archive is refused."""
     max_entry_bytes: int = 64 * MiB
     """Larger files are indexed (hashed while streaming) but their bytes are never held."""
-    max_ratio: float = 200.0
-    """Unpacked bytes per compressed byte; a higher ratio is a decompression bomb."""
-    ratio_grace_bytes: int = 1 * MiB
-    """The ratio is checked only past this many unpacked bytes (tar padding of tiny archives)."""
     max_kept_bytes: int = 256 * MiB
     """Budget for file contents held in memory by `keep_contents` and `read_members`."""
 
@@ -119,7 +118,6 @@ class Finding:
 class RefusalReason(StrEnum):
     TOTAL_SIZE = "total-size"
     ENTRIES = "entries"
-    RATIO = "ratio"
     CORRUPT = "corrupt"
     TRUNCATED = "truncated"
     EMPTY = "empty"
@@ -296,7 +294,7 @@ class _Inflater:
     """The tar stream out of a gzip'd (or plain) source, in bounded steps, counted.
 
     Each decompression step yields at most `_CHUNK` bytes, so a bomb never allocates more than
-    that before the total-size and ratio checks see it. Several gzip members back to back are
+    that before the total-size check sees it. Several gzip members back to back are
     read as one stream (as gunzip does); other bytes after the end are ignored (as npm does).
     """
 
@@ -317,12 +315,6 @@ class _Inflater:
             raise _Stop(RefusalReason.EMPTY, "The tarball is empty.")
         if self._raw == _GZIP_MAGIC:
             self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-    @property
-    def consumed(self) -> int:
-        """Compressed bytes actually decompressed so far."""
-        tail = len(self._zlib.unconsumed_tail) if self._zlib else 0
-        return self.fed - tail
 
     def read(self, size: int) -> bytes:
         """Exactly `size` bytes, or fewer at the end of the stream."""
@@ -407,16 +399,6 @@ class _Inflater:
             raise _Stop(
                 RefusalReason.TOTAL_SIZE,
                 f"The tarball unpacks to more than {format_size(limits.max_total_bytes)}.",
-            )
-        if self._zlib is None or self.produced <= limits.ratio_grace_bytes:
-            return
-        consumed = max(self.consumed, 1)
-        if self.produced > limits.max_ratio * consumed:
-            raise _Stop(
-                RefusalReason.RATIO,
-                f"The tarball expands more than {limits.max_ratio:g} times "
-                f"({format_size(consumed)} gave {format_size(self.produced)} and more): "
-                "a decompression bomb.",
             )
 
 

@@ -4,7 +4,7 @@ Scripts (the install-time hooks `preinstall`, `install`, `postinstall` and `prep
 dependencies of every kind, `bin`, the entry points (`main`, `module`, `exports`, `type`),
 `files`, `engines`, `os` and `cpu`. Both manifests are attacker-controlled: anything that is
 not the expected shape becomes a `problem` sentence and an empty section, never an exception;
-sizes, nesting and the number of reported entries are bounded.
+sizes, nesting (`reviews.inspect.manifest`) and the number of reported entries are bounded.
 
 A package with a `binding.gyp` at its root and no `install` or `preinstall` script gets an
 implicit `install` script (`node-gyp rebuild`) from npm; callers say whether the file is there
@@ -19,19 +19,18 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from reviews.inspect.manifest import Manifest, parse_manifest
+
 __all__ = [
     "DEPENDENCY_KINDS",
     "INSTALL_HOOKS",
-    "MAX_MANIFEST_BYTES",
     "EntryChange",
     "EntryStatus",
     "ManifestDiff",
     "Section",
     "diff_manifests",
-    "parse_manifest",
 ]
 
-MAX_MANIFEST_BYTES = 5 * 1024 * 1024
 MAX_SHOWN_CHARS = 2_000
 """A value longer than this is cut for display (changes are still detected on the whole)."""
 MAX_CHANGES_PER_SECTION = 2_000
@@ -46,8 +45,6 @@ DEPENDENCY_KINDS = (
 )
 ENTRY_FIELDS = ("main", "module", "exports", "type", "browser", "files", "os", "cpu")
 IMPLICIT_INSTALL = "node-gyp rebuild"
-
-Manifest = Mapping[str, Any]
 
 
 class EntryStatus(StrEnum):
@@ -98,6 +95,9 @@ class ManifestDiff:
     fields: tuple[EntryChange, ...] = ()
     problems: tuple[str, ...] = field(default=())
     """Malformed or hostile input, in sentences (raw text: escape it)."""
+    staged_unreadable: str = ""
+    """Why the staged package.json could not be read at all (also in `problems`): then its
+    scripts and dependencies are unknown, not absent."""
 
     @property
     def install_hooks(self) -> tuple[EntryChange, ...]:
@@ -115,26 +115,6 @@ class ManifestDiff:
         yield from self.fields
 
 
-def parse_manifest(data: bytes | None, label: str = "package.json") -> tuple[Manifest, list[str]]:
-    """A manifest as a mapping (empty when unusable) and the problems met reading it."""
-    if data is None:
-        return {}, [f"{label} is missing."]
-    if len(data) > MAX_MANIFEST_BYTES:
-        return {}, [f"{label} is {len(data):,} bytes, over the {MAX_MANIFEST_BYTES:,} read."]
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-        value = json.loads(text, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        return {}, [f"{label} is not UTF-8."]
-    except RecursionError:
-        return {}, [f"{label} nests too deeply to read."]
-    except ValueError as error:  # JSONDecodeError, NaN/Infinity, over-long integers
-        return {}, [f"{label} is not valid JSON ({_cut(str(error), 200)})."]
-    if not isinstance(value, dict):
-        return {}, [f"{label} is not a JSON object."]
-    return value, []
-
-
 def diff_manifests(
     old: bytes | Manifest | None,
     new: bytes | Manifest | None,
@@ -149,7 +129,9 @@ def diff_manifests(
     """
     problems: list[str] = []
     old_manifest = _load(old, "The baseline package.json", problems, absent_ok=first_release)
+    before_new = len(problems)
     new_manifest = _load(new, "The staged package.json", problems, absent_ok=False)
+    staged_unreadable = problems[-1] if len(problems) > before_new else ""
 
     old_scripts = _string_map(old_manifest, "scripts", "baseline", problems)
     new_scripts = _string_map(new_manifest, "scripts", "staged", problems)
@@ -191,14 +173,11 @@ def diff_manifests(
         engines=tuple(engines),
         fields=tuple(fields),
         problems=tuple(dict.fromkeys(problems)),
+        staged_unreadable=staged_unreadable,
     )
 
 
 # --- internals -------------------------------------------------------------------------------
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _load(
@@ -207,9 +186,10 @@ def _load(
     if source is None and absent_ok:
         return {}
     if source is None or isinstance(source, bytes | bytearray):
-        manifest, found = parse_manifest(bytes(source) if source is not None else None, label)
-        problems.extend(found)
-        return manifest
+        parsed = parse_manifest(bytes(source) if source is not None else None, label)
+        if parsed.problem:
+            problems.append(parsed.problem)
+        return parsed.document
     return source
 
 

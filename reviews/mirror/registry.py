@@ -611,7 +611,7 @@ def _error_for(response: requests.Response, content: bytes) -> RegistryError:
     text = content.decode("utf-8", errors="replace")
     try:
         body = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     message = _message(body, text, response.reason or "")
     if status == 401:
@@ -661,7 +661,7 @@ def _reply(response: requests.Response) -> Reply:
         content = _read_body(response, MAX_ERROR_BODY, truncate=True)
     try:
         body = json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     return Reply(
         status=response.status_code,
@@ -696,7 +696,7 @@ def _parse_json(response: requests.Response) -> dict[str, Any]:
         content = _read_body(response, MAX_JSON_BODY)
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting too deep for Python's parser: malformed too
         raise Unavailable(
             "the registry answered with malformed JSON", status=response.status_code
         ) from None

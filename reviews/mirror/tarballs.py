@@ -8,7 +8,7 @@ through Django's storage API.
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,13 +23,16 @@ from reviews.inspect.archive import (
     TarballSource,
     read_archive,
 )
+from reviews.inspect.manifest import MAX_MANIFEST_BYTES, oversized_problem, parse_manifest
+from reviews.inspect.storable import storable_text
 from reviews.mirror.registry import DownloadedTarball
 from reviews.models import StagedVersion, Tarball
 
+logger = logging.getLogger(__name__)
+
 MANIFEST = "package.json"  # as npm installs it: package/package.json with `package/` stripped
-MAX_MANIFEST_BYTES = 1024 * 1024
 # Refusals that say the tarball is beyond what we agree to read, not that it is broken.
-TOO_BIG = {RefusalReason.TOTAL_SIZE, RefusalReason.ENTRIES, RefusalReason.RATIO}
+TOO_BIG = {RefusalReason.TOTAL_SIZE, RefusalReason.ENTRIES}
 
 Integrity = StagedVersion.Integrity
 
@@ -46,6 +49,10 @@ class UnreadableTarball(Exception):
 class Verdict:
     integrity: Integrity
     reason: str
+    """Stored on the stage and in the audit trail; may quote the tarball, so made storable."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", storable_text(self.reason))
 
     @property
     def verified(self) -> bool:
@@ -63,18 +70,15 @@ def read_manifest(source: TarballSource, limits: Limits = DEFAULT_LIMITS) -> dic
     if result.refusal is not None:
         raise UnreadableTarball(result.refusal.message, too_big=result.refusal.reason in TOO_BIG)
     data = result.contents.get(MANIFEST)
+    entry = result.files.get(MANIFEST)
+    if data is None and entry is not None and entry.oversized:
+        raise UnreadableTarball(oversized_problem(f"its {MANIFEST}", entry.size))
     if data is None:
-        entry = result.files.get(MANIFEST)
-        if entry is not None and entry.oversized:
-            raise UnreadableTarball(f"its {MANIFEST} is over {MAX_MANIFEST_BYTES} bytes")
-        raise UnreadableTarball(f"it has no {MANIFEST}")
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise UnreadableTarball(f"its {MANIFEST} is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise UnreadableTarball(f"its {MANIFEST} is not a JSON object")
-    return document
+        raise UnreadableTarball(f"it has no {MANIFEST}.")
+    parsed = parse_manifest(data, f"its {MANIFEST}")
+    if not parsed.readable:
+        raise UnreadableTarball(parsed.problem)
+    return parsed.document
 
 
 def check_tarball(tarball: DownloadedTarball, *, name: str, version: str, shasum: str) -> Verdict:
@@ -88,6 +92,13 @@ def check_tarball(tarball: DownloadedTarball, *, name: str, version: str, shasum
         if e.too_big:
             return Verdict(Integrity.UNAVAILABLE, f"tarball too big to check: {e}")
         return Verdict(Integrity.MISMATCH, f"tarball unreadable: {e}")
+    except Exception as e:
+        # A bug of ours on hostile bytes must end as a verdict, not as a download that fails
+        # again at every lease and leaves the stage "not checked yet" forever.
+        logger.exception("checking the tarball of %s@%s failed", name, version)
+        return Verdict(
+            Integrity.UNAVAILABLE, f"the tarball could not be checked ({type(e).__name__})"
+        )
     found_name, found_version = manifest.get("name"), manifest.get("version")
     if found_name != name:
         return Verdict(

@@ -62,6 +62,7 @@ from reviews.inspect.diffing import (
 from reviews.inspect.highlight import lexer_name
 from reviews.inspect.manifest_diff import EntryChange, ManifestDiff, diff_manifests
 from reviews.inspect.render import render_context
+from reviews.inspect.storable import storable, storable_text
 from reviews.mirror import leases
 from reviews.mirror.registry import (
     DownloadedTarball,
@@ -86,6 +87,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 """Of what an `Analysis` stores; bump it and pairs are analysed again into new rows."""
+MAX_ATTEMPTS = 3
+"""Claims of one pair whose worker died or ran past the lease; then it fails, with why."""
+MAX_ERROR_CHARS = 1000
 ROWS_PER_INSERT = 2000
 MANIFEST = "package.json"
 BINDING_GYP = "binding.gyp"
@@ -118,7 +122,6 @@ def archive_limits() -> Limits:
         max_total_bytes=settings.GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES,
         max_entries=settings.GREENROOM_ANALYSIS_MAX_ENTRIES,
         max_entry_bytes=settings.GREENROOM_ANALYSIS_MAX_FILE_BYTES,
-        max_ratio=settings.GREENROOM_ANALYSIS_MAX_RATIO,
         max_kept_bytes=settings.GREENROOM_ANALYSIS_MAX_KEPT_BYTES,
     )
 
@@ -147,11 +150,51 @@ def analyse_stage(
     """Choose the stage's baseline (or use `against`), fetch it, and analyse the pair.
 
     Transient registry errors are raised for the caller to retry (nothing is half-recorded);
-    anything else ends recorded. `again` re-runs a failed analysis.
+    anything else ends recorded, a crash too: the page says why instead of waiting forever.
+    `again` re-runs a failed or refused analysis.
     """
     if client is None:
         with sync_client() as own_client:
             return analyse_stage(staged_version_id, against=against, client=own_client, again=again)
+    try:
+        return _analyse_stage(staged_version_id, against, client, again)
+    except RegistryError as e:
+        if e.transient:
+            raise
+        return _crashed(staged_version_id, against, e)
+    except Exception as e:
+        return _crashed(staged_version_id, against, e)
+
+
+def _crashed(staged_version_id: int, against: str | None, error: Exception) -> Outcome:
+    """Something other than the registry's answer broke the baseline's choice or fetch."""
+    logger.exception("analysis of stage %s crashed", staged_version_id)
+    stage = StagedVersion.objects.get(id=staged_version_id)
+    problem = (
+        f"The analysis could not run: {failure_text(error)}. Once the cause is fixed, "
+        f"`manage.py analyse_stage {stage.stage_id} --again` runs it again."
+    )
+    if against is not None:
+        give_up(staged_version_id, against, problem)
+    elif stage.tarball is not None:
+        StageBaseline.objects.update_or_create(
+            stage=stage,
+            defaults={"staged_tarball": stage.tarball, "problem": problem, "analysis": None},
+        )
+    return Outcome(Status.FAILED, message=problem)
+
+
+def failure_text(error: BaseException) -> str:
+    """An exception in words for the page: its type and message, cut, storable."""
+    text = f"{type(error).__name__}: {error}".strip().removesuffix(":")
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + "…"
+    return storable_text(text)
+
+
+def _analyse_stage(
+    staged_version_id: int, against: str | None, client: RegistryClient, again: bool
+) -> Outcome:
     stage = StagedVersion.objects.select_related("tarball").get(id=staged_version_id)
     staged = stage.tarball
     if staged is None:
@@ -170,7 +213,11 @@ def analyse_stage(
         if against is None:
             StageBaseline.objects.update_or_create(
                 stage=stage,
-                defaults={"staged_tarball": staged, "problem": problem, "analysis": None},
+                defaults={
+                    "staged_tarball": staged,
+                    "problem": storable_text(problem),
+                    "analysis": None,
+                },
             )
         else:
             give_up(stage.pk, against, str(e))
@@ -202,7 +249,7 @@ def analyse_stage(
         record_baseline(stage, staged, choice, published, analysis, problem)
     if analysis is None:
         return Outcome(NO_BASELINE, message=problem)
-    status = run_analysis(analysis.pk, retry_failed=again)
+    status = run_analysis(analysis.pk, again=again)
     if status == SKIPPED:
         status = Analysis.objects.values_list("status", flat=True).get(pk=analysis.pk)
     return Outcome(status, analysis.pk)
@@ -219,7 +266,7 @@ def give_up(staged_version_id: int, against: str | None, message: str) -> None:
         package_name=name, version=against, verdict=Integrity.PENDING
     ).update(
         verdict=Integrity.UNAVAILABLE,
-        reason=f"the registry did not answer: {message}",
+        reason=storable_text(f"the registry did not answer: {message}"),
         checked_at=timezone.now(),
     )
 
@@ -250,8 +297,8 @@ def record_baseline(
             "version": choice.version or "",
             "rule": choice.rule.value,
             "tag": choice.tag or "",
-            "published": published,
-            "problem": problem,
+            "published": storable(published),
+            "problem": storable_text(problem),
             "analysis": analysis,
             "chosen_at": timezone.now(),
         },
@@ -471,7 +518,7 @@ def _record_published(
     row.shasum = shasum.lower()[:40]
     row.integrity = integrity
     row.verdict = verdict
-    row.reason = reason
+    row.reason = storable_text(reason)
     row.tarball = tarball
     row.checked_at = timezone.now()
     row.save(update_fields=["shasum", "integrity", "verdict", "reason", "tarball", "checked_at"])
@@ -496,14 +543,29 @@ def analysis_for(baseline: Tarball | None, staged: Tarball) -> Analysis:
 
 
 def claim_analysis(
-    analysis_id: int, *, retry_failed: bool = False, now: datetime | None = None
+    analysis_id: int, *, again: bool = False, now: datetime | None = None
 ) -> str | None:
-    """Take the analysis of a pair; the claim's token, or None if it is not ours to do."""
+    """Take the analysis of a pair; the claim's token, or None if it is not ours to do.
+
+    A pair whose workers died (or ran past the lease) `MAX_ATTEMPTS` times would kill the next
+    one too: it ends failed, with why, instead of "running" forever."""
     now = now or timezone.now()
-    stale = now - leases.lease()
-    claimable = Q(status=Status.PENDING) | Q(status=Status.RUNNING, claimed_at__lt=stale)
-    if retry_failed:
-        claimable |= Q(status=Status.FAILED)
+    abandoned = Q(status=Status.RUNNING, claimed_at__lt=now - leases.lease())
+    Analysis.objects.filter(abandoned, id=analysis_id, attempts__gte=MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        claimed_at=None,
+        claim_token="",
+        finished_at=now,
+        error=(
+            f"it stopped without finishing {MAX_ATTEMPTS} times (the worker was stopped, ran "
+            "out of memory or ran past its lease)"
+        ),
+    )
+    claimable = Q(status=Status.PENDING) | abandoned
+    if again:  # after a fix, or with other limits: a refusal is worth another look too
+        finished = [Status.FAILED, Status.REFUSED]
+        Analysis.objects.filter(id=analysis_id, status__in=finished).update(attempts=0)
+        claimable |= Q(status__in=finished)
     token = leases.new_token()
     claimed = Analysis.objects.filter(claimable, id=analysis_id).update(
         status=Status.RUNNING,
@@ -522,21 +584,23 @@ def bump_analysis_claim(analysis_id: int, claim: str, now: datetime) -> int:
     )
 
 
-def run_analysis(analysis_id: int, *, retry_failed: bool = False) -> str:
+def run_analysis(analysis_id: int, *, again: bool = False) -> str:
     """Claim, compute and store one pair's analysis; its status, or SKIPPED if not ours."""
-    claim = claim_analysis(analysis_id, retry_failed=retry_failed)
+    claim = claim_analysis(analysis_id, again=again)
     if claim is None:
         return SKIPPED
-    analysis = Analysis.objects.select_related("baseline", "staged").get(id=analysis_id)
     started = time.monotonic()
     try:
+        analysis = Analysis.objects.select_related("baseline", "staged").get(id=analysis_id)
         with leases.Heartbeat(partial(bump_analysis_claim, analysis_id, claim)):
             package, manifest = compute(analysis.baseline, analysis.staged, archive_limits())
-    except Exception as e:  # a bug or a lost file must not hold the claim until the lease ends
+        return save_analysis(analysis_id, claim, package, manifest, time.monotonic() - started)
+    except Exception as e:
+        # A bug, a lost file or a row the database refuses must not leave the analysis
+        # "running" (the page would say "Analysing…" until the lease ends, and again after).
         logger.exception("analysis %s failed", analysis_id)
-        _finish(analysis_id, claim, status=Status.FAILED, error=f"{type(e).__name__}: {e}")
+        _finish(analysis_id, claim, status=Status.FAILED, error=failure_text(e))
         return Status.FAILED
-    return save_analysis(analysis_id, claim, package, manifest, time.monotonic() - started)
 
 
 def compute(
@@ -593,6 +657,9 @@ def save_analysis(
         counts = changeset.summary.counts
         fields.update(
             status=Status.DONE,
+            refusal_side="",
+            refusal_reason="",
+            refusal_message="",
             file_count=len(package.new.files),
             files_added=counts[ChangeStatus.ADDED],
             files_removed=counts[ChangeStatus.REMOVED],
@@ -623,9 +690,11 @@ def save_analysis(
 
 
 def _finish(analysis_id: int, claim: str, **fields: Any) -> bool:
+    """Store the outcome, if the claim is still ours. The one place an analysis row gets text
+    from tarballs (findings, the package.json diff, refusals, errors): made storable here."""
     return bool(
         Analysis.objects.filter(id=analysis_id, status=Status.RUNNING, claim_token=claim).update(
-            claimed_at=None, claim_token="", finished_at=timezone.now(), **fields
+            claimed_at=None, claim_token="", finished_at=timezone.now(), **storable(fields)
         )
     )
 
@@ -659,8 +728,8 @@ def _row(analysis_id: int, ordinal: int, change: FileChange) -> FileChangeRow:
     return FileChangeRow(
         analysis_id=analysis_id,
         ordinal=ordinal,
-        path=change.path,
-        old_path=old.path if old and change.status is ChangeStatus.RENAMED else "",
+        path=storable_text(change.path),
+        old_path=storable_text(old.path) if old and change.status is ChangeStatus.RENAMED else "",
         status=change.status.value,
         size=new.size if new else None,
         old_size=old.size if old else None,
@@ -690,6 +759,7 @@ def manifest_data(diff: ManifestDiff, *, first_release: bool) -> dict[str, Any]:
         "engines": entries(diff.engines),
         "fields": entries(diff.fields),
         "problems": list(diff.problems),
+        "staged_unreadable": diff.staged_unreadable,
         "first_release": first_release,
     }
 

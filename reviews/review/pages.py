@@ -64,6 +64,7 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
         "review": review,
         "may_recheck": review_views.may_recheck(request, stage),
         "check_due": stage.next_check_at is not None and stage.next_check_at <= timezone.now(),
+        "unread": stage.unread_tarball(),
     }
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])

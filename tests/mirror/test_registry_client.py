@@ -26,6 +26,7 @@ from reviews.mirror.registry import (
     Unavailable,
     WebAuthRequired,
     _error_for,
+    _parse_json,
     escape_name,
     is_transient,
     redact_url,
@@ -316,3 +317,20 @@ def test_error_classification_follows_npm_registry_fetch(
     found = _error_for(answer, answer.content)
     assert type(found) is error
     assert found.status == answer.status_code
+
+
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_an_answer_nested_too_deep_for_python_is_malformed_json_not_a_crash() -> None:
+    answer = response(200)
+    answer._content = DEEP_JSON
+    answer._content_consumed = True  # type: ignore[attr-defined]  # read from `_content`
+    with pytest.raises(Unavailable, match="malformed JSON"):
+        _parse_json(answer)
+
+
+def test_an_error_body_nested_too_deep_is_still_classified() -> None:
+    answer = response(404)
+    answer._content = DEEP_JSON
+    assert type(_error_for(answer, answer.content)) is NotFound

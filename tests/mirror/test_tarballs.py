@@ -16,9 +16,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from devregistry.tarballs import integrity, shasum
+from reviews.inspect.archive import DEFAULT_LIMITS
+from reviews.inspect.manifest import MAX_MANIFEST_BYTES
 from reviews.mirror.registry import DownloadedTarball
 from reviews.mirror.tarballs import (
-    MAX_MANIFEST_BYTES,
     UnreadableTarball,
     Verdict,
     check_tarball,
@@ -27,6 +28,7 @@ from reviews.mirror.tarballs import (
     store_tarball,
 )
 from reviews.models import StagedVersion, Tarball
+from tests.inspect.builders import many_entries
 from tests.support.packages import build_tarball
 
 Integrity = StagedVersion.Integrity
@@ -95,7 +97,11 @@ class TestCheckTarball:
             (raw_tarball([("package/index.js", b"x")]), "no package.json"),
             (raw_tarball([("package/package.json", b"{nope")]), "not valid JSON"),
             (raw_tarball([("package/package.json", b"[1]")]), "not a JSON object"),
-            (raw_tarball([("package/package.json", b"\xff\xfe")]), "not valid JSON"),
+            (raw_tarball([("package/package.json", b"\xff\xfe")]), "not UTF-8"),
+            (
+                raw_tarball([("package/package.json", b'{"a":' + b"[" * 100_000 + b"]" * 100_000)]),
+                "its package.json nests too deeply to read (more than 100 levels).",
+            ),
         ],
     )
     def test_unreadable_tarball_is_a_mismatch(self, data: bytes, expected: str) -> None:
@@ -125,17 +131,31 @@ class TestCheckTarball:
         assert found.integrity == Integrity.MISMATCH
         assert "over" in found.reason
 
-    def test_a_decompression_bomb_is_too_big_to_check(self) -> None:
-        bomb = raw_tarball(
+    def test_zero_padding_is_read_whole_and_checked(self) -> None:
+        padded = raw_tarball(
             [
                 ("package/package.json", b'{"name":"left-pad","version":"1.0.0"}'),
                 ("package/z", bytes(50 * 1024 * 1024)),
             ]
         )
-        assert len(bomb) < 100_000
-        found = verdict(bomb)
+        assert len(padded) < 100_000
+        assert verdict(padded).verified
+
+    def test_more_entries_than_the_limit_is_too_big_to_check(self) -> None:
+        found = verdict(many_entries(DEFAULT_LIMITS.max_entries + 1))
         assert found.integrity == Integrity.UNAVAILABLE
-        assert "too big" in found.reason
+        assert found.reason == "tarball too big to check: The tarball has more than 50,000 entries."
+
+    def test_a_crash_while_checking_is_a_verdict_not_an_exception(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(*args: object, **kwargs: object) -> None:
+            raise MemoryError("a bug of ours")
+
+        monkeypatch.setattr("reviews.mirror.tarballs.read_archive", broken)
+        found = verdict(build_tarball("left-pad", "1.0.0"))
+        assert found.integrity == Integrity.UNAVAILABLE
+        assert found.reason == "the tarball could not be checked (MemoryError)"
 
     def test_read_manifest_raises_for_no_manifest(self) -> None:
         with pytest.raises(UnreadableTarball, match=r"no package\.json"):

@@ -9,6 +9,7 @@ import io
 import uuid
 from typing import Any
 
+from django.core.management import call_command
 from django.utils import timezone
 
 from devregistry.testing import LiveRegistry
@@ -73,6 +74,21 @@ class Registry:
             if analyse:
                 analysis.analyse_stage(recorded.pk, client=client)
         return StagedVersion.objects.get(pk=recorded.pk)
+
+    def stage_only(self, name: str, version: str, *, tarball: bytes | None = None) -> str:
+        """Stage at the registry and nothing more: the portal finds it on its next pass."""
+        tarball = tarball if tarball is not None else packages.build_tarball(name, version)
+        return packages.stage(self.url, self.token, name, version, tarball=tarball)
+
+    def sync_pass(self) -> str:
+        """What beat and the workers do: `manage.py sync_stages` (one pass and the downloads),
+        then the analysis of every stage that needs one. The command's output line."""
+        out = io.StringIO()
+        call_command("sync_stages", stdout=out)
+        with self.client() as client:
+            for staged_version_id in analysis.stages_needing_analysis():
+                analysis.analyse_stage(staged_version_id, client=client)
+        return out.getvalue()
 
     def client(self) -> RegistryClient:
         return RegistryClient(self.url, self.sync_token, timeout=5)

@@ -27,7 +27,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--against", help="compare with this published version instead")
         parser.add_argument(
-            "--again", action="store_true", help="choose the baseline again; re-run a failure"
+            "--again",
+            action="store_true",
+            help="choose the baseline again; re-run a failed or refused analysis",
         )
 
     def handle(
