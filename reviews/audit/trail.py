@@ -34,6 +34,7 @@ class Action(StrEnum):
     TARBALL_VERIFIED = "tarball.verified"
     TARBALL_MISMATCH = "tarball.mismatch"
     TARBALL_UNAVAILABLE = "tarball.unavailable"
+    STAGE_ANALYSED = "stage.analysed"  # the review's analysis finished: its risk and counts
     APPROVED_ELSEWHERE = "stage.approved_elsewhere"
     REJECTED_ELSEWHERE = "stage.rejected_elsewhere"
     PUBLISHED_DIGEST_CHECKED = "stage.published_digest_checked"

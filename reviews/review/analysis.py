@@ -62,6 +62,7 @@ from reviews.inspect.diffing import (
 from reviews.inspect.highlight import lexer_name
 from reviews.inspect.manifest_diff import EntryChange, ManifestDiff, diff_manifests
 from reviews.inspect.render import render_context
+from reviews.inspect.rules import PairScan
 from reviews.mirror.registry import (
     DownloadedTarball,
     NotFound,
@@ -80,11 +81,13 @@ from reviews.models import (
     StagedVersion,
     Tarball,
 )
+from reviews.review import risk
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Of what an `Analysis` stores; bump it and pairs are analysed again into new rows."""
+FORMAT_VERSION = 2
+"""Of what an `Analysis` stores; bump it and pairs are analysed again into new rows.
+2: risk findings (`reviews.review.risk`)."""
 LEASE = timedelta(minutes=10)
 ROWS_PER_INSERT = 2000
 MANIFEST = "package.json"
@@ -205,6 +208,8 @@ def analyse_stage(
     status = run_analysis(analysis.pk, retry_failed=again)
     if status == SKIPPED:
         status = Analysis.objects.values_list("status", flat=True).get(pk=analysis.pk)
+    if against is None:
+        risk.record_stage_risk(stage, packument)
     return Outcome(status, analysis.pk)
 
 
@@ -497,35 +502,44 @@ def run_analysis(analysis_id: int, *, retry_failed: bool = False) -> str:
     analysis = Analysis.objects.select_related("baseline", "staged").get(id=analysis_id)
     started = time.monotonic()
     try:
-        package, manifest = compute(analysis.baseline, analysis.staged, archive_limits())
+        package, manifest, scan = compute(analysis.baseline, analysis.staged, archive_limits())
     except Exception as e:  # a bug or a lost file must not hold the claim until the lease ends
         logger.exception("analysis %s failed", analysis_id)
         _finish(analysis_id, claim, status=Status.FAILED, error=f"{type(e).__name__}: {e}")
         return Status.FAILED
-    return save_analysis(analysis_id, claim, package, manifest, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return save_analysis(analysis_id, claim, package, manifest, seconds, scan=scan)
 
 
 def compute(
-    baseline: Tarball | None, staged: Tarball, limits: Limits
-) -> tuple[PackageAnalysis, ManifestDiff]:
-    """The whole-package analysis and the package.json diff, from the stored tarballs."""
+    baseline: Tarball | None, staged: Tarball, limits: Limits, *, rules: bool = True
+) -> tuple[PackageAnalysis, ManifestDiff, PairScan | None]:
+    """The whole-package analysis, the package.json diff and the risk findings (unless
+    `rules` is off, or a tarball was refused), from the stored tarballs."""
+    rule_limits = risk.scan_limits()
+    keep = risk.keep_for_rules(rule_limits) if rules else None
     with _opened(staged) as opened, _opened(baseline) as old:
         new = cast(BinaryIO, opened)
-        package = analyse_tarballs(old, new, limits)
+        package = analyse_tarballs(old, new, limits, also_keep=keep)
         new.seek(0)
         new_manifest = read_members(new, [MANIFEST], limits).get(MANIFEST)
         old_manifest = None
         if old is not None:
             old.seek(0)
             old_manifest = read_members(old, [MANIFEST], limits).get(MANIFEST)
-    manifest = diff_manifests(
-        old_manifest,
-        new_manifest,
-        old_has_binding_gyp=package.old is not None and BINDING_GYP in package.old.files,
-        new_has_binding_gyp=BINDING_GYP in package.new.files,
-        first_release=baseline is None,
-    )
-    return package, manifest
+        manifest = diff_manifests(
+            old_manifest,
+            new_manifest,
+            old_has_binding_gyp=package.old is not None and BINDING_GYP in package.old.files,
+            new_has_binding_gyp=BINDING_GYP in package.new.files,
+            first_release=baseline is None,
+        )
+        scan = None
+        if rules:
+            scan = risk.scan_package(
+                package, manifest, new_manifest, old_manifest, old, limits, rule_limits
+            )
+    return package, manifest, scan
 
 
 def save_analysis(
@@ -534,6 +548,8 @@ def save_analysis(
     package: PackageAnalysis,
     manifest: ManifestDiff,
     seconds: float,
+    *,
+    scan: PairScan | None = None,
 ) -> str:
     """Store the result, if the claim is still ours; the status stored (or SKIPPED)."""
     changeset = package.changeset
@@ -546,6 +562,7 @@ def save_analysis(
         "manifest": manifest_data(manifest, first_release=changeset.first_release),
         "unpacked_bytes": package.new.unpacked_bytes,
         "seconds": round(seconds, 3),
+        **risk.risk_fields(package, scan),
     }
     if refusal is not None:
         fields.update(

@@ -27,7 +27,7 @@ from reviews.inspect.rules.code import download_and_run
 from reviews.inspect.rules.findings import Finding, RuleInfo, Severity, Status, make, rule
 from reviews.inspect.rules.obfuscation import looks_minified
 
-__all__ = ["PackageFacts", "package_findings"]
+__all__ = ["PackageFacts", "package_findings", "refusal_finding"]
 
 MANIFEST = "package.json"
 
@@ -155,6 +155,12 @@ ARCHIVE_RULES: dict[FindingKind, RuleInfo] = {
     )
     for kind, severity in _ARCHIVE_SEVERITY.items()
 }
+REFUSED = rule(
+    "archive.refused",
+    Severity.HIGH,
+    "A tarball the reader refused (over a size, entry or ratio limit, corrupt or truncated): "
+    "nothing in it was checked.",
+)
 _GIT_SPEC = re.compile(
     r"^(?:git(?:\+[a-z]+)?://|git@|github:|gitlab:|bitbucket:|gist:|"
     r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:#.*)?$)"
@@ -517,3 +523,8 @@ def _archive(facts: PackageFacts) -> Iterator[Finding]:
             path=found.path,
             key=f"{found.kind}:{found.path}",
         ).with_status(status)
+
+
+def refusal_finding(side: str, message: str) -> Finding:
+    """The one finding of a pair whose tarball was refused: its files were never read."""
+    return make(REFUSED, f"The {side} tarball was refused: {message}", key=f"{side}:{message}")
