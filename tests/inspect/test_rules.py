@@ -415,3 +415,38 @@ def test_the_time_budget_leaves_a_visible_finding():
     assert [f.path for f in skipped] == ["f1.js", "f2.js", "package.json"]
     assert all("time budget" in f.title for f in skipped)
     assert [f.path for f in of(result.findings, "code.child-process")][:1] == ["f0.js"]
+
+
+def test_the_incremental_parse_of_the_baseline_equals_a_fresh_parse():
+    """Statuses compare with a baseline tree made by editing the staged one: it must be the
+    tree a parse from scratch gives, whatever the edits (comments opened, lines removed)."""
+    from reviews.inspect.rules import syntax
+
+    lines = [
+        f"const a{i} = f({i}, 'x')\n" if i % 7 else f"/* c{i}\n */ x{i}()\n" for i in range(80)
+    ]
+    staged = "".join(lines).encode()
+    edits = [
+        lambda ls: [*ls[:10], "/*\n", *ls[10:]],
+        lambda ls: [*ls[:5], *ls[6:40], "`\n", *ls[40:]],
+        lambda ls: [line.replace("f(", "eval(") for line in ls],
+        lambda ls: ls[:-1],
+        lambda ls: [*ls, "tail()"],
+    ]
+    language = syntax.language_for("x.js", staged)
+    assert language is not None
+    for edit in edits:
+        baseline = "".join(edit(list(lines))).encode()
+        tree = syntax.parse_tree(language, staged)
+
+        incremental = syntax.reparse(language, tree, staged, baseline)
+
+        assert str(incremental.root_node) == str(syntax.parse(language, baseline))
+
+
+def test_plain_environment_reads_do_not_make_a_file_parsed():
+    from reviews.inspect.rules.prefilter import find_anchors
+
+    assert not find_anchors(b"if (process.env.NODE_ENV === 'production') x()\n").wants_parse
+    assert find_anchors(b"const t = process.env.NPM_TOKEN\n").wants_parse
+    assert find_anchors(b"send(process.env)\n").wants_parse

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from reviews.inspect.rules import syntax
 from reviews.inspect.rules.findings import Finding, RuleInfo, Severity, make, rule
-from reviews.inspect.rules.prefilter import Anchor, Anchors, Kind
+from reviews.inspect.rules.prefilter import TOKEN_NAME, Anchor, Anchors, Kind
 from reviews.inspect.rules.syntax import Node
 
 __all__ = ["CodeFile", "code_findings", "download_and_run", "script_findings"]
@@ -137,11 +137,7 @@ WRITE_FUNCTIONS = frozenset(
     }
 )
 DELETE_FUNCTIONS = frozenset({"rm", "rmSync", "rmdir", "rmdirSync", "rimraf", "sync"})
-_TOKEN_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY"
-    r"|(?:^|_)AUTH(?:_|$)|_AUTH|COOKIE|SESSION_?KEY|WEBHOOK",
-    re.IGNORECASE,
-)
+_TOKEN_NAME = re.compile(TOKEN_NAME, re.IGNORECASE)
 # Tokens that name a credential only in a path-like string (they are ordinary words too).
 _WEAK_CREDENTIAL = (
     "Login Data",
@@ -616,7 +612,7 @@ def _pair_key(pair: Node) -> str:
 
 def _credentials(file: CodeFile) -> Iterator[Finding]:
     has_home = bool(file.anchors.of(Kind.HOMEDIR))
-    for anchor in file.anchors.of(Kind.CREDENTIAL_PATH):
+    for anchor in file.anchors.of(Kind.CREDENTIAL_PATH, Kind.CREDENTIAL_WORD):
         node = file.node(anchor)
         string = _string_at(node)
         if string is None:
@@ -737,7 +733,7 @@ def _persistence(file: CodeFile) -> Iterator[Finding]:
     writes = bool(file.anchors.of(Kind.WRITE)) or any(
         use.module == "child_process" for use in file.imports
     )
-    for anchor in file.anchors.of(Kind.PERSISTENCE_PATH):
+    for anchor in file.anchors.of(Kind.PERSISTENCE_PATH, Kind.PERSISTENCE_WORD):
         string = _string_at(file.node(anchor))
         if string is None:
             continue
@@ -872,6 +868,8 @@ def _addresses(file: CodeFile) -> Iterator[Finding]:
                 continue
             seen.add(url)
             yield file.finding(HARDCODED_URL, f"URL {url[:120]}", string, key=url)
+    if not file.sinks:  # an address matters where the file can connect to it
+        return
     for ip in _IPV4.finditer(file.data):
         if not _public_ip(ip):
             continue

@@ -88,7 +88,7 @@ def hidden_character_findings(path: str, data: bytes) -> list[Finding]:
             severity = Severity.INFO if document else Severity.MEDIUM
             labels = dict.fromkeys(label for _col, label, _cat in chars)
             title = f"Invisible character: {', '.join(labels)}"
-        visible = _marked(shown[line - 1] if line - 1 < len(shown) else "")
+        visible = _marked(_window(shown[line - 1] if line - 1 < len(shown) else "", chars[0][0]))
         findings.append(
             make(
                 TROJAN_SOURCE,
@@ -102,6 +102,14 @@ def hidden_character_findings(path: str, data: bytes) -> list[Finding]:
             )
         )
     return findings
+
+
+def _window(line: str, column: int, width: int = 150) -> str:
+    """The part of a (possibly minified, very long) line around a column."""
+    if len(line) <= width:
+        return line
+    start = max(0, column - 1 - width // 3)
+    return ("…" if start else "") + line[start : start + width] + "…"
 
 
 def _marked(line: str) -> str:

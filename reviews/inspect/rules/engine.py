@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import tree_sitter
+
 from reviews.inspect.archive import FileEntry, format_size
 from reviews.inspect.changes import ChangeStatus, FileChange
 from reviews.inspect.rules import syntax
 from reviews.inspect.rules.code import CodeFile, code_findings, script_findings
 from reviews.inspect.rules.content import (
-    SECRET_FILE,
     binary_finding,
     executable_bit_finding,
     hidden_character_findings,
@@ -39,7 +40,7 @@ from reviews.inspect.rules.obfuscation import (
     minified_outside_build,
     obfuscation_findings,
 )
-from reviews.inspect.rules.prefilter import Kind, find_anchors
+from reviews.inspect.rules.prefilter import Anchors, Kind, find_anchors
 
 __all__ = ["FileScan", "PairScan", "ScanLimits", "scan_file", "scan_pair", "wants_bytes"]
 
@@ -80,6 +81,17 @@ DEFAULT_LIMITS = ScanLimits()
 class FileScan:
     findings: list[Finding] = field(default_factory=list)
     parsed: bool = False
+    tree: tree_sitter.Tree | None = None
+    """The syntax tree, when asked to keep it (to parse the other side incrementally)."""
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The other side of a changed file, already parsed: its tree is edited into this side's
+    (tree-sitter's incremental parsing) instead of parsing this side from scratch."""
+
+    tree: tree_sitter.Tree
+    data: bytes
 
 
 @dataclass
@@ -106,9 +118,16 @@ def wants_bytes(entry: FileEntry, before: FileEntry | None, limits: ScanLimits) 
 
 
 def scan_file(
-    path: str, data: bytes, entry: FileEntry, limits: ScanLimits = DEFAULT_LIMITS
+    path: str,
+    data: bytes,
+    entry: FileEntry,
+    limits: ScanLimits = DEFAULT_LIMITS,
+    *,
+    anchors: Anchors | None = None,
+    previous: Previous | None = None,
+    keep_tree: bool = False,
 ) -> FileScan:
-    """Every file-level rule on one side of one file."""
+    """Every file-level rule on one side of one file (`anchors`, if the caller has them)."""
     result = FileScan()
     path_finding = secret_file_finding(path, data)
     if path_finding is not None:
@@ -124,7 +143,8 @@ def scan_file(
     native = binary_finding(path, data[:4096], False, entry.sha256)
     if native is not None:
         result.findings.append(native)
-    anchors = find_anchors(data, longest_line=entry.longest_line)
+    if anchors is None:
+        anchors = find_anchors(data, longest_line=entry.longest_line)
     if not anchors:
         return result
     if anchors.truncated:
@@ -142,10 +162,15 @@ def scan_file(
                 )
             )
         else:
-            code = CodeFile(path, data, syntax.parse(language, data), anchors)
+            if previous is not None:
+                tree = syntax.reparse(language, previous.tree, previous.data, data)
+            else:
+                tree = syntax.parse_tree(language, data)
+            code = CodeFile(path, data, tree.root_node, anchors)
             result.findings += code_findings(code)
             result.findings += obfuscation_findings(code)
             result.parsed = True
+            result.tree = tree if keep_tree else None
     elif language is None:
         result.findings += encoded_text_findings(data, anchors.of(Kind.ENCODED), path)
         result.findings += script_findings(path, data, anchors.of(Kind.DOWNLOAD))
@@ -165,14 +190,14 @@ def scan_pair(
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> PairScan:
-    """Every rule on a pair; `read_baseline(paths)` gives baseline bytes of changed files."""
+    """Every rule on a pair; `read_baseline(paths)` gives baseline bytes of changed files
+    (asked once, for the changed text files that hold anything the rules look at)."""
     started = clock()
     deadline = started + limits.time_budget
     bins = _bin_targets(package)
     findings: list[Finding] = []
-    pending: dict[str, tuple[FileChange, list[Finding]]] = {}
     skipped: list[Finding] = []
-    scanned = parsed = 0
+    work: list[tuple[FileChange, bytes, Anchors | None]] = []
     for change in changes:
         new = change.new
         if new is None or change.status is ChangeStatus.UNCHANGED:
@@ -180,25 +205,42 @@ def scan_pair(
         if change.status is ChangeStatus.RENAMED:
             findings += _renamed(change)
             continue
-        findings += _shape_findings(change, new_contents.get(new.path), bins)
-        if clock() > deadline:
-            skipped.append(_not_scanned(new.path, "the time budget for this release ran out"))
-            continue
         data = new_contents.get(new.path)
+        findings += _shape_findings(change, data, bins)
         if data is None:
             skipped.append(_not_scanned(new.path, _why_missing(new, limits)))
             continue
-        result = scan_file(new.path, data, new, limits)
+        anchors = None
+        if not new.is_binary and len(data) <= limits.max_read_bytes:
+            anchors = find_anchors(data, longest_line=new.longest_line)
+        work.append((change, data, anchors))
+
+    wanted = [
+        change.old.path
+        for change, _data, anchors in work
+        if anchors and change.old is not None and _content_changed(change)
+    ]
+    baseline = read_baseline(wanted) if wanted and clock() <= deadline else {}
+    scanned = parsed = 0
+    for change, data, anchors in work:
+        new, old = change.new, change.old
+        assert new is not None
+        if clock() > deadline:
+            skipped.append(_not_scanned(new.path, "the time budget for this release ran out"))
+            continue
+        modified = old is not None and change.status is not ChangeStatus.ADDED
+        result = scan_file(new.path, data, new, limits, anchors=anchors, keep_tree=modified)
         scanned += 1
         parsed += result.parsed
-        if change.status is ChangeStatus.ADDED or change.old is None:
+        if not modified or old is None:
             findings += result.findings
-        elif change.old.sha256 == new.sha256:  # only the mode changed
+        elif not _content_changed(change):  # only the mode changed
             findings += [f.with_status(Status.EXISTING) for f in result.findings]
         elif result.findings:
-            pending[change.old.path] = (change, result.findings)
+            before = _baseline_findings(change, result, data, baseline.get(old.path), limits)
+            findings += assign_statuses(result.findings, before)
+        result.tree = None
 
-    findings += _with_baseline(pending, read_baseline, limits, deadline, clock)
     findings += package_findings(package)
     findings += _summarised(skipped)
     findings = list({(f.rule, f.path, f.line, f.key, f.status): f for f in findings}.values())
@@ -212,36 +254,27 @@ def scan_pair(
     )
 
 
-def _with_baseline(
-    pending: Mapping[str, tuple[FileChange, list[Finding]]],
-    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]],
+def _content_changed(change: FileChange) -> bool:
+    return bool(change.old and change.new and change.old.sha256 != change.new.sha256)
+
+
+def _baseline_findings(
+    change: FileChange,
+    staged: FileScan,
+    data: bytes,
+    old_bytes: bytes | None,
     limits: ScanLimits,
-    deadline: float,
-    clock: Callable[[], float],
 ) -> list[Finding]:
-    """Statuses of changed files' findings, from the same rules on the baseline's bytes."""
-    if not pending:
-        return []
-    needed = [path for path, (change, _f) in pending.items() if not _path_only(change, _f)]
-    old_bytes = read_baseline(needed) if needed and clock() <= deadline else {}
-    out: list[Finding] = []
-    for old_path, (change, staged) in pending.items():
-        assert change.old is not None
-        if change.old.is_binary and change.new is not None and change.new.is_binary:
-            before = binary_finding(old_path, None, True, change.old.sha256)
-            path_rule = secret_file_finding(old_path, None)
-            baseline = [f for f in (before, path_rule) if f is not None]
-        elif old_path in old_bytes and clock() <= deadline:
-            baseline = scan_file(old_path, old_bytes[old_path], change.old, limits).findings
-        else:
-            baseline = [f for f in (secret_file_finding(old_path, None),) if f is not None]
-        out += assign_statuses(staged, baseline)
-    return out
-
-
-def _path_only(change: FileChange, findings: list[Finding]) -> bool:
-    both_binary = bool(change.old and change.new and change.old.is_binary and change.new.is_binary)
-    return both_binary or all(f.rule == SECRET_FILE.id for f in findings)
+    """The same rules on the baseline side of a changed file, for the statuses. Without its
+    bytes (binary, or not read) only what the path and the kind of file say is compared, and
+    everything else reads as new."""
+    old = change.old
+    assert old is not None
+    if old.is_binary or old_bytes is None:
+        before = binary_finding(old.path, None, True, old.sha256) if old.is_binary else None
+        return [f for f in (before, secret_file_finding(old.path, None)) if f is not None]
+    previous = Previous(staged.tree, data) if staged.tree is not None else None
+    return scan_file(old.path, old_bytes, old, limits, previous=previous).findings
 
 
 def assign_statuses(staged: Sequence[Finding], baseline: Sequence[Finding]) -> list[Finding]:

@@ -45,8 +45,8 @@ BINDING_GYP = rule(
 SCRIPT_DOWNLOAD = rule(
     "lifecycle.download-and-run",
     Severity.CRITICAL,
-    "A script command that downloads and runs code (curl | sh, wget, node -e, PowerShell); "
-    "critical in install scripts, medium in others.",
+    "A script command that downloads and runs code (curl piped to sh, wget, node -e, "
+    "PowerShell): critical in install scripts, high in others (medium for a download alone).",
 )
 DEP_ADDED = rule(
     "deps.added",
@@ -67,7 +67,7 @@ DEP_ALIAS = rule(
 DEP_MAJOR = rule(
     "deps.major-jump",
     Severity.LOW,
-    "A dependency's range moved to a new major version.",
+    "A dependency's range moved to a new major version (dev dependencies: info).",
 )
 SHRINKWRAP = rule(
     "deps.shrinkwrap",
@@ -319,6 +319,7 @@ def _dependencies(facts: PackageFacts) -> Iterator[Finding]:
                 key=f"{section}:{change.key}:{spec}",
             ).with_status(_status(change))
         if change.status is EntryStatus.CHANGED and _major_jump(change.old or "", spec):
+            installed = change.section is not Section.DEV_DEPENDENCIES
             yield make(
                 DEP_MAJOR,
                 f"{change.key} moves to a new major version: {change.old} → {spec}",
@@ -326,6 +327,7 @@ def _dependencies(facts: PackageFacts) -> Iterator[Finding]:
                 line=line,
                 excerpt=f"{change.key}: {spec}",
                 key=f"{section}:{change.key}:{spec}",
+                severity=Severity.LOW if installed else Severity.INFO,
             ).with_status(Status.CHANGED)
     if "npm-shrinkwrap.json" in facts.new_files and "npm-shrinkwrap.json" not in (
         facts.old_files or {}

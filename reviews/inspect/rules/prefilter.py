@@ -49,8 +49,12 @@ class Kind(StrEnum):
     ENV = "env"
     NETWORK_GLOBAL = "network-global"
     CREDENTIAL_PATH = "credential-path"
+    CREDENTIAL_WORD = "credential-word"
+    """A word that names a credential store only in a path (Cookies, Local State, ...)."""
     HOMEDIR = "homedir"
     PERSISTENCE_PATH = "persistence-path"
+    PERSISTENCE_WORD = "persistence-word"
+    """A word that names a start-up place only in a path (Startup, systemd, .profile)."""
     DESTRUCTIVE = "destructive"
     WALK = "walk"
     HEX_IDENTIFIER = "hex-identifier"
@@ -70,7 +74,16 @@ class Kind(StrEnum):
         return self not in _NOT_TRIGGERS
 
 
-_NOT_TRIGGERS = frozenset({Kind.WRITE, Kind.URL, Kind.HIDDEN_CHAR, Kind.SECRET})
+_NOT_TRIGGERS = frozenset(
+    {
+        Kind.WRITE,
+        Kind.URL,
+        Kind.HIDDEN_CHAR,
+        Kind.SECRET,
+        Kind.CREDENTIAL_WORD,
+        Kind.PERSISTENCE_WORD,
+    }
+)
 
 INTERESTING_MODULES = frozenset(
     {
@@ -159,17 +172,9 @@ _PLAIN: dict[Kind, tuple[bytes, ...]] = {
         b".docker/config",
         b".kube/config",
         b".gnupg",
-        b"Login Data",
-        b"Local Storage",
-        b"Local State",
-        b"Cookies",
-        b"keystore",
         b"wallet.dat",
-        b"Exodus",
-        b"Electrum",
         b".bitcoin",
         b".ethereum",
-        b"MetaMask",
         b"nkbihfbeogaeaoehlefnkodbefgpgknn",
         b"solana/id.json",
         b"Google/Chrome",
@@ -177,23 +182,30 @@ _PLAIN: dict[Kind, tuple[bytes, ...]] = {
         b"BraveSoftware",
         b"Mozilla/Firefox",
     ),
+    Kind.CREDENTIAL_WORD: (
+        b"Login Data",
+        b"Local Storage",
+        b"Local State",
+        b"Cookies",
+        b"keystore",
+        b"Exodus",
+        b"Electrum",
+        b"MetaMask",
+    ),
     Kind.HOMEDIR: (b"homedir", b"$HOME", b"USERPROFILE", b"~/"),
     Kind.PERSISTENCE_PATH: (
         b".bashrc",
         b".zshrc",
         b".bash_profile",
-        b".profile",
         b"crontab",
         b"/etc/cron",
         b".github/workflows",
-        b"systemd",
         b"LaunchAgents",
         b"LaunchDaemons",
         b"CurrentVersion\\\\Run",
-        b"Startup",
         b".git/hooks",
-        b"autostart",
     ),
+    Kind.PERSISTENCE_WORD: (b"systemd", b"Startup", b"autostart", b".profile"),
     Kind.DESTRUCTIVE: (b"rmSync", b"rmdirSync", b"rimraf", b"rm -rf", b"rm -fr", b"del /s"),
     Kind.WALK: (b"readdirSync", b"readdir(", b"opendirSync", b"walkSync"),
     Kind.HEX_IDENTIFIER: (b"_0x",),
@@ -288,7 +300,13 @@ def _build() -> tuple[ahocorasick_rs.BytesAhoCorasick, list[tuple[Kind, bytes]]]
 
 
 _AUTOMATON, _PATTERNS = _build()
-_ENCODED = re.compile(rb"[0-9A-Fa-f]{%d,}|[A-Za-z0-9+/_-]{%d,}={0,2}" % (ENCODED_RUN, ENCODED_RUN))
+_DENSE_ESCAPES = re.compile(rb"(?:\\x[0-9A-Fa-f]{2}){3}")
+# Runs of base64 (and so hex) characters, found in C: every such byte becomes "a", any other " ".
+_ENCODED_TABLE = bytes(
+    ord("a") if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "+/_-") else ord(" ")
+    for byte in range(256)
+)
+_RUN = b"a" * ENCODED_RUN
 
 
 def find_anchors(
@@ -309,13 +327,31 @@ def find_anchors(
         anchors.by_kind[anchor.kind].append(anchor)
         kept += 1
     if longest_line is not None and longest_line >= LONG_LINE:
-        for match in _ENCODED.finditer(data):
+        for start, end in _encoded_runs(data):
             if kept >= limit:
                 anchors.truncated = True
                 break
-            anchors.by_kind[Kind.ENCODED].append(Anchor(Kind.ENCODED, match.start(), match.end()))
+            anchors.by_kind[Kind.ENCODED].append(Anchor(Kind.ENCODED, start, end))
             kept += 1
     return anchors
+
+
+def _encoded_runs(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every run of at least ENCODED_RUN base64 or hex characters, with its
+    `=` padding."""
+    mapped = data.translate(_ENCODED_TABLE)
+    runs: list[tuple[int, int]] = []
+    at = mapped.find(_RUN)
+    while at >= 0 and len(runs) < MAX_ANCHORS:
+        end = mapped.find(b" ", at + ENCODED_RUN)
+        end = len(data) if end < 0 else end
+        for _pad in range(2):
+            if data[end : end + 1] != b"=":
+                break
+            end += 1
+        runs.append((at, end))
+        at = mapped.find(_RUN, end)
+    return runs
 
 
 def _judge(kind: Kind, data: bytes, start: int, end: int) -> Anchor | None:
@@ -330,6 +366,10 @@ def _judge(kind: Kind, data: bytes, start: int, end: int) -> Anchor | None:
         following = _next_byte(data, end)
         return Anchor(kind, start, end) if following in _QUOTES else None
     if kind is Kind.HEX_IDENTIFIER and not _hex_identifier(data, start, end):
+        return None
+    if kind is Kind.ENV and not _env_worth_a_look(data, start, end):
+        return None
+    if kind is Kind.HEX_ESCAPE and not _DENSE_ESCAPES.match(data, start):
         return None
     return Anchor(kind, start, end)
 
@@ -374,6 +414,28 @@ def _quoted_from(data: bytes, quote_at: int) -> str | None:
     if b"\n" in raw or b"\\" in raw or b"${" in raw:
         return None
     return raw.decode("ascii", "replace")
+
+
+_ENV_NAME = re.compile(rb"\s*\.\s*([A-Za-z_$][\w$]*)")
+TOKEN_NAME = (
+    r"TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY"  # noqa: S105
+    r"|(?:^|_)AUTH$|COOKIE|SESSION_?KEY|WEBHOOK"
+)
+"""An environment variable name that reads a credential (the env rule uses it too)."""
+_TOKEN_NAME = re.compile(TOKEN_NAME.encode(), re.IGNORECASE)
+
+
+def _env_worth_a_look(data: bytes, start: int, end: int) -> bool:
+    """`process.env.NODE_ENV` and other plain names are read everywhere and no rule reports
+    them: only the whole environment, computed names and credential-like names are."""
+    if data[start:end] == b"process[":
+        return True
+    if not _word_after(data, end):
+        return False  # process.envelope: another name
+    name = _ENV_NAME.match(data, end, end + 200)
+    if name is None:
+        return True  # process.env on its own, or indexed: the whole environment
+    return bool(_TOKEN_NAME.search(name.group(1)))
 
 
 def _word_before(data: bytes, start: int) -> bool:

@@ -8,10 +8,12 @@ as the diff does. Nothing here recurses over the tree: a hostile file can nest d
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import pygit2
 import tree_sitter
 import tree_sitter_javascript
 import tree_sitter_typescript
@@ -24,7 +26,9 @@ __all__ = [
     "enclosing",
     "language_for",
     "parse",
+    "parse_tree",
     "place",
+    "reparse",
     "string_value",
 ]
 
@@ -67,13 +71,86 @@ def language_for(path: str, data: bytes) -> tree_sitter.Language | None:
 
 
 def parse(language: tree_sitter.Language, data: bytes) -> Node:
-    """The root node of `data` (one parser per thread and grammar, reused)."""
+    """The root node of `data`."""
+    return parse_tree(language, data).root_node
+
+
+def parse_tree(
+    language: tree_sitter.Language, data: bytes, previous: tree_sitter.Tree | None = None
+) -> tree_sitter.Tree:
+    """The syntax tree of `data` (one parser per thread and grammar, reused); with `previous`
+    (a tree already edited to match `data`, see `reparse`), only what changed is parsed."""
     parsers: dict[int, tree_sitter.Parser] = getattr(_local, "parsers", None) or {}
     _local.parsers = parsers
     parser = parsers.get(id(language))
     if parser is None:
         parser = parsers[id(language)] = tree_sitter.Parser(language)
-    return parser.parse(data).root_node
+    if previous is None:
+        return parser.parse(data)
+    return parser.parse(data, previous)
+
+
+def reparse(
+    language: tree_sitter.Language, tree: tree_sitter.Tree, data: bytes, other: bytes
+) -> tree_sitter.Tree:
+    """The tree of `other` from `tree` (the tree of `data`), by tree-sitter's incremental
+    parsing: `tree` is edited with the changed lines (libgit2's hunks) and only they are
+    parsed again. The result is the tree a fresh parse gives; `tree` is spent."""
+    patch = pygit2.Patch.create_from(data, other, context_lines=0, flag=_FORCE_TEXT)
+    ours, theirs = _line_starts(data), _line_starts(other)
+    edits = []
+    for hunk in patch.hunks:
+        start = _line_offset(ours, hunk.old_start, hunk.old_lines, len(data))
+        end = _line_offset(ours, hunk.old_start + hunk.old_lines, 1, len(data))
+        if hunk.old_lines == 0:
+            end = start
+        new_start = _line_offset(theirs, hunk.new_start, hunk.new_lines, len(other))
+        new_end = _line_offset(theirs, hunk.new_start + hunk.new_lines, 1, len(other))
+        if hunk.new_lines == 0:
+            new_end = new_start
+        edits.append((start, end, other[new_start:new_end]))
+    for start, end, replacement in sorted(edits, key=lambda edit: edit[0], reverse=True):
+        start_point = _point(ours, start, len(data))
+        tree.edit(
+            start_byte=start,
+            old_end_byte=end,
+            new_end_byte=start + len(replacement),
+            start_point=start_point,
+            old_end_point=_point(ours, end, len(data)),
+            new_end_point=_extend(start_point, replacement),
+        )
+    return parse_tree(language, other, tree)
+
+
+_FORCE_TEXT = pygit2.enums.DiffOption.FORCE_TEXT
+
+
+def _line_starts(data: bytes) -> list[int]:
+    starts = [0]
+    at = data.find(b"\n")
+    while at >= 0:
+        starts.append(at + 1)
+        at = data.find(b"\n", at + 1)
+    return starts
+
+
+def _line_offset(starts: list[int], line: int, count: int, size: int) -> int:
+    """The byte offset where a hunk's lines begin (1-based `line`; a hunk of no lines starts
+    after `line`)."""
+    index = line - 1 if count else line
+    return starts[index] if 0 <= index < len(starts) else size
+
+
+def _point(starts: list[int], offset: int, size: int) -> tuple[int, int]:
+    row = bisect.bisect_right(starts, min(offset, size)) - 1
+    return row, offset - starts[row]
+
+
+def _extend(start: tuple[int, int], text: bytes) -> tuple[int, int]:
+    newlines = text.count(b"\n")
+    if not newlines:
+        return start[0], start[1] + len(text)
+    return start[0] + newlines, len(text) - text.rfind(b"\n") - 1
 
 
 class Place(NamedTuple):
