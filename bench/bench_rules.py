@@ -133,11 +133,12 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(*args.child, args.repeat)))
+        old_path, new_path = args.child
+        print(json.dumps(measure(old_path, new_path, args.repeat)))
         return
 
     started = time.perf_counter()
-    bench_diff._code_line = lambda rng: valid_line(rng, args.tokens)  # type: ignore[assignment]
+    bench_diff._code_line = lambda rng: valid_line(rng, args.tokens)
     pair = bench_diff.synthesize(args.files)
     old, new = bench_diff.tarball(pair.old), bench_diff.tarball(pair.new)
     print(f"synthesized in {time.perf_counter() - started:.1f} s", file=sys.stderr)
