@@ -396,6 +396,11 @@ class Analysis(models.Model):
     findings = models.JSONField(default=list, blank=True)
     # reviews.inspect.manifest_diff.ManifestDiff as plain data (see reviews.review.analysis).
     manifest = models.JSONField(default=dict, blank=True)
+    # Risk findings of the pair (reviews.inspect.rules.Finding.to_data() each, new first);
+    # None: the rules did not run on this analysis. `risk`: the highest severity among new and
+    # changed findings ("" for none). See reviews.review.risk.
+    risk_findings = models.JSONField(null=True, blank=True)
+    risk = models.CharField(max_length=8, blank=True)
 
     class Meta:
         verbose_name_plural = "analyses"
@@ -500,6 +505,12 @@ class StageBaseline(models.Model):
         Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     chosen_at = models.DateTimeField(default=timezone.now)
+    # What the release itself says (tag move, stager), as Finding data; and the stage's risk:
+    # the highest severity among the analysis' new and changed findings and these, with its
+    # rank (5 critical .. 1 info, 0 nothing found; None while not known) for the dashboard.
+    release_findings = models.JSONField(default=list, blank=True)
+    risk = models.CharField(max_length=8, blank=True)
+    risk_rank = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
 
     def __str__(self) -> str:
         return f"baseline of {self.stage_id}: {self.version or 'none'}"

@@ -38,6 +38,7 @@ class Action(StrEnum):
     # A first download that did not match; a second one decides (one of the three above).
     TARBALL_MISMATCH_UNCONFIRMED = "tarball.mismatch_unconfirmed"
     TARBALL_RECHECK_REQUESTED = "tarball.recheck_requested"  # a person asked to check again
+    STAGE_ANALYSED = "stage.analysed"  # the review's analysis finished: its risk and counts
     APPROVED_ELSEWHERE = "stage.approved_elsewhere"
     REJECTED_ELSEWHERE = "stage.rejected_elsewhere"
     PUBLISHED_DIGEST_CHECKED = "stage.published_digest_checked"

@@ -9,7 +9,7 @@ of Pygments inside `.highlight`, and `data-` attributes on the rows of hidden un
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
 from reviews.inspect.diffing import DiffKind, DiffLine, FileDiff, FileView, Gap, Hunk, SideInfo
@@ -18,19 +18,28 @@ from reviews.inspect.textcheck import escape_and_mark
 __all__ = ["render_context", "render_side_by_side", "render_unified", "render_view"]
 
 
-def render_unified(diff: FileDiff, path: str, *, old_path: str | None = None) -> str:
-    """The unified diff: one table, old and new line numbers, then the line."""
+Marks = Mapping[int, str]
+"""Staged line number -> the risk findings on that line, in words (shown as a marker)."""
+
+
+def render_unified(
+    diff: FileDiff, path: str, *, old_path: str | None = None, marks: Marks | None = None
+) -> str:
+    """The unified diff: one table, old and new line numbers, then the line. Each staged line
+    number is an anchor (`#L12`); lines in `marks` carry a finding marker."""
     body: list[str] = []
     gaps = {gap.before_hunk: gap for gap in diff.gaps}
     for index, hunk in enumerate(diff.hunks):
         body.append(_gap_row(gaps.get(index), colspan=3))
         body.append(f'<tr class="gr-hunk-header"><td colspan="3">{escape(hunk.header)}</td></tr>')
-        body.extend(_unified_row(line) for line in hunk.lines)
+        body.extend(_unified_row(line, marks) for line in hunk.lines)
     body.append(_gap_row(gaps.get(len(diff.hunks)), colspan=3))
     return _frame(diff, path, old_path, "unified", body)
 
 
-def render_side_by_side(diff: FileDiff, path: str, *, old_path: str | None = None) -> str:
+def render_side_by_side(
+    diff: FileDiff, path: str, *, old_path: str | None = None, marks: Marks | None = None
+) -> str:
     """Baseline on the left, staged version on the right, changed lines paired."""
     body: list[str] = []
     gaps = {gap.before_hunk: gap for gap in diff.gaps}
@@ -39,9 +48,9 @@ def render_side_by_side(diff: FileDiff, path: str, *, old_path: str | None = Non
         body.append(_hunk_header(hunk, colspan=4))
         for row in hunk.rows:
             body.append(
-                f'<tr class="gr-row gr-{row.kind}">'
+                f"<tr{_row_attrs(f'gr-row gr-{row.kind}', row.new_no, marks)}>"
                 f"{_number(row.old_no)}{_code(row.old_html)}"
-                f"{_number(row.new_no)}{_code(row.new_html)}</tr>"
+                f"{_number(row.new_no, anchor=True)}{_code(row.new_html)}</tr>"
             )
     body.append(_gap_row(gaps.get(len(diff.hunks)), colspan=4))
     return _frame(diff, path, old_path, "side-by-side", body)
@@ -52,16 +61,17 @@ def render_context(lines: Sequence[DiffLine], *, side_by_side: bool = False) -> 
     if side_by_side:
         return "".join(
             f'<tr class="gr-row gr-equal">{_number(line.old_no)}{_code(line.html)}'
-            f"{_number(line.new_no)}{_code(line.html)}</tr>"
+            f"{_number(line.new_no, anchor=True)}{_code(line.html)}</tr>"
             for line in lines
         )
     return "".join(_unified_row(line) for line in lines)
 
 
-def render_view(view: FileView, path: str) -> str:
+def render_view(view: FileView, path: str, *, marks: Marks | None = None) -> str:
     """A whole file with line numbers (or the notice saying why it is not shown)."""
     rows = [
-        f'<tr class="gr-line">{_number(number)}{_code(html)}</tr>'
+        f"<tr{_row_attrs('gr-line', number, marks)}>"
+        f"{_number(number, anchor=True)}{_code(html)}</tr>"
         for number, html in enumerate(view.lines, 1)
     ]
     parts = [
@@ -102,11 +112,19 @@ def _frame(diff: FileDiff, path: str, old_path: str | None, layout: str, body: l
     return "".join(parts)
 
 
-def _unified_row(line: DiffLine) -> str:
+def _unified_row(line: DiffLine, marks: Marks | None = None) -> str:
     return (
-        f'<tr class="gr-line gr-{line.kind}">{_number(line.old_no)}{_number(line.new_no)}'
+        f"<tr{_row_attrs(f'gr-line gr-{line.kind}', line.new_no, marks)}>"
+        f"{_number(line.old_no)}{_number(line.new_no, anchor=True)}"
         f"{_code(line.html)}</tr>"
     )
+
+
+def _row_attrs(classes: str, new_no: int | None, marks: Marks | None) -> str:
+    mark = marks.get(new_no) if marks and new_no is not None else None
+    if mark is None:
+        return f' class="{classes}"'
+    return f' class="{classes} gr-finding" title="{escape(mark)}" data-finding="{escape(mark)}"'
 
 
 def _hunk_header(hunk: Hunk, colspan: int) -> str:
@@ -124,9 +142,11 @@ def _gap_row(gap: Gap | None, colspan: int) -> str:
     )
 
 
-def _number(number: int | None) -> str:
+def _number(number: int | None, *, anchor: bool = False) -> str:
     if number is None:
         return '<td class="gr-ln"></td>'
+    if anchor:
+        return f'<td class="gr-ln" id="L{number}" data-line="{number}">{number}</td>'
     return f'<td class="gr-ln" data-line="{number}">{number}</td>'
 
 

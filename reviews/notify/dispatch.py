@@ -28,7 +28,7 @@ import re
 import smtplib
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ from reviews.models import (
     notification_event_key,
 )
 from reviews.review.analysis import current_baseline
+from reviews.review.risk import stage_findings
 from reviews.teams.access import pattern_matches, patterns_q
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,9 @@ class Highlights:
     new_dependencies: list[str] = field(default_factory=list)  # "left-pad ^1.3.0"
     first_release: bool = False
     note: str = ""  # why there are no counts (the analysis was refused or failed)
+    risk: str = ""  # highest severity among new and changed findings ("" for none)
+    findings: list[str] = field(default_factory=list)  # "critical a.js:4 Reads NPM_TOKEN…"
+    more_findings: int = 0  # new and changed findings not listed
 
     @property
     def changed_files(self) -> int:
@@ -196,6 +200,7 @@ class Highlights:
 
 
 MAX_HIGHLIGHTS = 20
+TOP_FINDINGS = 5
 
 
 def highlights(stage: StagedVersion) -> Highlights | None:
@@ -211,7 +216,7 @@ def highlights(stage: StagedVersion) -> Highlights | None:
             return Highlights(note=chosen.problem) if chosen.problem else None
         if not analysis.finished:
             return None
-        return _highlights_of(analysis)
+        return _with_findings(_highlights_of(analysis), analysis, chosen.release_findings)
     except Exception:
         logger.exception("the analysis of %s could not be read", stage)
         return None
@@ -245,6 +250,15 @@ def _highlights_of(analysis: Any) -> Highlights:
         new_dependencies=[one_line(line, 300) for line in dependencies[:MAX_HIGHLIGHTS]],
         first_release=first_release,
     )
+
+
+def _with_findings(found: Highlights, analysis: Any, release: Any) -> Highlights:
+    """The risk and the top new or changed findings (highest severity first)."""
+    news = [f for f in stage_findings(analysis, release or []) if f.counts_for_risk]
+    news.sort(key=lambda f: -f.severity.rank)
+    lines = [one_line(f"{f.severity.value} {f.where}: {f.title}", 300) for f in news[:TOP_FINDINGS]]
+    risk = news[0].severity.value if news else ""
+    return replace(found, risk=risk, findings=lines, more_findings=max(len(news) - TOP_FINDINGS, 0))
 
 
 def ready_to_announce(stage: StagedVersion) -> bool:

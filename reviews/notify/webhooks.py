@@ -353,7 +353,13 @@ def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
                 changed_files=found.counts,
                 install_scripts=found.install_scripts,
                 new_dependencies=found.new_dependencies,
+                risk=found.risk or "none",
+                top_findings=found.findings,
             )
+            fields.insert(0, ("Risk", found.risk or "none found"))
+            if found.findings:
+                more = f" (and {found.more_findings} more)" if found.more_findings else ""
+                fields.insert(1, ("Findings", "; ".join(found.findings) + more))
             counts = ", ".join(f"{n} {status}" for status, n in found.counts.items())
             fields.append(("Files", counts or "no changes"))
             if found.install_scripts:

@@ -2,6 +2,7 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,6 +16,18 @@ STAGES_PER_PAGE = 50
 STAGE_HISTORY_ROWS = 50
 ALL_STATES = "all"
 STATE_CHOICES = [*StagedVersion.State.choices, (ALL_STATES, "All")]
+# The risk filter keeps stages whose risk is at least this (StageBaseline.risk_rank).
+RISK_CHOICES = [
+    ("", "Any"),
+    ("critical", "Critical"),
+    ("high", "High or above"),
+    ("medium", "Medium or above"),
+    ("low", "Low or above"),
+    ("none", "None found"),
+    ("unknown", "Not analysed yet"),
+]
+RISK_RANKS = {"critical": 5, "high": 4, "medium": 3, "low": 2}
+SORTS = {"risk": "Risk, highest first", "": "Newest first"}
 
 
 @login_required
@@ -24,20 +37,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if state not in dict(STATE_CHOICES):
         state = StagedVersion.State.PENDING
 
+    risk = request.GET.get("risk", "")
+    risk = risk if risk in dict(RISK_CHOICES) else ""
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in SORTS else ""
+
     stages = visible_stages(request.user)
     if state != ALL_STATES:
         stages = stages.filter(state=state)
     if package:
         stages = stages.filter(package_name__icontains=package)
+    stages = with_risk(stages, risk, sort)
 
     page_obj = Paginator(stages, STAGES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     ctx = {
         "page_obj": page_obj,
-        "filters": {"package": package, "state": state},
+        "filters": {"package": package, "state": state, "risk": risk, "sort": sort},
         "state_choices": STATE_CHOICES,
+        "risk_choices": RISK_CHOICES,
+        "sort_choices": SORTS,
         "query_without_page": f"{query.urlencode()}&" if query else "",
+        "query_without_sort": _query_without(request, "page", "sort"),
         "unowned_pending": (
             unowned_stages().filter(state=StagedVersion.State.PENDING).count()
             if is_staff(request.user)
@@ -69,3 +91,28 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
+
+
+def with_risk(stages: QuerySet[StagedVersion], risk: str, sort: str) -> QuerySet[StagedVersion]:
+    """Each stage's risk (from its baseline choice, when it is for the tarball it has now),
+    filtered to at least `risk` and sorted by it when asked."""
+    stages = stages.annotate(
+        risk=F("review_baseline__risk"), risk_rank=F("review_baseline__risk_rank")
+    )
+    current = F("review_baseline__staged_tarball_id")
+    if risk in RISK_RANKS:
+        stages = stages.filter(risk_rank__gte=RISK_RANKS[risk], tarball_id=current)
+    elif risk == "none":
+        stages = stages.filter(risk_rank=0, tarball_id=current)
+    elif risk == "unknown":
+        stages = stages.filter(risk_rank__isnull=True)
+    if sort == "risk":
+        stages = stages.order_by(F("risk_rank").desc(nulls_last=True), "-staged_at", "-id")
+    return stages
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return f"{query.urlencode()}&" if query else ""

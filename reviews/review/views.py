@@ -37,6 +37,8 @@ from reviews.inspect.textcheck import escape_and_mark
 from reviews.mirror import sync
 from reviews.models import Analysis, FileChangeRow, PublishedTarball, Role, StagedVersion
 from reviews.review import analysis as review_analysis
+from reviews.review import risk as review_risk
+from reviews.review.risk_view import RiskView, file_marks, risk_view, tree_marks
 from reviews.review.tree import MINUS, TreeFile, render_tree
 from reviews.tasks import analyse_stage_task, download_stage_tarball_task
 from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
@@ -81,6 +83,8 @@ class Comparison:
     versions: list[str] = field(default_factory=list)
     problem: str = ""
     baseline_check: str = ""
+    release_findings: list[dict[str, Any]] = field(default_factory=list)
+    """What the release itself says (tag move, stager): the same whatever the baseline."""
 
     @property
     def ready(self) -> bool:
@@ -93,6 +97,7 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
     chosen = review_analysis.current_baseline(stage)
     versions = list(chosen.published) if chosen else []
     default = (chosen.version or None) if chosen else None
+    release = list(chosen.release_findings or []) if chosen else []
     if against is not None and against == default:
         against = None
     if against is None:
@@ -106,6 +111,7 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
             analysis=chosen.analysis,
             default_version=default,
             versions=versions,
+            release_findings=release,
         )
         if chosen.problem:
             found.state, found.problem = "problem", chosen.problem
@@ -120,6 +126,7 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
         against=against,
         default_version=default,
         versions=versions,
+        release_findings=release,
     )
     if against not in versions:
         found.state = "unknown-version"
@@ -177,6 +184,8 @@ class ReviewPage:
     layout: str = "unified"
     filter_text: str = ""
     changed_only: bool = True
+    with_findings: bool = False
+    risk: RiskView | None = None
     tree_html: SafeString = field(default_factory=SafeString)
     tree_shown: int = 0
     tree_more: bool = False
@@ -225,7 +234,14 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     page.filter_text = request.GET.get("q", "").strip()[:200]
     changed = request.GET.getlist("changed")
     page.changed_only = not changed or changed[-1] != "0"
+    page.with_findings = request.GET.get("findings") == "1"
     analysis = comparison.analysis
+    if analysis is not None and analysis.finished:
+        page.risk = risk_view(
+            review_risk.stage_findings(analysis, comparison.release_findings),
+            ran=analysis.risk_findings is not None,
+            link=lambda path, line: file_url(stage, path, query) + (f"#L{line}" if line else ""),
+        )
     if analysis is not None:
         page.findings = [
             {
@@ -276,11 +292,14 @@ def _layout(request: HttpRequest) -> str:
 
 
 def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
+    marks = tree_marks(review_risk.findings_of(analysis.risk_findings))
     rows = FileChangeRow.objects.filter(analysis=analysis)
     if page.changed_only:
         rows = rows.exclude(status="unchanged")
     if page.filter_text:
         rows = rows.filter(path__icontains=page.filter_text)
+    if page.with_findings:
+        rows = rows.filter(path__in=list(marks))
     limit = review_analysis.diff_options().limits.max_side_bytes
     files = [
         TreeFile(
@@ -294,6 +313,8 @@ def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
             huge=max(size or 0, old_size or 0) > limit,
             lines_added=lines_added,
             lines_removed=lines_removed,
+            findings=marks.get(path, (0, ""))[0],
+            worst=marks.get(path, (0, ""))[1],
         )
         for (
             path,
@@ -330,13 +351,15 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
         + quote(row.path, safe="/")
         + (page.query or "?")
     )
+    marks = file_marks(review_risk.findings_of(analysis.risk_findings), row.path)
     try:
         if page.layout == "file":
-            html = render_view(review_analysis.file_view(analysis, row, options), row.path)
+            view = review_analysis.file_view(analysis, row, options)
+            html = render_view(view, row.path, marks=marks)
         else:
             diff = review_analysis.file_diff(analysis, row, options)
             render = render_side_by_side if page.layout == "split" else render_unified
-            html = render(diff, row.path, old_path=row.old_path or None)
+            html = render(diff, row.path, old_path=row.old_path or None, marks=marks)
             html = _expandable(html, context_url, page.layout)
     except review_analysis.FileUnavailable as e:
         html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
