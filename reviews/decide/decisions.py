@@ -11,6 +11,10 @@ for the security-key flow (`npm-auth-type: web`). A registry that opens a web ch
 the key path (with a typed code as the alternative it also accepts); one that answers a plain
 OTP challenge gets the code form; an account without 2FA is simply done.
 
+A decision the registry did not answer (a timeout, a lost connection) may have been applied:
+it is never reported as "nothing changed". The claim is kept, the request looks at the
+registry for a few seconds, and the page says Greenroom is checking until `outcomes` knows.
+
 After an approval (the view queues it: this room does not import the tasks) a Celery task
 compares the published `dist.shasum` / `dist.integrity` with
 the tarball that was reviewed; a difference is a critical, audited alert on the stage page.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,7 +40,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
-from reviews.decide import npm_tokens
+from reviews.decide import npm_tokens, outcomes
+from reviews.decide.outcomes import Result
 from reviews.mirror import sync
 from reviews.mirror.registry import (
     Conflict,
@@ -53,7 +59,7 @@ from reviews.mirror.registry import (
     WebAuthRequired,
     sync_client,
 )
-from reviews.models import NotificationEvent, StagedVersion, WebAuthChallenge
+from reviews.models import NotificationEvent, StagedVersion, UnansweredDecision, WebAuthChallenge
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +92,7 @@ class Kind(StrEnum):
     WAITING = "waiting"  # the security key has not been used yet
     DECIDED = "decided"  # already decided, here or elsewhere
     BUSY = "busy"  # another request is sending a decision for this stage right now
+    UNKNOWN = "unknown"  # the registry did not answer: Greenroom is checking how it ended
     NOT_LINKED = "not_linked"
     RELINK = "relink"  # the linked token is no longer accepted
     REFUSED = "refused"
@@ -198,6 +205,10 @@ def decide(
             Kind.NOT_LINKED,
             "Link your npm token on your settings page first: the registry decides as you.",
         )
+    unanswered = unanswered_decision(stage)
+    if unanswered is not None:
+        attempt.record(Action.DECISION_REFUSED, why="an earlier decision's outcome is unknown")
+        return attempt.outcome(Kind.UNKNOWN, checking_words(unanswered))
     if otp is not None and not FACTOR_RE.fullmatch(otp):
         attempt.record(Action.DECISION_FAILED, why="second factor not sendable")
         return attempt.outcome(
@@ -209,6 +220,10 @@ def decide(
         if stage.state != State.PENDING:
             attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
             return attempt.outcome(Kind.DECIDED, already_decided(stage))
+        unanswered = unanswered_decision(stage)
+        if unanswered is not None:
+            attempt.record(Action.DECISION_REFUSED, why="an earlier decision's outcome is unknown")
+            return attempt.outcome(Kind.UNKNOWN, checking_words(unanswered))
         attempt.record(Action.DECISION_REFUSED, why="another decision in progress")
         return attempt.outcome(
             Kind.BUSY,
@@ -220,6 +235,9 @@ def decide(
             send = client.approve_stage if decision == Decision.APPROVE else client.reject_stage
             reply = send(stage.stage_id, otp=otp, web=otp is None)
     except RegistryError as error:
+        if unanswered_error(error):
+            # It may have been applied: keep the claim, never say "nothing changed".
+            return await_outcome(attempt, user, error)
         release_decision(stage.pk, claim)
         return _answer(attempt, error, linked.npm_user, sent_factor=otp is not None)
     except Exception as error:
@@ -324,23 +342,6 @@ def _answer(attempt: Attempt, error: RegistryError, npm_user: str, *, sent_facto
             f"The registry is limiting requests. Nothing was changed; try again{wait}.",
             notice,
         )
-    if isinstance(error, Unavailable) and error.status is None:
-        # No answer: the request may or may not have arrived. Look before saying anything.
-        state = refresh_from_registry(stage)
-        attempt.record(
-            Action.DECISION_FAILED, error, why="no answer", registry_state=str(state or "unknown")
-        )
-        if state != State.PENDING and state is not None:
-            return attempt.outcome(
-                Kind.DECIDED,
-                f"The registry did not answer in time, and now shows this stage {state}.",
-                notice,
-            )
-        return attempt.outcome(
-            Kind.FAILED,
-            "The registry did not answer in time. Nothing was changed; try again.",
-            notice,
-        )
     attempt.record(Action.DECISION_FAILED, error, why="registry error")
     return attempt.outcome(
         Kind.FAILED,
@@ -365,7 +366,9 @@ def claim_decision(stage_pk: int) -> datetime | None:
     """Take the right to send this stage's decision; the claim's timestamp, or None."""
     now = timezone.now()
     claimed = (
-        StagedVersion.objects.filter(pk=stage_pk, state=State.PENDING)
+        StagedVersion.objects.filter(
+            pk=stage_pk, state=State.PENDING, unanswered_decision__isnull=True
+        )
         .filter(
             Q(decision_claimed_at__isnull=True)
             | Q(decision_claimed_at__lt=now - DECISION_CLAIM_LEASE)
@@ -388,24 +391,131 @@ def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: R
     saw the stage vanish in the meantime and marked it decided elsewhere.
     """
     approved = attempt.decision == Decision.APPROVE
-    now = timezone.now()
+    state = State.APPROVED if approved else State.REJECTED
     with transaction.atomic():
         StagedVersion.objects.filter(pk=stage.pk).update(
-            state=State.APPROVED if approved else State.REJECTED,
-            decided_by=user,
-            decided_npm_user=attempt.npm_user,
-            decided_at=now,
-            decision_reason=attempt.reason,
-            decided_in_portal=True,
-            decision_claimed_at=None,
-            resolved_at=now,
-            resolved_elsewhere=False,
+            **outcomes.decided_in_portal(
+                state, user, attempt.npm_user, attempt.reason, timezone.now()
+            )
         )
         WebAuthChallenge.objects.filter(stage=stage).delete()
         stage.refresh_from_db()
         attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
         NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, stage)
     logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
+
+
+# -- No answer: the outcome is unknown until the registry shows it ------------------------------
+
+# Statuses that mean a gateway gave up waiting for the registry, which may still have done it.
+GATEWAY_GAVE_UP = {502, 504}
+
+
+def unanswered_error(error: RegistryError) -> bool:
+    """Whether the decision may have been applied although no answer said so."""
+    return isinstance(error, Unavailable) and (
+        error.status is None or error.status in GATEWAY_GAVE_UP
+    )
+
+
+def unanswered_decision(stage: StagedVersion) -> UnansweredDecision | None:
+    return UnansweredDecision.objects.filter(stage=stage).select_related("stage", "user").first()
+
+
+def record_unanswered(attempt: Attempt, user: User, error: RegistryError) -> UnansweredDecision:
+    """The decision went out and no answer came back: remember it (the claim stays taken)."""
+    with transaction.atomic():
+        unanswered = UnansweredDecision.objects.create(
+            stage=attempt.stage,
+            user=user,
+            npm_user=attempt.npm_user,
+            decision=attempt.decision,
+            reason=attempt.reason,
+            factor=attempt.factor,
+            sent_at=timezone.now(),
+        )
+        attempt.record(Action.DECISION_OUTCOME_UNKNOWN, error, why="no answer")
+    logger.warning("%s of %s got no answer (%s); checking", attempt.decision, attempt.stage, error)
+    return unanswered
+
+
+def await_outcome(attempt: Attempt, user: User, error: RegistryError) -> Outcome:
+    """Look at the registry for a few seconds; then say what is known, or that Greenroom is
+    still checking (the sync pass goes on looking)."""
+    unanswered = record_unanswered(attempt, user, error)
+    deadline = time.monotonic() + settings.GREENROOM_DECISION_CHECK_SECONDS
+    while True:
+        settlement = check_once(unanswered, attempt.actor)
+        if settlement.result != Result.UNKNOWN or time.monotonic() >= deadline:
+            return settled_outcome(unanswered, settlement, error.notice)
+        time.sleep(settings.GREENROOM_DECISION_CHECK_INTERVAL)
+
+
+def check_once(unanswered: UnansweredDecision, actor: Actor) -> outcomes.Settlement:
+    """One look with the sync token, recorded if it tells how the decision ended."""
+    timeout = max(
+        1.0, min(settings.GREENROOM_DECISION_TIMEOUT, settings.GREENROOM_DECISION_CHECK_SECONDS)
+    )
+    try:
+        with sync_client(timeout=timeout) as client:
+            seen = outcomes.look(client, unanswered.stage)
+    except Exception as e:  # a missing registry setting, for example: keep checking later
+        seen = outcomes.Look(outcomes.Seen.UNREADABLE, error=type(e).__name__)
+    return outcomes.settle(unanswered, seen, actor)
+
+
+def check_unanswered(stage: StagedVersion, actor: Actor) -> Outcome | None:
+    """ "Check now": one look at an unanswered decision on `stage`; None if there is none."""
+    unanswered = unanswered_decision(stage)
+    if unanswered is None:
+        return None
+    return settled_outcome(unanswered, check_once(unanswered, actor))
+
+
+def settled_outcome(
+    unanswered: UnansweredDecision, settlement: outcomes.Settlement, notice: str = ""
+) -> Outcome:
+    decision = Decision(unanswered.decision)
+    stage = unanswered.stage
+    if settlement.result == Result.UNKNOWN:
+        return Outcome(Kind.UNKNOWN, decision, checking_words(unanswered), notice)
+    if settlement.result == Result.APPLIED:
+        verb = "approved and published" if decision == Decision.APPROVE else "rejected"
+        return Outcome(
+            Kind.DONE,
+            decision,
+            f"{stage.package_name}@{stage.version} was {verb} by the registry, as npm user "
+            f"{unanswered.npm_user}: its answer never came, but the registry now shows it.",
+            notice,
+        )
+    if settlement.state == State.PENDING:
+        return Outcome(
+            Kind.FAILED,
+            decision,
+            f"The registry did not {decision} it: the stage is still staged, so that request "
+            "changed nothing. You may decide again.",
+            notice,
+        )
+    stage.refresh_from_db()
+    return Outcome(
+        Kind.DECIDED,
+        decision,
+        f"The registry did not answer, and now shows this stage {settlement.state} "
+        f"elsewhere, not {'approved' if decision == Decision.APPROVE else 'rejected'} by "
+        "your request.",
+        notice,
+    )
+
+
+def checking_words(unanswered: UnansweredDecision) -> str:
+    done = "approved" if unanswered.decision == Decision.APPROVE else "rejected"
+    who = unanswered.user.get_username() if unanswered.user else "a former user"
+    return (
+        f"We did not hear back from the registry; it may have {done}. Greenroom is checking… "
+        f"({unanswered.decision} sent by {who} at {unanswered.sent_at:%H:%M:%S} UTC, as npm "
+        f"user {unanswered.npm_user}). Approve and reject come back only once the registry "
+        "shows how it ended."
+    )
 
 
 def refresh_from_registry(stage: StagedVersion) -> State | None:

@@ -143,6 +143,9 @@ def render_decide(
     challenge = decisions.pending_challenge(stage, user)
     if challenge is not None and challenge.decision != decision:
         challenge = None
+    unanswered = decisions.unanswered_decision(stage)
+    if outcome is not None and outcome.kind == Kind.UNKNOWN:
+        outcome = None  # the checking state below says it
     ctx = {
         "stage": stage,
         "decision": decision,
@@ -157,6 +160,8 @@ def render_decide(
             else None
         ),
         "poll_every": POLL_EVERY_SECONDS,
+        "checking": decisions.checking_words(unanswered) if unanswered else "",
+        "may_decide": True,
     }
     return render(request, "reviews/decide.html", ctx, status=status)
 
@@ -204,6 +209,8 @@ def decision_panel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
         "linked": npm_tokens.linked_record(user) if user else None,
         "challenge": decisions.pending_challenge(stage, user) if user else None,
     }
+    unanswered = decisions.unanswered_decision(stage)
+    ctx["checking"] = decisions.checking_words(unanswered) if unanswered else ""
     return render(request, "reviews/_decision_panel.html", ctx)
 
 
@@ -295,3 +302,23 @@ def security_key_cancel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     if decisions.cancel_security_key(stage, user, Actor.from_request(request)):
         messages.info(request, "The security-key confirmation was cancelled. Nothing was changed.")
     return HttpResponseRedirect(stage_url(stage), status=303)
+
+
+@login_required
+@require_POST
+def decision_check(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """ "Check now" on a decision the registry did not answer: one look at the registry."""
+    stage, _ = decidable_stage(request, stage_id)
+    outcome = decisions.check_unanswered(stage, Actor.from_request(request))
+    if outcome is None:
+        messages.info(request, "No decision is waiting for the registry's answer.")
+        return HttpResponseRedirect(stage_url(stage), status=303)
+    queue_follow_up(stage, outcome)
+    level = {Kind.DONE: messages.SUCCESS, Kind.FAILED: messages.WARNING}.get(
+        outcome.kind, messages.INFO
+    )
+    messages.add_message(request, level, outcome.message)
+    done = outcome.kind in {Kind.DONE, Kind.DECIDED}
+    return HttpResponseRedirect(
+        stage_url(stage) if done else form_url(stage, outcome.decision), status=303
+    )

@@ -233,27 +233,6 @@ def test_a_registry_error_changes_nothing_and_is_not_retried(registry: Registry,
     assert (event.action, event.registry_status) == (Action.DECISION_FAILED, 500)
 
 
-def test_a_registry_that_does_not_answer_in_time(registry: Registry, world: World, settings):
-    settings.GREENROOM_DECISION_TIMEOUT = 0.3
-    stage = registry.stage()
-    link(world.approver, registry.alice)
-    registry.live.set_faults(
-        [{"method": "POST", "path": "/approve$", "delay": 1.0, "status": 503, "times": 1}]
-    )
-
-    response = approve(client_for(world.approver), stage, otp=registry.alice.code())
-
-    body = response.content.decode()
-    assert "did not answer in time. Nothing was changed; try again." in body
-    stage.refresh_from_db()
-    assert stage.state == State.PENDING
-    assert stage.decision_claimed_at is None
-    event = last_event(stage)
-    assert event.action == Action.DECISION_FAILED
-    assert event.registry_status is None
-    assert event.payload["why"] == "no answer"
-
-
 @pytest.mark.parametrize(
     ("error", "words"),
     [
