@@ -241,6 +241,10 @@ class NpmToken(models.Model):
     encrypted = models.TextField(help_text="Fernet ciphertext; keys in GREENROOM_TOKEN_KEYS")
     linked_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Codes the registry refused lately (never the codes): registries lock an account out
+    # after a few failures, so the page warns before that.
+    code_failures = models.PositiveIntegerField(default=0)
+    code_failures_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"npm user {self.npm_user} for {self.user}"

@@ -73,6 +73,7 @@ MIN_POLL_INTERVAL = 1.0
 MAX_POLL_INTERVAL = 30.0
 # What may go into an npm-otp header: a typed code, or the token a security key handed out.
 CODE_RE = re.compile(r"[0-9]{6,8}")
+RECOVERY_CODE_RE = re.compile(r"[A-Za-z0-9-]{8,64}")
 FACTOR_RE = re.compile(r"[A-Za-z0-9._~+/=-]{6,512}")
 PLACEHOLDER_VERSION = "0.0.0-stage"
 MAX_URL = 2000
@@ -81,6 +82,7 @@ MAX_URL = 2000
 class Factor(StrEnum):
     NONE = "none"  # the first attempt: let the registry say what it wants
     CODE = "code"
+    RECOVERY_CODE = "recovery code"
     SECURITY_KEY = "security key"
 
 
@@ -186,16 +188,74 @@ def decide(
 ) -> Outcome:
     """Send one approve or reject for `stage` as `user`; the caller has checked their role.
 
-    `otp` is a typed code or a security key's token; None for the first attempt.
+    `otp` is a typed code (or recovery code) or a security key's token; None for the first
+    attempt.
     """
-    factor = factor or (Factor.NONE if otp is None else Factor.CODE)
-    attempt = Attempt(stage, decision, actor, factor, reason.strip())
+    attempt = Attempt(stage, decision, actor, factor or factor_of(otp), reason.strip())
     try:
         linked = npm_tokens.linked(user)
     except npm_tokens.TokenUnreadable as e:
         attempt.record(Action.DECISION_REFUSED, why="linked npm token unreadable")
         return attempt.outcome(Kind.RELINK, str(e))
     attempt.npm_user = linked.npm_user if linked else ""
+    if linked is None or stage.state != State.PENDING or unanswered_decision(stage):
+        return _refused_before_claim(attempt, linked)
+    if otp is not None and not FACTOR_RE.fullmatch(otp):
+        attempt.record(Action.DECISION_FAILED, why="second factor not sendable")
+        return attempt.outcome(
+            Kind.FAILED, "The second factor could not be sent as it is. Nothing was changed."
+        )
+    claim = claim_decision(stage.pk)
+    if claim is None:
+        stage.refresh_from_db()
+        return _refused_before_claim(attempt, linked, claimed=True)
+    before: Outcome | None = None
+    try:
+        with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            # Never spend a code (or ask for one) on a stage this token cannot decide.
+            before = confirm_decidable(attempt, client, linked)
+            if before is None:
+                send = client.approve_stage if decision == Decision.APPROVE else client.reject_stage
+                reply = send(stage.stage_id, otp=otp, web=otp is None)
+    except RegistryError as error:
+        if unanswered_error(error):
+            # It may have been applied: keep the claim, never say "nothing changed".
+            return await_outcome(attempt, user, error)
+        release_decision(stage.pk, claim)
+        return _answer(attempt, error, linked, sent_factor=otp is not None)
+    except Exception as error:
+        release_decision(stage.pk, claim)
+        attempt.record(Action.DECISION_FAILED, why=f"unexpected {type(error).__name__}")
+        raise DecisionCrashed(
+            f"{decision} of {stage} failed unexpectedly: {type(error).__name__}"
+        ) from None
+    finally:
+        linked.mark_used()
+    if before is not None:
+        release_decision(stage.pk, claim)
+        return before
+    record_decision(stage, user, attempt, reply)
+    npm_tokens.clear_code_failures(linked.record)
+    verb = "approved and published" if decision == Decision.APPROVE else "rejected"
+    return attempt.outcome(
+        Kind.DONE,
+        f"{stage.package_name}@{stage.version} was {verb} by the registry, "
+        f"as npm user {linked.npm_user}.",
+        reply.notice,
+    )
+
+
+def factor_of(otp: str | None) -> Factor:
+    if otp is None:
+        return Factor.NONE
+    return Factor.CODE if CODE_RE.fullmatch(otp) else Factor.RECOVERY_CODE
+
+
+def _refused_before_claim(
+    attempt: Attempt, linked: npm_tokens.Linked | None, *, claimed: bool = False
+) -> Outcome:
+    """Why nothing is sent: decided already, no token, an unknown outcome, or another request."""
+    stage = attempt.stage
     if stage.state != State.PENDING:
         attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
         return attempt.outcome(Kind.DECIDED, already_decided(stage))
@@ -209,146 +269,243 @@ def decide(
     if unanswered is not None:
         attempt.record(Action.DECISION_REFUSED, why="an earlier decision's outcome is unknown")
         return attempt.outcome(Kind.UNKNOWN, checking_words(unanswered))
-    if otp is not None and not FACTOR_RE.fullmatch(otp):
-        attempt.record(Action.DECISION_FAILED, why="second factor not sendable")
-        return attempt.outcome(
-            Kind.FAILED, "The second factor could not be sent as it is. Nothing was changed."
-        )
-    claim = claim_decision(stage.pk)
-    if claim is None:
-        stage.refresh_from_db()
-        if stage.state != State.PENDING:
-            attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
-            return attempt.outcome(Kind.DECIDED, already_decided(stage))
-        unanswered = unanswered_decision(stage)
-        if unanswered is not None:
-            attempt.record(Action.DECISION_REFUSED, why="an earlier decision's outcome is unknown")
-            return attempt.outcome(Kind.UNKNOWN, checking_words(unanswered))
-        attempt.record(Action.DECISION_REFUSED, why="another decision in progress")
-        return attempt.outcome(
-            Kind.BUSY,
-            "Someone is sending a decision about this stage right now. Nothing was sent; "
-            "look at the stage again in a moment.",
-        )
-    try:
-        with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
-            send = client.approve_stage if decision == Decision.APPROVE else client.reject_stage
-            reply = send(stage.stage_id, otp=otp, web=otp is None)
-    except RegistryError as error:
-        if unanswered_error(error):
-            # It may have been applied: keep the claim, never say "nothing changed".
-            return await_outcome(attempt, user, error)
-        release_decision(stage.pk, claim)
-        return _answer(attempt, error, linked.npm_user, sent_factor=otp is not None)
-    except Exception as error:
-        release_decision(stage.pk, claim)
-        attempt.record(Action.DECISION_FAILED, why=f"unexpected {type(error).__name__}")
-        raise DecisionCrashed(
-            f"{decision} of {stage} failed unexpectedly: {type(error).__name__}"
-        ) from None
-    finally:
-        linked.mark_used()
-    record_decision(stage, user, attempt, reply)
-    verb = "approved and published" if decision == Decision.APPROVE else "rejected"
+    assert claimed  # the only other reason
+    attempt.record(Action.DECISION_REFUSED, why="another decision in progress")
     return attempt.outcome(
-        Kind.DONE,
-        f"{stage.package_name}@{stage.version} was {verb} by the registry, "
-        f"as npm user {linked.npm_user}.",
-        reply.notice,
+        Kind.BUSY,
+        "Someone is sending a decision about this stage right now. Nothing was sent; "
+        "look at the stage again in a moment.",
     )
 
 
-def _answer(attempt: Attempt, error: RegistryError, npm_user: str, *, sent_factor: bool) -> Outcome:
-    """The registry said no (or nothing): plain words, the audit entry, and local state."""
-    stage, notice = attempt.stage, error.notice
-    if isinstance(error, WebAuthRequired) and not sent_factor:
-        open_challenge(attempt, error)
-        attempt.record(Action.DECISION_CHALLENGED, error, offered="security key or code")
-        return attempt.outcome(
-            Kind.KEY_NEEDED,
-            "The registry asks for your second factor: confirm with your security key, or type "
-            "a code from your authenticator app.",
-            notice,
-        )
-    if isinstance(error, OtpRequired):
-        if not sent_factor:
-            attempt.record(Action.DECISION_CHALLENGED, error, offered="code")
-            return attempt.outcome(
-                Kind.CODE_NEEDED,
-                "The registry asks for a one-time code from your authenticator app.",
-                notice,
-            )
-        attempt.record(Action.DECISION_WRONG_CODE, error)
-        if attempt.factor == Factor.SECURITY_KEY:
-            message = (
-                "The registry did not accept the security-key confirmation. Nothing was "
-                "changed; start again."
-            )
-        else:
-            message = (
-                "The registry did not accept that code: it is wrong or has expired. Nothing was "
-                "changed; type the current code."
-            )
-        return attempt.outcome(Kind.WRONG_CODE, message, notice)
-    if isinstance(error, IpNotAllowed):
-        attempt.record(Action.DECISION_REFUSED, error, why="IP not allowed")
-        return attempt.outcome(
-            Kind.REFUSED,
-            "The registry refused your token from the portal's address: the token's IP "
-            "allowlist does not include this server. Nothing was changed.",
-            notice,
-        )
-    if isinstance(error, Unauthorized):
-        attempt.record(Action.DECISION_REFUSED, error, why="token not accepted")
-        return attempt.outcome(
-            Kind.RELINK,
-            "Your linked npm token is no longer valid (revoked or expired). Link it again on "
-            "your settings page. Nothing was changed.",
-            notice,
-        )
-    if isinstance(error, Forbidden):
-        attempt.record(Action.DECISION_REFUSED, error, why="forbidden")
-        return attempt.outcome(
-            Kind.REFUSED,
-            f"The registry says your npm account ({npm_user}) may not publish this package: "
-            f"{error.message} Nothing was changed.",
-            notice,
-        )
-    if isinstance(error, NotFound | Conflict):
-        state = refresh_from_registry(stage)
-        attempt.record(
-            Action.DECISION_REFUSED,
-            error,
-            why="decided or changed elsewhere",
-            registry_state=str(state or "unknown"),
-        )
-        now = {
-            State.APPROVED: "The registry shows it approved.",
-            State.REJECTED: "The registry no longer has it: it was rejected or withdrawn.",
-            State.PENDING: "It is still staged at the registry.",
-            None: "The portal could not read where it stands now.",
-        }[state]
-        return attempt.outcome(
-            Kind.DECIDED,
-            f"This stage was already decided or changed elsewhere (the registry answered "
-            f"{error.status}: {error.message}). {now}",
-            notice,
-        )
-    if isinstance(error, RateLimited):
-        attempt.record(Action.DECISION_FAILED, error, why="rate limited")
-        wait = f" in {error.retry_after:.0f} seconds" if error.retry_after else " in a minute"
+def confirm_decidable(
+    attempt: Attempt, client: RegistryClient, linked: npm_tokens.Linked
+) -> Outcome | None:
+    """A cheap read with the person's token first: is the stage still there, for them?
+    None if it is; else why nothing is sent."""
+    try:
+        client.get_stage(attempt.stage.stage_id)
+    except RegistryError as error:
+        match error:
+            case IpNotAllowed():
+                return _ip_refused(attempt, error)
+            case NotFound():
+                return _not_found(attempt, error)
+            case Unauthorized() | Forbidden():
+                return _token_refused(attempt, error, linked)
+        attempt.record(Action.DECISION_FAILED, error, why="stage could not be read first")
         return attempt.outcome(
             Kind.FAILED,
-            f"The registry is limiting requests. Nothing was changed; try again{wait}.",
-            notice,
+            f"The registry could not be asked whether this stage is still there "
+            f"({_said(error)}). Nothing was sent; try again.",
+            error.notice,
         )
+    return None
+
+
+def _answer(
+    attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked, *, sent_factor: bool
+) -> Outcome:
+    """The registry said no: plain words, the audit entry, and local state."""
+    match error:
+        case WebAuthRequired() if not sent_factor:
+            return _key_needed(attempt, error)
+        case OtpRequired() if not sent_factor:
+            return _code_needed(attempt, error, linked)
+        case OtpRequired():
+            return _factor_refused(attempt, error, linked)
+        case IpNotAllowed():
+            return _ip_refused(attempt, error)
+        case Unauthorized() | Forbidden():
+            return _token_refused(attempt, error, linked)
+        case NotFound():
+            return _not_found(attempt, error)
+        case Conflict():
+            return _changed_elsewhere(attempt, error)
+        case RateLimited():
+            attempt.record(Action.DECISION_FAILED, error, why="rate limited")
+            wait = f" in {error.retry_after:.0f} seconds" if error.retry_after else " in a minute"
+            return attempt.outcome(
+                Kind.FAILED,
+                f"The registry is limiting requests. Nothing was changed; try again{wait}.",
+                error.notice,
+            )
     attempt.record(Action.DECISION_FAILED, error, why="registry error")
     return attempt.outcome(
         Kind.FAILED,
         f"The registry could not do it ({error.status or 'no answer'}: {error.message}). "
         "Nothing was changed; try again.",
-        notice,
+        error.notice,
     )
+
+
+def _key_needed(attempt: Attempt, error: WebAuthRequired) -> Outcome:
+    open_challenge(attempt, error)
+    attempt.record(Action.DECISION_CHALLENGED, error, offered="security key or code")
+    return attempt.outcome(
+        Kind.KEY_NEEDED,
+        "The registry asks for your second factor: confirm with your security key, or type "
+        "a code from your authenticator app (or a recovery code).",
+        error.notice,
+    )
+
+
+def _code_needed(attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked) -> Outcome:
+    attempt.record(Action.DECISION_CHALLENGED, error, offered="code")
+    warning = npm_tokens.lock_out_warning(npm_tokens.recent_code_failures(linked.record))
+    return attempt.outcome(
+        Kind.CODE_NEEDED,
+        _sentences(
+            "The registry asks for a one-time code from your authenticator app (or one of "
+            "your recovery codes).",
+            warning,
+        ),
+        error.notice,
+    )
+
+
+def _factor_refused(attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked) -> Outcome:
+    """A refused code: registries give one answer for a wrong code, a used one and a
+    locked-out account, so the words cover all three; the count warns before a lock-out."""
+    if attempt.factor == Factor.SECURITY_KEY:
+        attempt.record(Action.DECISION_WRONG_CODE, error)
+        return attempt.outcome(
+            Kind.WRONG_CODE,
+            "The registry did not accept the security-key confirmation. Nothing was changed; "
+            "start again.",
+            error.notice,
+        )
+    failures = npm_tokens.record_code_failure(linked.record)
+    attempt.record(Action.DECISION_WRONG_CODE, error, refused_lately=failures)
+    return attempt.outcome(
+        Kind.WRONG_CODE,
+        _sentences(
+            "The registry did not accept that code (wrong, already used, or too many attempts: "
+            "wait a few minutes). Nothing was changed; type a new code.",
+            npm_tokens.lock_out_warning(failures),
+        ),
+        error.notice,
+    )
+
+
+def _ip_refused(attempt: Attempt, error: RegistryError) -> Outcome:
+    attempt.record(Action.DECISION_REFUSED, error, why="IP not allowed")
+    return attempt.outcome(
+        Kind.REFUSED,
+        "The registry refused your token from the portal's address: the token's IP "
+        "allowlist does not include this server. Nothing was changed.",
+        error.notice,
+    )
+
+
+def _token_refused(attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked) -> Outcome:
+    """401 without a challenge, or 403: registries answer either for a revoked token, and 403
+    for a real refusal too. Whoami with the same token tells them apart."""
+    valid = _token_still_valid(linked)
+    if valid is False:
+        attempt.record(Action.DECISION_REFUSED, error, why="token revoked or expired")
+        return attempt.outcome(
+            Kind.RELINK,
+            "The registry no longer accepts your linked npm token (revoked or expired: it "
+            "will not even say whose it is). Link a new token on your settings page. Nothing "
+            "was changed.",
+            error.notice,
+        )
+    if valid is None:
+        attempt.record(Action.DECISION_REFUSED, error, why="token refused, validity unknown")
+        return attempt.outcome(
+            Kind.REFUSED,
+            f"The registry refused your linked npm token ({_said(error)}) and could not say "
+            "whether the token is still valid. Nothing was changed.",
+            error.notice,
+        )
+    attempt.record(Action.DECISION_REFUSED, error, why="forbidden")
+    return attempt.outcome(
+        Kind.REFUSED,
+        f"The registry refused npm user {attempt.npm_user} for this package ({_said(error)}). "
+        "The token itself is still valid: this is what that npm account may do. Nothing was "
+        "changed.",
+        error.notice,
+    )
+
+
+def _token_still_valid(linked: npm_tokens.Linked) -> bool | None:
+    """Whether the registry still knows the token (whoami); None if it could not say."""
+    try:
+        with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            client.whoami()
+    except IpNotAllowed:
+        return None
+    except (Unauthorized, Forbidden):
+        return False
+    except RegistryError:
+        return None
+    return True
+
+
+def _not_found(attempt: Attempt, error: RegistryError) -> Outcome:
+    """404 means "not found for you": the sync token tells a stage this npm account may not
+    see from one that is gone."""
+    stage = attempt.stage
+    state = refresh_from_registry(stage)
+    if state == State.PENDING:
+        attempt.record(Action.DECISION_REFUSED, error, why="stage not visible to this npm account")
+        return attempt.outcome(
+            Kind.REFUSED,
+            f"Your npm account ({attempt.npm_user}) cannot see or decide {stage.package_name}: "
+            f"the registry answered {error.status} to it, though the stage is still staged. "
+            "Only a maintainer of the package can approve or reject it. Nothing was changed.",
+            error.notice,
+        )
+    if state is None:
+        attempt.record(Action.DECISION_FAILED, error, why="not found, stage unreadable")
+        return attempt.outcome(
+            Kind.FAILED,
+            f"The registry answered {error.status} ({error.message}), and the portal could not "
+            "read where the stage stands now. Nothing was changed; look again in a moment.",
+            error.notice,
+        )
+    attempt.record(
+        Action.DECISION_REFUSED, error, why="already decided elsewhere", registry_state=str(state)
+    )
+    now = {
+        State.APPROVED: "the registry shows it approved.",
+        State.REJECTED: "the registry no longer has it, and its version is not published: it "
+        "was rejected or withdrawn.",
+    }[state]
+    return attempt.outcome(
+        Kind.DECIDED, f"This stage was already decided elsewhere: {now}", error.notice
+    )
+
+
+def _changed_elsewhere(attempt: Attempt, error: RegistryError) -> Outcome:
+    state = refresh_from_registry(attempt.stage)
+    attempt.record(
+        Action.DECISION_REFUSED,
+        error,
+        why="decided or changed elsewhere",
+        registry_state=str(state or "unknown"),
+    )
+    now = {
+        State.APPROVED: "The registry shows it approved.",
+        State.REJECTED: "The registry no longer has it: it was rejected or withdrawn.",
+        State.PENDING: "It is still staged at the registry.",
+        None: "The portal could not read where it stands now.",
+    }[state]
+    return attempt.outcome(
+        Kind.DECIDED,
+        f"This stage was already decided or changed elsewhere (the registry answered "
+        f"{error.status}: {error.message}). {now}",
+        error.notice,
+    )
+
+
+def _said(error: RegistryError) -> str:
+    return f"{error.status}: {error.message}" if error.status else error.message
+
+
+def _sentences(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
 
 
 def already_decided(stage: StagedVersion) -> str:

@@ -46,25 +46,32 @@ class OneTimeCodeInput(forms.TextInput):
 
 
 def code_field() -> forms.CharField:
+    # Letters too: a recovery code (registries accept one in place of the app's code).
     return forms.CharField(
         required=False,
-        max_length=16,
+        max_length=80,
         widget=OneTimeCodeInput(
             attrs={
                 "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "pattern": "[0-9 ]*",
-                "size": 10,
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "pattern": "[A-Za-z0-9 -]*",
+                "size": 20,
             }
         ),
-        label="One-time code",
+        label="One-time code or recovery code",
     )
 
 
 def clean_code(value: str) -> str:
     code = value.replace(" ", "")
-    if code and not decisions.CODE_RE.fullmatch(code):
-        raise forms.ValidationError("A one-time code is 6 to 8 digits.")
+    if code and not (
+        decisions.CODE_RE.fullmatch(code) or decisions.RECOVERY_CODE_RE.fullmatch(code)
+    ):
+        raise forms.ValidationError(
+            "Type the 6 to 8 digits from your authenticator app, or a recovery code "
+            "(8 to 64 letters, digits or hyphens)."
+        )
     return code
 
 

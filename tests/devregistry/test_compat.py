@@ -4,6 +4,7 @@ default (npm) answer, so a test fails if the switch stops switching."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pyotp
@@ -14,6 +15,7 @@ from devregistry.store import Store
 from devregistry.testing import LiveRegistry
 from tests.devregistry.conftest import People, Person, StageApi
 from tests.support import packages
+from tests.support.npm import run_npm
 
 UNKNOWN_STAGE = "6f1e1c2a-52b4-4b7e-9a3e-1f2d3c4b5a69"
 
@@ -178,3 +180,46 @@ def test_a_recovery_code_works_once(
             assert codes[1] not in repr(state.users["alice"])
     else:
         assert (used.status_code, reused.status_code) == (401, 401)
+
+
+@pytest.mark.npm
+def test_the_real_npm_cli_is_satisfied_by_the_other_answers(
+    registry_factory: Callable[..., LiveRegistry], npm_env: Callable[..., dict[str, str]], tmp_path
+):
+    """npm's client against `compat="other"`: EOTP without a code (no security-key flow, no
+    terminal), a recovery code through `--otp` approves, the same code again is EOTP, a
+    non-maintainer gets npm's 404 error, and a revoked token npm's 403."""
+    registry = registry_factory(compat="other")
+    secret = pyotp.random_base32()
+    registry.add_user("alice", otp_secret=secret)
+    registry.add_user("carol")
+    alice_env = npm_env(registry, registry.token("alice"))
+    carol_token = registry.token("carol")
+    carol_env = npm_env(registry, carol_token)
+    first, second = (
+        packages.stage(registry.url, registry.token("alice"), "npm-compat", version)
+        for version in ("1.0.0", "1.1.0")
+    )
+    recovery = registry.recovery_codes("alice")[0]
+
+    no_code = run_npm(["stage", "approve", first], alice_env, tmp_path)
+    approved = run_npm(["stage", "approve", first, "--otp", recovery], alice_env, tmp_path)
+    replayed = run_npm(["stage", "approve", second, "--otp", recovery], alice_env, tmp_path)
+    outsider = run_npm(["stage", "reject", second], carol_env, tmp_path)
+    registry.revoke_token(carol_token)
+    revoked = run_npm(["stage", "list"], carol_env, tmp_path)
+
+    assert "EOTP" in failed(no_code)
+    assert approved.returncode == 0, approved.stderr
+    assert f"Staged package {first} approved and published successfully." in approved.stdout
+    packument = requests.get(f"{registry.url}npm-compat", timeout=5).json()
+    assert packument["dist-tags"]["latest"] == "1.0.0"
+    assert "EOTP" in failed(replayed)
+    assert "E404" in failed(outsider)
+    assert "E403" in failed(revoked)
+
+
+def failed(done: subprocess.CompletedProcess[str]) -> str:
+    """What npm said on stderr, once it is sure it failed."""
+    assert done.returncode != 0, done.stdout
+    return done.stderr
