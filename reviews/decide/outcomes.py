@@ -10,7 +10,8 @@ the listing) `look()` at the stage (`GET /-/stage/{id}` with the sync token) and
 How it ended is known when the stage is gone: published means approved, not published means
 rejected (or withdrawn). A stage still staged GREENROOM_DECISION_SETTLE_SECONDS after the request
 was sent was not changed by it: the claim is released and the person may decide again. Until
-then nothing is concluded, whatever the registry is slow to do.
+then nothing is concluded, whatever the registry is slow to do; an approve whose stage is gone
+but whose version is not in the packument yet waits for that time too (packuments are cached).
 """
 
 from __future__ import annotations
@@ -173,12 +174,16 @@ def settle_unanswered(client: RegistryClient | None = None) -> list[Settlement]:
 
 
 def _result_of(unanswered: UnansweredDecision, seen: Seen, now: datetime) -> Result:
+    settle_after = timedelta(seconds=settings.GREENROOM_DECISION_SETTLE_SECONDS)
+    waited_enough = unanswered.sent_at <= now - settle_after
+    approving = unanswered.decision == APPROVE
     if seen == Seen.UNREADABLE:
         return Result.UNKNOWN
-    if seen == Seen.STAGED:
-        settle_after = timedelta(seconds=settings.GREENROOM_DECISION_SETTLE_SECONDS)
-        return Result.NOT_APPLIED if unanswered.sent_at <= now - settle_after else Result.UNKNOWN
-    wanted = Seen.PUBLISHED if unanswered.decision == APPROVE else Seen.GONE
+    if seen == Seen.STAGED or (seen == Seen.GONE and approving):
+        # Gone but not published right after an approve is more likely a packument that lags
+        # behind (a cache) than a rejection elsewhere: only time tells them apart.
+        return Result.NOT_APPLIED if waited_enough else Result.UNKNOWN
+    wanted = Seen.PUBLISHED if approving else Seen.GONE
     return Result.APPLIED if seen == wanted else Result.NOT_APPLIED
 
 

@@ -55,7 +55,7 @@ def code_field() -> forms.CharField:
                 "autocomplete": "one-time-code",
                 "autocapitalize": "off",
                 "spellcheck": "false",
-                "pattern": "[A-Za-z0-9 -]*",
+                "pattern": r"[A-Za-z0-9 \-]*",
                 "size": 20,
             }
         ),
