@@ -4,7 +4,7 @@ looks at the stage and the packument for a few seconds, then the sync pass settl
 
 The dev registry's fault injection delays the approve past the portal's (short) timeout; the
 registry still applies it. The tests wait only for what the fault needs: until the registry
-has applied it, never for a fixed time.
+has applied it, never for a fixed time. They run against both registries' answers.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import requests
 from reviews.audit.trail import Action
 from reviews.models import AuditEvent, StagedVersion, UnansweredDecision
 from reviews.tasks import sync_stages_task
-from tests.decide.conftest import Registry, approve, client_for, link, reject, url
+from tests.decide.conftest import Registry, approve, both_modes, client_for, link, reject, url
 from tests.personas import World
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, both_modes]
 
 State = StagedVersion.State
 CHECKING = "We did not hear back from the registry; it may have approved. Greenroom is checking…"
