@@ -134,6 +134,12 @@ def token_keys() -> list[str]:
 GREENROOM_TOKEN_KEYS = token_keys()
 # Approve and reject run in the request, sent once: a short timeout, never a retry.
 GREENROOM_DECISION_TIMEOUT = float(env_str("GREENROOM_DECISION_TIMEOUT", "15"))
+# After an approve or reject that got no answer: how long the request itself keeps looking at
+# the registry (every ..._CHECK_INTERVAL seconds) before it leaves the question to the sync
+# pass, and after how long a stage still staged is taken as not changed by that request.
+GREENROOM_DECISION_CHECK_SECONDS = float(env_str("GREENROOM_DECISION_CHECK_SECONDS", "5"))
+GREENROOM_DECISION_CHECK_INTERVAL = float(env_str("GREENROOM_DECISION_CHECK_INTERVAL", "1"))
+GREENROOM_DECISION_SETTLE_SECONDS = env_int("GREENROOM_DECISION_SETTLE_SECONDS", 120)
 # How long a security-key challenge is waited for before the portal gives up on it.
 GREENROOM_WEB_AUTH_TIMEOUT = env_int("GREENROOM_WEB_AUTH_TIMEOUT", 300)
 # Notifications: how often due events are dispatched, how long a new stage's email waits for

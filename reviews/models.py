@@ -273,6 +273,10 @@ class NpmToken(models.Model):
     encrypted = models.TextField(help_text="Fernet ciphertext; keys in GREENROOM_TOKEN_KEYS")
     linked_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Codes the registry refused lately (never the codes): registries lock an account out
+    # after a few failures, so the page warns before that.
+    code_failures = models.PositiveIntegerField(default=0)
+    code_failures_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"npm user {self.npm_user} for {self.user}"
@@ -310,6 +314,29 @@ class WebAuthChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} of {self.stage} by {self.user}"
+
+
+class UnansweredDecision(models.Model):
+    """An approve or reject the registry did not answer (a timeout, a dropped connection, a
+    gateway's 502 or 504): it may have been applied. While this row exists the stage keeps its
+    decision claim, so nobody sends a second decision; it is deleted in the transaction that
+    records how the registry shows it ended (reviews.decide.outcomes)."""
+
+    stage = models.OneToOneField(
+        StagedVersion, related_name="unanswered_decision", on_delete=models.CASCADE
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, related_name="+", on_delete=models.SET_NULL
+    )
+    npm_user = models.CharField(max_length=214, blank=True)
+    decision = models.CharField(max_length=8, choices=WebAuthChallenge.Decision.choices)
+    reason = models.TextField(blank=True)
+    factor = models.CharField(max_length=16, blank=True)
+    sent_at = models.DateTimeField()
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"unanswered {self.decision} of {self.stage}"
 
 
 # -- The review: baselines, whole-package analyses and their file index ---------------------------

@@ -38,6 +38,11 @@ urlpatterns = [
         decision_views.decision_panel,
         name="stage-decision-panel",
     ),
+    path(
+        "stages/<uuid:stage_id>/decision/check/",
+        decision_views.decision_check,
+        name="stage-decision-check",
+    ),
     path("stages/<uuid:stage_id>/approve/", decision_views.approve_form, name="stage-approve-form"),
     path("stages/<uuid:stage_id>/approve/confirm/", decision_views.approve, name="stage-approve"),
     path("stages/<uuid:stage_id>/reject/", decision_views.reject_form, name="stage-reject-form"),

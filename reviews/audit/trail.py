@@ -65,6 +65,10 @@ class Action(StrEnum):
     DECISION_REFUSED = "decision.refused"
     DECISION_FAILED = "decision.failed"
     DECISION_CANCELLED = "decision.cancelled"
+    # No answer (a timeout, a lost connection): it may have been applied. Then, once the
+    # registry shows how it ended, the second entry says so (and who or what looked).
+    DECISION_OUTCOME_UNKNOWN = "decision.outcome_unknown"
+    DECISION_OUTCOME_KNOWN = "decision.outcome_known"
     PUBLISHED_DIGEST_MISMATCH = "stage.published_digest_mismatch"
     # Notifications: a team's reminder rate and webhook, a person's choice per team.
     TEAM_NOTIFICATIONS_CHANGED = "team.notifications_changed"

@@ -46,25 +46,32 @@ class OneTimeCodeInput(forms.TextInput):
 
 
 def code_field() -> forms.CharField:
+    # Letters too: a recovery code (registries accept one in place of the app's code).
     return forms.CharField(
         required=False,
-        max_length=16,
+        max_length=80,
         widget=OneTimeCodeInput(
             attrs={
                 "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "pattern": "[0-9 ]*",
-                "size": 10,
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "pattern": r"[A-Za-z0-9 \-]*",
+                "size": 20,
             }
         ),
-        label="One-time code",
+        label="One-time code or recovery code",
     )
 
 
 def clean_code(value: str) -> str:
     code = value.replace(" ", "")
-    if code and not decisions.CODE_RE.fullmatch(code):
-        raise forms.ValidationError("A one-time code is 6 to 8 digits.")
+    if code and not (
+        decisions.CODE_RE.fullmatch(code) or decisions.RECOVERY_CODE_RE.fullmatch(code)
+    ):
+        raise forms.ValidationError(
+            "Type the 6 to 8 digits from your authenticator app, or a recovery code "
+            "(8 to 64 letters, digits or hyphens)."
+        )
     return code
 
 
@@ -158,6 +165,9 @@ def render_decide(
     challenge = decisions.pending_challenge(stage, user)
     if challenge is not None and challenge.decision != decision:
         challenge = None
+    unanswered = decisions.unanswered_decision(stage)
+    if outcome is not None and outcome.kind == Kind.UNKNOWN:
+        outcome = None  # the checking state below says it
     ctx = {
         "stage": stage,
         "decision": decision,
@@ -173,6 +183,8 @@ def render_decide(
             else None
         ),
         "poll_every": POLL_EVERY_SECONDS,
+        "checking": decisions.checking_words(unanswered) if unanswered else "",
+        "may_decide": True,
     }
     return render(request, "reviews/decide.html", ctx, status=status)
 
@@ -220,6 +232,8 @@ def decision_panel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
         "linked": npm_tokens.linked_record(user) if user else None,
         "challenge": decisions.pending_challenge(stage, user) if user else None,
     }
+    unanswered = decisions.unanswered_decision(stage)
+    ctx["checking"] = decisions.checking_words(unanswered) if unanswered else ""
     return render(request, "reviews/_decision_panel.html", ctx)
 
 
@@ -312,3 +326,23 @@ def security_key_cancel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     if decisions.cancel_security_key(stage, user, Actor.from_request(request)):
         messages.info(request, "The security-key confirmation was cancelled. Nothing was changed.")
     return HttpResponseRedirect(stage_url(stage), status=303)
+
+
+@login_required
+@require_POST
+def decision_check(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """ "Check now" on a decision the registry did not answer: one look at the registry."""
+    stage, _ = decidable_stage(request, stage_id)
+    outcome = decisions.check_unanswered(stage, Actor.from_request(request))
+    if outcome is None:
+        messages.info(request, "No decision is waiting for the registry's answer.")
+        return HttpResponseRedirect(stage_url(stage), status=303)
+    queue_follow_up(stage, outcome)
+    level = {Kind.DONE: messages.SUCCESS, Kind.FAILED: messages.WARNING}.get(
+        outcome.kind, messages.INFO
+    )
+    messages.add_message(request, level, outcome.message)
+    done = outcome.kind in {Kind.DONE, Kind.DECIDED}
+    return HttpResponseRedirect(
+        stage_url(stage) if done else form_url(stage, outcome.decision), status=303
+    )

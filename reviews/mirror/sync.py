@@ -210,8 +210,12 @@ def _resolve_vanished(
     client: RegistryClient, listed: set[uuid.UUID], started: datetime, summary: SyncSummary
 ) -> None:
     # A row another pass saw after this one began is in a newer listing than ours.
+    # A stage with an unanswered decision is the decision room's to settle (reviews.tasks
+    # runs that first): it is read there with the decision it waits on in mind.
     pending = StagedVersion.objects.filter(
-        state=StagedVersion.State.PENDING, last_seen_at__lt=started
+        state=StagedVersion.State.PENDING,
+        last_seen_at__lt=started,
+        unanswered_decision__isnull=True,
     ).order_by("id")
     vanished = [sv for sv in pending if sv.stage_id not in listed]
     packuments: dict[str, Packument | None] = {}

@@ -165,6 +165,12 @@ CASES: dict[str, Case] = {
         url=lambda w: reverse("reviews:stage-decision-panel", args=[w.acme_stage.stage_id]),
         allowed="viewer",
     ),
+    "reviews:stage-decision-check": Case(
+        url=lambda w: reverse("reviews:stage-decision-check", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,  # no decision waits for an answer: back to the stage, with a message
+    ),
     "reviews:stage-approve-form": Case(
         url=lambda w: reverse("reviews:stage-approve-form", args=[w.acme_stage.stage_id]),
         too_low="viewer",
