@@ -79,6 +79,10 @@ GREENROOM_REGISTRY_TIMEOUT = float(env_str("GREENROOM_REGISTRY_TIMEOUT", "10"))
 GREENROOM_TARBALL_MAX_BYTES = env_int("GREENROOM_TARBALL_MAX_BYTES", 256 * 1024 * 1024)
 # A worker's claim on a download or an analysis lives this long without a heartbeat (the
 # running work refreshes it every third of it): how late a killed worker's work is taken over.
+# Be gentle with the registry (reviews.mirror.throttle): tarball downloads at once, across every
+# process sharing the cache, and the pause in seconds between two downloads' starts.
+GREENROOM_DOWNLOAD_CONCURRENCY = env_int("GREENROOM_DOWNLOAD_CONCURRENCY", 2)
+GREENROOM_DOWNLOAD_PAUSE = float(env_str("GREENROOM_DOWNLOAD_PAUSE", "0.2"))
 GREENROOM_CLAIM_LEASE = env_int("GREENROOM_CLAIM_LEASE", 180)
 if GREENROOM_CLAIM_LEASE < 1:
     raise ImproperlyConfigured("GREENROOM_CLAIM_LEASE must be at least 1 second")

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action
-from reviews.mirror import leases
+from reviews.mirror import leases, throttle
 from reviews.mirror.registry import (
     NotFound,
     Packument,
@@ -361,11 +361,14 @@ def fetch_and_check(
 def _download_and_check(
     client: RegistryClient, staged_version: StagedVersion
 ) -> tuple[Verdict, Tarball]:
-    with client.download_stage_tarball(
-        staged_version.stage_id,
-        settings.GREENROOM_TARBALL_MAX_BYTES,
-        max_seconds=DOWNLOAD_MAX_SECONDS,
-    ) as tarball:
+    with (
+        throttle.download_slot(),
+        client.download_stage_tarball(
+            staged_version.stage_id,
+            settings.GREENROOM_TARBALL_MAX_BYTES,
+            max_seconds=DOWNLOAD_MAX_SECONDS,
+        ) as tarball,
+    ):
         verdict = check_tarball(
             tarball,
             name=staged_version.package_name,
