@@ -54,6 +54,7 @@ from reviews.mirror.registry import (
     sync_client,
 )
 from reviews.models import NotificationEvent, StagedVersion, WebAuthChallenge
+from reviews.teams import policy
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Kind(StrEnum):
     RELINK = "relink"  # the linked token is no longer accepted
     REFUSED = "refused"
     FAILED = "failed"
+    POLICY = "policy"  # the team policy is not met: nothing was sent
 
 
 ASKS_FOR_CODE = {Kind.CODE_NEEDED, Kind.WRONG_CODE, Kind.KEY_NEEDED}
@@ -116,6 +118,7 @@ class Outcome:
             Kind.RELINK,
             Kind.REFUSED,
             Kind.FAILED,
+            Kind.POLICY,
         }
 
 
@@ -192,6 +195,13 @@ def decide(
     if stage.state != State.PENDING:
         attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
         return attempt.outcome(Kind.DECIDED, already_decided(stage))
+    if decision == Decision.APPROVE:
+        # The team policy, checked again at the click: nothing goes out if it is not met.
+        gate = policy.check_approval(stage, user)
+        attempt.details.update(gate.audit)  # the approvals (and findings read) it relied on
+        if gate.refusal:
+            attempt.record(Action.DECISION_REFUSED, why="team policy", policy=gate.refusal)
+            return attempt.outcome(Kind.POLICY, gate.refusal)
     if linked is None:
         attempt.record(Action.DECISION_REFUSED, why="no linked npm token")
         return attempt.outcome(

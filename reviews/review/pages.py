@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from reviews.models import StagedVersion
+from reviews.review import discussion_views
 from reviews.review import views as review_views
 from reviews.teams.access import get_visible_stage, is_staff, unowned_stages, visible_stages
 
@@ -57,7 +58,12 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
         if fragment is not None:
             return fragment
     history = stage.audit_events.order_by("-id")[:STAGE_HISTORY_ROWS]
-    ctx = {"stage": stage, "history": history, "review": review}
+    ctx = {
+        "stage": stage,
+        "history": history,
+        "review": review,
+        "team_review": discussion_views.team_review(request, stage),
+    }
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response

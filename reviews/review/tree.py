@@ -41,6 +41,8 @@ class TreeFile:
     """Over the inline diff limit: shown as a notice, not lines."""
     lines_added: int | None = None
     lines_removed: int | None = None
+    viewed: bool = False
+    """Ticked as viewed by the person looking, for the content it has now."""
 
 
 @dataclass(slots=True)
@@ -142,6 +144,8 @@ def _file_item(
             f' <span class="gr-lines"><span class="gr-added">+{file.lines_added:,}</span> '
             f'<span class="gr-removed">&minus;{file.lines_removed or 0:,}</span></span>'
         )
+    if file.viewed:
+        tags.append('<span class="gr-viewed" title="you viewed this file">\N{CHECK MARK}</span>')
     selected = ' aria-current="page"' if file.path == current else ""
     return (
         f'<li class="gr-file gr-status-{status}" data-path="{escape(_visible(file.path))}">'
