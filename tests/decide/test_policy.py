@@ -31,7 +31,9 @@ def two_approvals_policy(world: World) -> None:
 
 
 def reviewers(world: World) -> tuple:
-    return member_of(world.acme, "rita", Role.REVIEWER), member_of(world.acme, "ravi", Role.REVIEWER)
+    return member_of(world.acme, "rita", Role.REVIEWER), member_of(
+        world.acme, "ravi", Role.REVIEWER
+    )
 
 
 def review(stage: StagedVersion, user, verdict: str = "approve", text: str = "") -> Review:
