@@ -199,7 +199,8 @@ def test_a_comment_shows_under_its_line_and_on_the_stage_page(stage, bob, world)
     thread = LineComment.objects.get(stage=stage)
     assert response.status_code == 303
     assert response["Location"].endswith(f"#thread-{thread.pk}")
-    assert thread.file_sha256 and thread.baseline_version == "1.0.0"
+    assert len(thread.file_sha256) == 64
+    assert thread.baseline_version == "1.0.0"
     diff = file_page(client_for(world.viewer), stage)
     row_of_line_4 = diff.index('data-side="new" data-line="4"')
     assert diff.index(f'id="thread-{thread.pk}"') > row_of_line_4
