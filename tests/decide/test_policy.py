@@ -5,6 +5,7 @@ reason), with nothing sent to the registry; and said before the click in the dec
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 
 from reviews.audit.trail import Action, Actor
 from reviews.decide import decisions
@@ -30,7 +31,7 @@ def two_approvals_policy(world: World) -> None:
     Team.objects.filter(pk=world.acme.pk).update(required_approvals=2, no_self_approval=True)
 
 
-def reviewers(world: World) -> tuple:
+def reviewers(world: World) -> tuple[User, User]:
     return member_of(world.acme, "rita", Role.REVIEWER), member_of(
         world.acme, "ravi", Role.REVIEWER
     )
@@ -207,6 +208,7 @@ def test_the_strictest_policy_of_the_owning_teams_wins(registry: Registry, world
 
 
 def with_severe_findings(stage: StagedVersion, count: int = 2) -> None:
+    assert stage.tarball is not None
     analysis = Analysis.objects.create(
         staged=stage.tarball,
         status=Analysis.Status.DONE,
@@ -355,6 +357,7 @@ def test_the_panel_disables_approve_with_what_is_missing(registry: Registry, wor
 
 def test_the_panel_says_who_is_not_a_maintainer(registry: Registry, world: World):
     stage = registry.stage()
+    assert stage.tarball is not None
     StageBaseline.objects.create(
         stage=stage, staged_tarball=stage.tarball, rule="none", maintainers=["alice", "bob"]
     )
@@ -371,6 +374,7 @@ def test_the_panel_offers_approve_to_a_maintainer_once_the_policy_is_met(
 ):
     Team.objects.filter(pk=world.acme.pk).update(required_approvals=1)
     stage = registry.stage()
+    assert stage.tarball is not None
     StageBaseline.objects.create(
         stage=stage, staged_tarball=stage.tarball, rule="none", maintainers=["alice", "bob"]
     )
