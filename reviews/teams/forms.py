@@ -48,7 +48,7 @@ class PolicyForm(forms.Form):
     )
 
 
-NPM_NAME = r"^(?:[a-z0-9][a-z0-9._~-]*)?$"
+NPM_NAME = r"^(?:[A-Za-z0-9][A-Za-z0-9._~-]*)?$"
 
 
 class StagingNpmUserForm(forms.Form):
