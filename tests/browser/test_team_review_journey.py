@@ -51,7 +51,7 @@ def person(world: World, name: str, role: Role) -> User:
 
 
 def signed_in(new_page, live_server, name: str) -> Page:
-    page = new_page()
+    page: Page = new_page()
     log_in(page, live_server.url, name, f"{name}-password")
     return page
 
@@ -70,7 +70,8 @@ def test_two_people_review_and_a_third_approves(
     for owner in ("alice", "bob"):
         registry.live.add_owner(NAME, owner)
     stage = staged_and_analysed(registry, "1.1.0", {"index.js": AFTER})
-    alice, bob = person(world, "alice", Role.ADMIN), person(world, "bob", Role.REVIEWER)
+    alice = person(world, "alice", Role.ADMIN)
+    person(world, "bob", Role.REVIEWER)
     carol = person(world, "carol", Role.APPROVER)
     link(alice, registry.alice)
     link(carol, registry.bob)  # carol approves at the registry as npm user bob, a maintainer
