@@ -34,6 +34,7 @@ urlpatterns = [
     path("stages/<uuid:stage_id>/compare/", review_views.compare, name="stage-compare"),
     path("stages/<uuid:stage_id>/analyse/", review_views.analyse, name="stage-analyse"),
     # Team review: verdicts, line comments and their threads, files viewed.
+    path("stages/<uuid:stage_id>/all-files/", views.all_files, name="stage-all-files"),
     path("stages/<uuid:stage_id>/reviews/", discussion_views.submit_review, name="stage-review"),
     path(
         "stages/<uuid:stage_id>/comments/<filepath:path>",

@@ -16,6 +16,7 @@ or invisible characters shown as `[U+…]` markers, as file names are.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -353,6 +354,11 @@ def threads_on_lines(
 
 
 # -- Files viewed ---------------------------------------------------------------------------------
+
+
+def file_anchor(path: str) -> str:
+    """An id for a file on the all-files page that no file name can break out of."""
+    return "f-" + hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def file_digest(row: FileChangeRow) -> str:

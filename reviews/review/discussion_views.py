@@ -26,7 +26,7 @@ from reviews.audit.trail import Actor
 from reviews.models import FileChangeRow, LineComment, NpmToken, Role, StagedVersion
 from reviews.review import discussion
 from reviews.review.forms import CommentForm, ReplyForm, ReviewForm
-from reviews.review.views import compare_with, file_url
+from reviews.review.views import Comparison, compare_with, file_url
 from reviews.teams import policy
 from reviews.teams.access import AnyUser, get_visible_stage, require_stage_role, role_for_package
 
@@ -54,10 +54,11 @@ def linked_npm_user(user: AnyUser) -> str:
 
 
 def team_review(
-    request: HttpRequest, stage: StagedVersion, review_form: ReviewForm | None = None
+    request: HttpRequest, stage: StagedVersion, shown: Comparison | None = None
 ) -> TeamReview:
+    """`shown`: the comparison the page already made, reused when it is the default one."""
     person = policy.for_person(stage, request.user, linked_npm_user(request.user))
-    comparison = compare_with(stage, None)
+    comparison = shown if shown is not None and shown.against is None else compare_with(stage, None)
     threads = discussion.mark_outdated(discussion.threads(stage), comparison.analysis)
     role = person.role
     return TeamReview(
@@ -70,7 +71,7 @@ def team_review(
         threads=threads,
         unresolved=sum(1 for thread in threads if not thread.resolved),
         may_review=role is not None and role >= Role.REVIEWER,
-        review_form=review_form or ReviewForm(),
+        review_form=ReviewForm(),
     )
 
 
@@ -226,6 +227,10 @@ def set_viewed(request: HttpRequest, stage_id: UUID, path: str) -> HttpResponse:
     against = _against(request)
     row, _ = file_row(stage, path, against)
     discussion.set_viewed(stage, request.user, row, request.POST.get("viewed", "1") != "0")
+    if request.POST.get("from") == "all":
+        query = f"?{urlencode({'against': against})}" if against else ""
+        url = reverse("reviews:stage-all-files", args=[stage.stage_id])
+        return HttpResponseRedirect(f"{url}{query}#{discussion.file_anchor(path)}", status=303)
     return HttpResponseRedirect(back_to_file(stage, path, against or "", "diff"), status=303)
 
 

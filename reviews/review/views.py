@@ -194,6 +194,8 @@ class ReviewPage:
     viewed: set[str] = field(default_factory=set)
     viewed_changed: int = 0
     changed_files: int = 0
+    all_files: bool = False
+    """Drawn as one pane of the all-files page (htmx target `pane-N`), not the file page."""
 
     @property
     def page_path(self) -> str:
@@ -233,6 +235,7 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     query = f"?{urlencode({'against': comparison.against})}" if comparison.against else ""
     page = ReviewPage(stage, comparison, query, path=path, layout=_layout(request))
     page.request = request
+    page.all_files = request.headers.get("HX-Target", "").startswith("pane-")
     page.filter_text = request.GET.get("q", "").strip()[:200]
     role = role_for_package(request.user, stage.package_name)
     page.may_comment = role is not None and role >= Role.REVIEWER
@@ -271,7 +274,7 @@ def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
     target = request.headers.get("HX-Target", "")
     response: HttpResponse | None = None
     ctx = {"review": page, "stage": page.stage}
-    if target == "diff" and page.pane is not None:
+    if (target == "diff" or page.all_files) and page.pane is not None:
         response = render(request, "reviews/review/_file.html", ctx)
     elif target == "tree":
         response = render(request, "reviews/review/_tree.html", ctx)
@@ -299,6 +302,46 @@ def _count_viewed(page: ReviewPage, analysis: Analysis, user: object) -> None:
             .exclude(status="unchanged")
             .count()
         )
+
+
+ALL_FILES_MAX = 500
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    path: str
+    status: str
+    url: str
+    anchor: str
+    viewed: bool
+    lines_added: int | None
+    lines_removed: int | None
+
+
+def changed_files(page: ReviewPage) -> tuple[list[ListedFile], bool]:
+    """The analysis' changed files for the all-files page (the first ALL_FILES_MAX), each
+    with its viewed tick; and whether there are more."""
+    if page.analysis is None:
+        return [], False
+    rows = (
+        FileChangeRow.objects.filter(analysis=page.analysis)
+        .exclude(status="unchanged")
+        .order_by("ordinal")
+        .values_list("path", "status", "lines_added", "lines_removed")[: ALL_FILES_MAX + 1]
+    )
+    found = [
+        ListedFile(
+            path,
+            status,
+            file_url(page.stage, path, page.query),
+            discussion.file_anchor(path),
+            path in page.viewed,
+            added,
+            removed,
+        )
+        for path, status, added, removed in rows
+    ]
+    return found[:ALL_FILES_MAX], len(found) > ALL_FILES_MAX
 
 
 def _layout(request: HttpRequest) -> str:
@@ -408,9 +451,11 @@ class CommentHooks:
             return str(number)
         url = escape(f"{self.url}comment={side}-{number}")
         label = "baseline" if side == OLD else "staged"
+        push = "" if self.page.all_files else ' hx-push-url="true"'
         return (
-            f'<a class="gr-ln-link" href="{url}#new-comment" hx-get="{url}" hx-target="#diff" '
-            f'hx-push-url="true" title="Comment on {label} line {number}">{number}</a>'
+            f'<a class="gr-ln-link" href="{url}#new-comment" hx-get="{url}" '
+            f'hx-target="closest .review-pane"{push} title="Comment on {label} line {number}">'
+            f"{number}</a>"
         )
 
     def after(self, old_no: int | None, new_no: int | None, colspan: int) -> str:

@@ -1,7 +1,7 @@
 """Team review in a real Chromium against live_server and a live dev registry (issue 16): bob
-requests changes and comments on a line; carol cannot approve; alice replies and resolves; bob
-approves; carol's Approve becomes available and she approves with a TOTP code; the person who
-staged a version cannot approve it."""
+requests changes, comments on a line and ticks the file viewed (it collapses on the all-files
+page); carol cannot approve; alice replies and resolves; bob approves; carol's Approve becomes
+available and she approves with a TOTP code; the person who staged a version cannot approve it."""
 
 from __future__ import annotations
 
@@ -93,6 +93,13 @@ def test_two_people_review_and_a_third_approves(
     thread = as_bob.locator("#diff .thread")
     expect(thread).to_contain_text("Why does line 4 send the token out?")
     expect(thread).to_contain_text("unresolved")
+    as_bob.click("#viewed-button")
+    expect(as_bob.locator("#viewed-form")).to_contain_text("Viewed")
+    as_bob.goto(f"{stage_url}all-files/")
+    expect(as_bob.locator("#viewed-summary")).to_have_text("1 of 2 changed files viewed")
+    assert as_bob.locator("details.all-file", has_text="index.js").get_attribute("open") is None
+    manifest = as_bob.locator("details.all-file", has_text="package.json")
+    expect(manifest.locator(".gr-diff")).to_be_visible()  # loaded as it came into view
 
     # carol cannot approve yet, and the page says why before any click.
     as_carol = signed_in(new_page, live_server, "carol")

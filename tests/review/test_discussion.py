@@ -22,6 +22,7 @@ from reviews.models import (
     StageBaseline,
     StagedVersion,
 )
+from reviews.review import discussion
 from tests.personas import World, member_of
 from tests.review.support import reviewed
 from tests.support.packages import build_tarball
@@ -355,3 +356,44 @@ def test_every_new_form_needs_the_csrf_token(stage, world, name, data):
     assert not FileViewed.objects.exists()
     world.acme.refresh_from_db()
     assert world.acme.required_approvals == 0
+
+
+# -- Every changed file on one page ---------------------------------------------------------------
+
+
+def all_files(client: Client, stage: StagedVersion) -> str:
+    response = client.get(reverse("reviews:stage-all-files", args=[stage.stage_id]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_all_files_page_collapses_the_files_you_viewed(stage, world):
+    viewer = client_for(world.viewer)
+    anchor = discussion.file_anchor("index.js")
+
+    before = all_files(viewer, stage)
+    done = viewer.post(
+        file_path_url("reviews:stage-file-viewed", stage, "index.js"),
+        {"viewed": "1", "from": "all"},
+    )
+    after = all_files(viewer, stage)
+
+    assert f'id="{anchor}" open>' in before
+    assert done["Location"].endswith(f"/all-files/#{anchor}")
+    assert f'id="{anchor}">' in after
+    assert "1 of 2 changed files viewed" in after
+    assert "same.js" not in after  # unchanged files are not listed
+
+
+def test_a_pane_of_the_all_files_page_loads_with_htmx(stage, bob):
+    response = client_for(bob).get(
+        file_path_url("reviews:stage-file", stage, "index.js"),
+        headers={"HX-Request": "true", "HX-Target": "pane-1"},
+    )
+
+    body = response.content.decode()
+    assert 'id="file-pane"' in body
+    assert "<html" not in body
+    assert '<input type="hidden" name="from" value="all">' in body
+    assert 'hx-target="closest .review-pane"' in body
+    assert "hx-push-url" not in body

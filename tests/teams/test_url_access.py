@@ -123,6 +123,9 @@ CASES: dict[str, Case] = {
     ),
     # Team review: reviewers and above review, comment, reply and resolve; anyone who sees
     # the stage keeps their own viewed ticks (tests/review/test_discussion_views.py).
+    "reviews:stage-all-files": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-all-files"), allowed="viewer"
+    ),
     "reviews:stage-review": Case(
         url=lambda w: reverse("reviews:stage-review", args=[w.acme_stage.stage_id]),
         method="post",
