@@ -199,10 +199,10 @@ def reply(request: HttpRequest, stage_id: UUID, thread_id: int) -> HttpResponse:
         try:
             discussion.reply(thread, user, form.cleaned_data["text"], Actor.from_request(request))
         except discussion.DiscussionError as e:
-            messages.error(request, str(e))
-    else:
-        messages.error(request, "Write a reply (at most 10,000 characters) first.")
-    return after_thread(request, stage, thread)
+            form.add_error(None, str(e))
+        else:
+            return after_thread(request, stage, thread)
+    return refused(request, stage, "reply", form, thread_id=str(thread.pk))
 
 
 @login_required

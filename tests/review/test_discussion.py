@@ -257,6 +257,20 @@ def test_replies_resolve_and_reopen(stage, bob, world):
     assert actions.count(Action.COMMENT_UNRESOLVED) == 1
 
 
+def test_a_refused_reply_keeps_what_was_typed(stage, bob):
+    comment(client_for(bob), stage, 4, "Why?")
+    thread = LineComment.objects.get()
+    long = "y" * 10_001
+
+    response = client_for(bob).post(
+        f"/stages/{stage.stage_id}/threads/{thread.pk}/reply/", {"text": long}
+    )
+
+    assert response.status_code == 400
+    assert long in response.content.decode()
+    assert LineComment.objects.count() == 1
+
+
 def test_a_thread_on_another_stage_is_not_found(stage, bob, world):
     comment(client_for(bob), stage, 4, "Why?")
     thread = LineComment.objects.get()
