@@ -141,6 +141,12 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The team's review policy (reviews.teams.policy): where several teams own a package, the
+    # strictest of their policies governs it. 0 approving reviews keeps the one-person approve.
+    required_approvals = models.PositiveSmallIntegerField(default=0)
+    no_self_approval = models.BooleanField(default=True)
+    acknowledge_findings = models.BooleanField(default=True)
+    policy_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -538,9 +544,135 @@ class StageBaseline(models.Model):
     release_findings = models.JSONField(default=list, blank=True)
     risk = models.CharField(max_length=8, blank=True)
     risk_rank = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    # The packument's `maintainers` names when the baseline was chosen (None: not read), so
+    # the page can say before the click who the registry will let approve.
+    maintainers = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"baseline of {self.stage_id}: {self.version or 'none'}"
+
+
+# -- Team review: reviews, line comments, files viewed (reviews.review.discussion) ---------------
+
+
+class Review(models.Model):
+    """One person's verdict on a stage, with its text. A later review by the same person
+    replaces their standing verdict; every review stays as history.
+
+    Tied to the tarball it was given on (`shasum`): an approval of another tarball does not
+    count. `baseline_version` says what it was compared with at the time."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REQUEST_CHANGES = "request_changes", "Request changes"
+        COMMENT = "comment", "Comment"
+
+    stage = models.ForeignKey(StagedVersion, related_name="reviews", on_delete=models.CASCADE)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    body = models.TextField(blank=True)
+    shasum = models.CharField(max_length=40)
+    tarball_sha256 = models.CharField(max_length=64, blank=True)
+    baseline_version = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["stage", "author", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.verdict} on stage {self.stage_id}"
+
+
+class LineComment(models.Model):
+    """A comment on one line of one side of a file's diff, or a reply in its thread.
+
+    The first comment (`thread` None) carries the place and the resolution; replies point to
+    it. `file_sha256` is the content of the side it was written on: where that file differs
+    now, the thread is shown as outdated instead of on a line that says something else."""
+
+    class Side(models.TextChoices):
+        OLD = "old", "baseline"
+        NEW = "new", "staged"
+
+    stage = models.ForeignKey(StagedVersion, related_name="line_comments", on_delete=models.CASCADE)
+    thread = models.ForeignKey(
+        "self", null=True, blank=True, related_name="replies", on_delete=models.CASCADE
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    path = models.TextField()
+    side = models.CharField(max_length=3, choices=Side.choices)
+    line = models.PositiveIntegerField()
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    baseline_version = models.CharField(max_length=256, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["stage", "thread"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_name} on {self.path}:{self.side}{self.line}"
+
+
+class FileViewed(models.Model):
+    """One person ticked one file of one stage as viewed (its staged content, by digest)."""
+
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
+    path = models.TextField()
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    viewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "user", "path"], name="one_viewed_tick")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} viewed {self.path}"
+
+
+class FindingsAcknowledgement(models.Model):
+    """A person ticked "I have read the N critical/high findings" on the approve form; the
+    decision checks it (and records N) at the moment of the click."""
+
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
+    count = models.PositiveIntegerField()
+    shasum = models.CharField(max_length=40)
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stage", "user"], name="one_findings_ack")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.count} findings of {self.stage_id}"
+
+
+class Profile(models.Model):
+    """What a person tells the portal about themselves beyond their linked token: the npm user
+    they stage with from CI (if another), so that no-self-approval knows them by it too."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, related_name="greenroom_profile", on_delete=models.CASCADE
+    )
+    staging_npm_user = models.CharField(max_length=214, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"
 
 
 # -- Notifications (reviews.notify.dispatch, reviews.notify.webhooks) ---------------------------
@@ -599,14 +731,18 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
     def record(
         self,
         kind: str,
-        stage: StagedVersion,
+        stage: StagedVersion | None,
         *,
         team: Team | None = None,
         number: int = 0,
         now: datetime | None = None,
+        review: Review | None = None,
+        comment: LineComment | None = None,
     ) -> NotificationEvent | None:
         """The event, written in the caller's transaction; None if it was already recorded."""
-        key = notification_event_key(kind, stage.pk, team.pk if team else None, number)
+        key = notification_event_key(
+            kind, stage.pk if stage else None, team.pk if team else None, number
+        )
         with transaction.atomic():
             event, created = self.get_or_create(
                 key=key,
@@ -615,14 +751,30 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
                     "stage": stage,
                     "team": team,
                     "number": number,
+                    "review": review,
+                    "comment": comment,
                     "created_at": now or timezone.now(),
                 },
             )
         return event if created else None
 
 
-def notification_event_key(kind: str, stage_pk: int, team_pk: int | None, number: int) -> str:
-    if kind == NotificationEvent.Kind.REMINDER:
+# Events of which a stage has many (each review, comment, resolution, policy change): the key
+# carries their number (the fact's own id), so each is its own event.
+NUMBERED_EVENT_KINDS = (
+    "stage.reminder",
+    "review.submitted",
+    "comment.added",
+    "comment.replied",
+    "comment.resolved",
+    "team.policy_changed",
+)
+
+
+def notification_event_key(
+    kind: str, stage_pk: int | None, team_pk: int | None, number: int
+) -> str:
+    if kind in NUMBERED_EVENT_KINDS:
         return f"{kind}:{stage_pk}:{team_pk}:{number}"
     return f"{kind}:{stage_pk}"
 
@@ -635,12 +787,26 @@ class NotificationEvent(models.Model):
         NEW_STAGE = "stage.new", "New stage"
         DECIDED = "stage.decided", "Stage decided"
         REMINDER = "stage.reminder", "Reminder"
+        REVIEW = "review.submitted", "Review"
+        COMMENT = "comment.added", "Line comment"
+        REPLY = "comment.replied", "Reply"
+        RESOLVED = "comment.resolved", "Thread resolved"
+        POLICY = "team.policy_changed", "Team policy changed"
 
     # One event per fact: `stage.new:<stage>`, `stage.decided:<stage>`,
     # `stage.reminder:<stage>:<team>:<number>`. A second sync pass finds the key taken.
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
-    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    # None only for a team's own events (a policy change), which name the team instead.
+    stage = models.ForeignKey(
+        StagedVersion, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
+    review = models.ForeignKey(
+        Review, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
+    comment = models.ForeignKey(
+        LineComment, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
     # Reminders belong to one team (each has its own rate); other events to every owning team.
     team = models.ForeignKey(
         Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE
@@ -677,6 +843,11 @@ class Notification(models.Model):
         DECIDED = "stage.decided", "Stage decided"
         REMINDER = "stage.reminder", "Reminder"
         DIGEST = "digest", "Daily digest"
+        REVIEW = "review.submitted", "Review"
+        COMMENT = "comment.added", "Line comment"
+        REPLY = "comment.replied", "Reply"
+        RESOLVED = "comment.resolved", "Thread resolved"
+        POLICY = "team.policy_changed", "Team policy changed"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)

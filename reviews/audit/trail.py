@@ -75,6 +75,15 @@ class Action(StrEnum):
     TEAM_WEBHOOK_SET = "team.webhook_set"
     TEAM_WEBHOOK_REMOVED = "team.webhook_removed"
     NOTIFICATION_PREFERENCE_SET = "notifications.preference_set"
+    # Team review: verdicts, line comments, the policy and what it asks at the click.
+    REVIEW_SUBMITTED = "review.submitted"
+    COMMENT_ADDED = "comment.added"
+    COMMENT_REPLIED = "comment.replied"
+    COMMENT_RESOLVED = "comment.resolved"
+    COMMENT_UNRESOLVED = "comment.unresolved"
+    TEAM_POLICY_CHANGED = "team.policy_changed"
+    FINDINGS_ACKNOWLEDGED = "findings.acknowledged"
+    PROFILE_NPM_USER_SET = "profile.staging_npm_user_set"
 
 
 @dataclass(frozen=True)

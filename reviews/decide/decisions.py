@@ -60,6 +60,7 @@ from reviews.mirror.registry import (
     sync_client,
 )
 from reviews.models import NotificationEvent, StagedVersion, UnansweredDecision, WebAuthChallenge
+from reviews.teams import policy
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Kind(StrEnum):
     RELINK = "relink"  # the linked token is no longer accepted
     REFUSED = "refused"
     FAILED = "failed"
+    POLICY = "policy"  # the team policy is not met: nothing was sent
 
 
 ASKS_FOR_CODE = {Kind.CODE_NEEDED, Kind.WRONG_CODE, Kind.KEY_NEEDED}
@@ -125,6 +127,7 @@ class Outcome:
             Kind.RELINK,
             Kind.REFUSED,
             Kind.FAILED,
+            Kind.POLICY,
         }
 
 
@@ -200,7 +203,16 @@ def decide(
         attempt.record(Action.DECISION_REFUSED, why="linked npm token unreadable")
         return attempt.outcome(Kind.RELINK, str(e))
     attempt.npm_user = linked.npm_user if linked else ""
-    if linked is None or stage.state != State.PENDING or unanswered_decision(stage):
+    if stage.state != State.PENDING:
+        return _refused_before_claim(attempt, linked)
+    if decision == Decision.APPROVE:
+        # The team policy, checked again at the click: nothing goes out if it is not met.
+        gate = policy.check_approval(stage, user)
+        attempt.details.update(gate.audit)  # the approvals (and findings read) it relied on
+        if gate.refusal:
+            attempt.record(Action.DECISION_REFUSED, why="team policy", policy=gate.refusal)
+            return attempt.outcome(Kind.POLICY, gate.refusal)
+    if linked is None or unanswered_decision(stage):
         return _refused_before_claim(attempt, linked)
     unread = stage.unread_tarball() if decision == Decision.APPROVE else ""
     if unread and not acknowledged_unread:

@@ -250,6 +250,7 @@ def _analyse_stage(
     analysis = None if problem else analysis_for(baseline_tarball, staged)
     if against is None:
         record_baseline(stage, staged, choice, published, analysis, problem)
+        record_maintainers(stage, packument)
     if analysis is None:
         return Outcome(NO_BASELINE, message=problem)
     status = run_analysis(analysis.pk, again=again)
@@ -308,6 +309,26 @@ def record_baseline(
             "chosen_at": timezone.now(),
         },
     )
+
+
+MAX_MAINTAINERS = 500
+
+
+def maintainer_names(packument: Packument | None) -> list[str] | None:
+    """The packument's `maintainers` names (None: no packument to read them from)."""
+    if packument is None:
+        return None
+    listed = packument.raw.get("maintainers")
+    if not isinstance(listed, list):
+        return []
+    names = [item.get("name") if isinstance(item, dict) else item for item in listed]
+    return [name[:214] for name in names if isinstance(name, str) and name][:MAX_MAINTAINERS]
+
+
+def record_maintainers(stage: StagedVersion, packument: Packument | None) -> None:
+    """Keep who maintains the package, read with the baseline, so the stage page can say
+    before the click whether the registry will let a person approve."""
+    StageBaseline.objects.filter(stage=stage).update(maintainers=maintainer_names(packument))
 
 
 def baseline_of(row: StageBaseline, staged_version: str) -> Baseline | None:

@@ -7,8 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
 
 from reviews.models import StagedVersion
+from reviews.review import discussion_views
 from reviews.review import views as review_views
 from reviews.teams.access import get_visible_stage, is_staff, unowned_stages, visible_stages
 
@@ -70,6 +72,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def all_files(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """Every changed file on one page, each diff loaded as it scrolls into view (htmx); the
+    files this person ticked as viewed start collapsed."""
+    stage = get_visible_stage(request.user, stage_id)
+    review = review_views.review_page(request, stage, None)
+    files, more = review_views.changed_files(review)
+    ctx = {"stage": stage, "review": review, "files": files, "more": more}
+    return render(request, "reviews/review/all_files.html", ctx)
+
+
+@login_required
 def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) -> HttpResponse:
     """The stage and its review; with `path`, that file's diff too (a URL to share). An htmx
     request gets only the fragment it targets (the diff, the tree)."""
@@ -87,6 +101,7 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
         "may_recheck": review_views.may_recheck(request, stage),
         "check_due": stage.next_check_at is not None and stage.next_check_at <= timezone.now(),
         "unread": stage.unread_tarball(),
+        "team_review": discussion_views.team_review(request, stage, review.comparison),
     }
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])

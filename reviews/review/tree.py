@@ -45,6 +45,8 @@ class TreeFile:
     """Risk findings on this file."""
     worst: str = ""
     """The highest severity among its new and changed findings, or "existing"."""
+    viewed: bool = False
+    """Ticked as viewed by the person looking, for the content it has now."""
 
 
 @dataclass(slots=True)
@@ -153,6 +155,8 @@ def _file_item(
             f' <span class="gr-lines"><span class="gr-added">+{file.lines_added:,}</span> '
             f'<span class="gr-removed">&minus;{file.lines_removed or 0:,}</span></span>'
         )
+    if file.viewed:
+        tags.append('<span class="gr-viewed" title="you viewed this file">\N{CHECK MARK}</span>')
     selected = ' aria-current="page"' if file.path == current else ""
     return (
         f'<li class="gr-file gr-status-{status}" data-path="{escape(_visible(file.path))}">'
