@@ -66,6 +66,9 @@ class Action(StrEnum):
     TEAM_WEBHOOK_SET = "team.webhook_set"
     TEAM_WEBHOOK_REMOVED = "team.webhook_removed"
     NOTIFICATION_PREFERENCE_SET = "notifications.preference_set"
+    # Tokens for the JSON API (reviews.api), made and revoked on the settings page or by command.
+    API_TOKEN_CREATED = "api_token.created"  # noqa: S105 (an action's name, not a secret)
+    API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105
 
 
 @dataclass(frozen=True)

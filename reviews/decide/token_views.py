@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,11 +31,16 @@ def the_user(request: HttpRequest) -> User:
 
 
 def render_settings(
-    request: HttpRequest, form: LinkTokenForm | None = None, status: int = 200
+    request: HttpRequest,
+    form: LinkTokenForm | None = None,
+    status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
+    """The settings page; `extra` is for sections other rooms render (the API tokens')."""
     ctx = {
         "linked": npm_tokens.linked_record(the_user(request)),
         "form": form or LinkTokenForm(),
+        **(extra or {}),
     }
     return render(request, "reviews/settings.html", ctx, status=status)
 
