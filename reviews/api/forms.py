@@ -23,9 +23,3 @@ class ApiTokenForm(forms.Form):
         label="Expires after (days)",
         help_text="Leave it empty for a token that never expires.",
     )
-
-    def clean_name(self) -> str:
-        name: str = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the token a name.")
-        return name
