@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
@@ -28,13 +28,25 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from ninja import NinjaAPI, P, Swagger
 from ninja.params import HeaderEx, PathEx, QueryEx
-from ninja.security import HttpBearer
 
-from reviews.api import documents, longpoll, ratelimit, schemas, tokens
-from reviews.api.errors import ApiError, install, json_method_errors, not_found_view
+from reviews.api import documents, longpoll, schemas
+from reviews.api.auth import BearerToken
+from reviews.api.errors import install, json_method_errors, not_found_view
+from reviews.api.params import (
+    DEFAULT_PER_PAGE,
+    NDJSON,
+    ExportFormat,
+    IsoDate,
+    IsoDateTime,
+    PageNumber,
+    PerPage,
+    WaitSeconds,
+    paged,
+    refuse_unknown_query,
+)
 from reviews.audit.trail import Actor
 from reviews.audit.views import events_matching, export_row
-from reviews.models import ApiToken, Role, StagedVersion
+from reviews.models import Role, StagedVersion
 from reviews.teams.access import (
     get_visible_stage,
     require_stage_role,
@@ -42,18 +54,6 @@ from reviews.teams.access import (
     visible_stages,
 )
 
-NDJSON = "application/x-ndjson"
-MAX_PAGE = 100_000
-DEFAULT_PER_PAGE = 50
-MAX_PER_PAGE = 200
-PageNumber = QueryEx[int, P(ge=1, le=MAX_PAGE)]
-PerPage = QueryEx[int, P(ge=1, le=MAX_PER_PAGE)]
-WaitSeconds = QueryEx[
-    int, P(ge=0, le=longpoll.MAX_WAIT, description="seconds to wait while it is pending")
-]
-ExportFormat = QueryEx[
-    Literal["json", "ndjson"], P(description=f"ndjson (or Accept: {NDJSON}) streams every entry")
-]
 DESCRIPTION = """\
 Greenroom's API for CI and release tools: list staged versions, read one with its findings,
 wait for its decision, post a review, export the audit trail.
@@ -63,37 +63,14 @@ with its owner's teams and role, never more. Every error is `{"error": {"code", 
 """
 
 
-class BearerToken(HttpBearer):
-    """`Authorization: Bearer grn_…`, then the token's rate limit. Unlike the base class this
-    never logs the header, whatever scheme it names."""
-
-    def __call__(self, request: HttpRequest) -> ApiToken | None:
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            return None
-        return self.authenticate(request, secret.strip())
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
-        record = tokens.authenticate(token)
-        wait = ratelimit.retry_after(record.pk)
-        if wait is not None:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Too many requests with this token; try again in {wait} seconds.",
-                headers={"Retry-After": str(wait)},
-            )
-        request.user = record.user
-        return record
-
-
 api = NinjaAPI(
     title="Greenroom API",
     version="1",
     description=DESCRIPTION,
     urls_namespace="api",
     auth=BearerToken(),
-    docs=Swagger(settings={"persistAuthorization": False, "tryItOutEnabled": False}),
+    # The token typed into the docs page stays in that page, never in localStorage.
+    docs=Swagger(settings={"persistAuthorization": False}),
 )
 install(api)
 
@@ -109,21 +86,6 @@ def owner(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)  # set by BearerToken
     return user
-
-
-def paged(
-    request: HttpRequest, items: QuerySet[Any], page: int, per_page: int
-) -> tuple[list[Any], dict[str, Any]]:
-    """One page of `items` and the envelope's fields, with the next page's URL."""
-    offset = (page - 1) * per_page
-    rows = list(items[offset : offset + per_page])
-    total = items.count()
-    following = None
-    if offset + per_page < total:
-        query = request.GET.copy()
-        query["page"] = str(page + 1)
-        following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-    return rows, {"page": page, "per_page": per_page, "total": total, "next": following}
 
 
 def stage_page(
@@ -154,10 +116,11 @@ def list_stages(
     package: QueryEx[str, P(max_length=214, description="exact package name")] = "",
     tag: QueryEx[str, P(max_length=256, description="the dist-tag it was staged for")] = "",
     risk: QueryEx[schemas.RiskLevel | None, P(description="this risk level or higher")] = None,
-    since: QueryEx[datetime | None, P(description="staged at or after (ISO 8601)")] = None,
+    since: QueryEx[IsoDateTime | None, P(description="staged at or after (ISO 8601)")] = None,
     page: PageNumber = 1,
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> schemas.StagePage:
+    refuse_unknown_query(request, "state", "package", "tag", "risk", "since", "page", "per_page")
     stages = visible_stages(owner(request)).select_related("tarball")
     if state:
         stages = stages.filter(documents.STATE_FILTERS[state])
@@ -184,6 +147,7 @@ def get_stage(
     stage_id: UUID,
     if_none_match: HeaderEx[str | None, P(alias="If-None-Match", max_length=1000)] = None,
 ) -> HttpResponse:
+    refuse_unknown_query(request)
     stage = get_visible_stage(owner(request), stage_id)
     document = documents.stage_document(stage, request)
     return conditional_json(request, document.model_dump_json(), if_none_match)
@@ -216,6 +180,7 @@ def get_decision(
     stage_id: UUID,
     wait: WaitSeconds = 0,
 ) -> schemas.DecisionOut:
+    refuse_unknown_query(request, "wait")
     stage = get_visible_stage(owner(request), stage_id)
     stage = longpoll.wait_while_pending(stage, wait)
     return documents.decision_of(stage)
@@ -235,6 +200,7 @@ def package_stages(
     page: PageNumber = 1,
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> schemas.StagePage:
+    refuse_unknown_query(request, "version", "page", "per_page")
     user = owner(request)
     # Outside the person's teams a package does not exist, staged or not (as on the pages).
     if role_for_package(user, name) is None:
@@ -261,6 +227,7 @@ def package_stages(
 def post_review(
     request: HttpRequest, stage_id: UUID, review: schemas.ReviewIn
 ) -> tuple[int, schemas.ReviewOut]:
+    refuse_unknown_query(request)
     user = owner(request)
     stage = get_visible_stage(user, stage_id)
     require_stage_role(user, stage, Role.REVIEWER)
@@ -278,7 +245,7 @@ def post_review(
     summary="The audit trail you may read, newest first; NDJSON streams every matching entry",
     openapi_extra={
         "responses": {
-            "200": {"content": {NDJSON: {"schema": {"$ref": "#/components/schemas/AuditEntryOut"}}}}
+            200: {"content": {NDJSON: {"schema": {"$ref": "#/components/schemas/AuditEntryOut"}}}}
         }
     },
 )
@@ -288,12 +255,16 @@ def audit_entries(
     stage: QueryEx[str, P(max_length=36, description="a stage id")] = "",
     person: QueryEx[str, P(max_length=150, description="a Greenroom user name")] = "",
     action: QueryEx[str, P(max_length=64, description="e.g. stage.approved")] = "",
-    since: QueryEx[date | None, P(description="from this day (UTC)")] = None,
-    until: QueryEx[date | None, P(description="to this day (UTC), included")] = None,
+    since: QueryEx[IsoDate | None, P(description="from this day (UTC)")] = None,
+    until: QueryEx[IsoDate | None, P(description="to this day (UTC), included")] = None,
     format: ExportFormat = "json",
     page: PageNumber = 1,
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> HttpResponse | StreamingHttpResponse | schemas.AuditPage:
+    refuse_unknown_query(
+        request, "package", "stage", "person", "action", "since", "until", "format", "page",
+        "per_page",
+    )  # fmt: skip
     filters = {
         "package": package,
         "stage": stage,
@@ -343,5 +314,6 @@ def urlpatterns() -> tuple[list[Any], str]:
                     pattern.name,
                 )
             )
-    routes.append(re_path(r"^.*$", not_found_view, name="not-found"))
+    # Any other path under /api/v1/, newlines included, is a JSON 404 rather than a page.
+    routes.append(re_path(r"^[\s\S]*$", not_found_view, name="not-found"))
     return routes, namespace

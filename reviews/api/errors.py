@@ -39,13 +39,20 @@ class ApiError(Exception):
     """An answer other than success, raised from anywhere below an operation."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details = details
 
 
 def error_response(
@@ -75,7 +82,9 @@ def error_for(request: HttpRequest, exc: Exception | type[Exception]) -> HttpRes
         exc = exc()
     match exc:
         case ApiError():
-            return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+            return error_response(
+                exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+            )
         case TokenRefused():
             return unauthenticated(exc.message, exc.code)
         case AuthenticationError():  # no token at all (a subclass of HttpError: first)

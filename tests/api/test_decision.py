@@ -85,3 +85,13 @@ def test_a_wait_outside_0_to_60_is_422(world: World, wait, pauses):
     assert response.status_code == 422
     assert error_of(response)["message"].startswith("query.wait: ")
     assert pauses == []
+
+
+def test_a_misspelt_wait_is_an_error_not_no_wait(world: World, pauses):
+    response = api_as(world.viewer).get(
+        f"/stages/{world.acme_stage.stage_id}/decision", {"wiat": "30"}
+    )
+    assert response.status_code == 422
+    assert error_of(response)["message"] == (
+        "query.wiat: not a parameter of this endpoint (it takes: wait)"
+    )

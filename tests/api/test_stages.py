@@ -113,7 +113,15 @@ def test_pages(world: World, acme):
 
 @pytest.mark.parametrize(
     "query",
-    [{"state": "lost"}, {"per_page": "0"}, {"per_page": "201"}, {"page": "0"}, {"since": "soon"}],
+    [
+        {"state": "lost"},
+        {"per_page": "0"},
+        {"per_page": "201"},
+        {"page": "0"},
+        {"since": "soon"},
+        {"since": "0.5"},  # not read as a Unix timestamp
+        {"stat": "pending"},  # a typo is not "every stage"
+    ],
 )
 def test_bad_filters_are_422_with_the_parameter_named(world: World, query):
     response = api_as(world.viewer).get("/stages", query)
