@@ -13,6 +13,9 @@ from django.test import Client
 from reviews.api import tokens
 from reviews.audit.trail import SYSTEM
 
+# The dev registry with npm people who approve with TOTP, for the end-to-end test.
+from tests.decide.conftest import registry, traffic  # noqa: F401
+
 API = "/api/v1"
 
 
