@@ -22,7 +22,7 @@ class BearerToken(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
         record = tokens.authenticate(token)
-        wait = ratelimit.retry_after(record.pk)
+        wait = ratelimit.retry_after(record.digest[:16])
         if wait is not None:
             raise ApiError(
                 429,

@@ -15,16 +15,17 @@ from django.conf import settings
 from django.core.cache import cache
 
 
-def retry_after(token_id: int, now: float | None = None) -> int | None:
-    """Count one request of this token: None if it is within the limit, else the seconds until
-    the window ends (for `Retry-After`)."""
+def retry_after(token_key: str, now: float | None = None) -> int | None:
+    """Count one request of this token (named by a prefix of its digest, which no other token
+    shares): None if it is within the limit, else the seconds until the window ends (for
+    `Retry-After`)."""
     limit: int = settings.GREENROOM_API_RATE_LIMIT
     window: int = settings.GREENROOM_API_RATE_WINDOW
     if limit <= 0:
         return None
     now = time.time() if now is None else now
     number = int(now // window)
-    key = f"greenroom:api-rate:{token_id}:{number}"
+    key = f"greenroom:api-rate:{token_key}:{number}"
     cache.add(key, 0, timeout=window + 1)
     try:
         count = cache.incr(key)

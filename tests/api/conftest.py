@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 
 from reviews.api import tokens
@@ -17,14 +14,6 @@ from reviews.audit.trail import SYSTEM
 from tests.decide.conftest import registry, traffic  # noqa: F401
 
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_counts() -> Iterator[None]:
-    """Rate counts live in the cache, keyed by token id; ids come back after a rollback."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def token_for(user: User, **options: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from reviews.api import documents, ratelimit, tokens
@@ -33,16 +35,18 @@ def test_the_rate_limit_is_per_token_with_retry_after(world: World, settings):
 def test_a_new_window_starts_a_new_count(world: World, settings):
     settings.GREENROOM_API_RATE_LIMIT = 2
     settings.GREENROOM_API_RATE_WINDOW = 60
+    key = uuid.uuid4().hex[:16]
     start = 6_000_000.0  # the start of a window
-    assert ratelimit.retry_after(7, now=start) is None
-    assert ratelimit.retry_after(7, now=start + 1) is None
-    assert ratelimit.retry_after(7, now=start + 45.2) == 15
-    assert ratelimit.retry_after(7, now=start + 60) is None
+    assert ratelimit.retry_after(key, now=start) is None
+    assert ratelimit.retry_after(key, now=start + 1) is None
+    assert ratelimit.retry_after(key, now=start + 45.2) == 15
+    assert ratelimit.retry_after(key, now=start + 60) is None
 
 
 def test_a_limit_of_zero_is_no_limit(world: World, settings):
     settings.GREENROOM_API_RATE_LIMIT = 0
-    assert all(ratelimit.retry_after(8) is None for _ in range(50))
+    key = uuid.uuid4().hex[:16]
+    assert all(ratelimit.retry_after(key) is None for _ in range(50))
 
 
 def test_an_unexpected_failure_is_a_500_without_a_trace(world: World, monkeypatch):

@@ -9,11 +9,14 @@ test database (SQLite unless DATABASE_URL says otherwise).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
@@ -32,7 +35,21 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_applica
 
 
 @pytest.fixture
-def known(world: World, settings: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def connections_kept_open() -> Iterator[None]:
+    """The real WSGI handler closes the database connection after each request, and the test's
+    transaction with it (on PostgreSQL); Django's own test client holds that back too."""
+    signals = (request_started, request_finished)
+    for signal in signals:
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in signals:
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def known(
+    world: World, settings: Any, monkeypatch: pytest.MonkeyPatch, connections_kept_open: None
+) -> dict[str, Any]:
     """A reviewed Acme stage and the approver's token. Half the cases ask for that stage and
     package, so the documents of things that exist are checked too."""
     settings.GREENROOM_API_RATE_LIMIT = 0  # thousands of calls with one token
