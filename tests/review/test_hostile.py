@@ -28,7 +28,7 @@ def analysis_of(stage: StagedVersion) -> Analysis:
     return found
 
 
-def test_links_devices_and_paths_outside_the_package_are_findings_not_files(
+def test_links_devices_and_paths_outside_the_package_are_findings(
     registry: Registry, viewer, tmp_path, monkeypatch
 ):
     cwd = tmp_path / "cwd"
@@ -52,9 +52,17 @@ def test_links_devices_and_paths_outside_the_package_are_findings_not_files(
     found = analysis_of(stage)
     assert found.status == Analysis.Status.DONE
     paths = set(FileChangeRow.objects.filter(analysis=found).values_list("path", flat=True))
-    assert paths == {"index.js", "package.json"}
+    # npm strips the leading slash's empty part: the file installs inside the package
+    assert paths == {"index.js", "package.json", "etc/cron.d/evil"}
     kinds = [finding["kind"] for finding in found.findings]
-    assert kinds == ["parent-path", "absolute-path", "symlink", "hardlink", "device"]
+    assert kinds == [
+        "parent-path",
+        "absolute-path",
+        "symlink",
+        "hardlink",
+        "device",
+        "several-top-folders",
+    ]
     assert list(cwd.iterdir()) == []  # nothing was extracted anywhere
 
     body = page(viewer, stage)
