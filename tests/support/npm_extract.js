@@ -55,15 +55,19 @@ function walk (root, relative, files, others) {
   for (const name of fs.readdirSync(path.join(root, relative))) {
     const rel = relative ? `${relative}/${name}` : name
     const full = path.join(root, rel)
-    const st = fs.lstatSync(full)
-    if (st.isFile()) {
-      const sha256 = crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex')
-      files[rel] = { sha256, exec: (st.mode & 0o111) !== 0 }
-    } else if (st.isDirectory()) {
-      others[rel] = 'directory'
-      walk(root, rel, files, others)
-    } else {
-      others[rel] = st.isSymbolicLink() ? 'symlink' : 'other'
+    try {
+      const st = fs.lstatSync(full)
+      if (st.isFile()) {
+        const sha256 = crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex')
+        files[rel] = { sha256, exec: (st.mode & 0o111) !== 0 }
+      } else if (st.isDirectory()) {
+        others[rel] = 'directory'
+        walk(root, rel, files, others)
+      } else {
+        others[rel] = st.isSymbolicLink() ? 'symlink' : 'other'
+      }
+    } catch {
+      // gone already: only after npm crashed or hung here, when its result is the error
     }
   }
 }
@@ -105,7 +109,11 @@ async function extractOne (tarball, scratch) {
   onCrash = null
   walk(dest, '', out.files, out.others)
   out.warnings = warnings.slice()
-  fs.rmSync(dest, { recursive: true, force: true })
+  try {
+    fs.rmSync(dest, { recursive: true, force: true })
+  } catch {
+    // a crashed or hung extraction may still be writing here; the scratch folder goes at exit
+  }
   return out
 }
 
@@ -117,7 +125,11 @@ async function main () {
       process.stdout.write(JSON.stringify(result) + '\n')
     }
   } finally {
-    fs.rmSync(scratch, { recursive: true, force: true })
+    try {
+      fs.rmSync(scratch, { recursive: true, force: true, maxRetries: 3 })
+    } catch (error) {
+      process.stderr.write(`left ${scratch}: ${error.message}\n`)
+    }
   }
 }
 
