@@ -475,6 +475,8 @@ _TYPE_FINDINGS = {
     "4": (FindingKind.DEVICE, "block device"),
     "6": (FindingKind.FIFO, "named pipe (fifo)"),
 }
+# Control characters, and U+FFFD where bytes were not UTF-8
+_UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
 _HIDES_WHAT_FOLLOWS = "npm would skip it and read on from the next block, which can hide files"
 
 
@@ -704,7 +706,7 @@ class _Reader:
 
     def _target(self, path: str) -> str | None:
         """Where pacote and node-tar write this file, or None (with a finding) if nowhere."""
-        if "\ufffd" in path or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in path):
+        if _UNSAFE_CHARACTERS.search(path):
             self._finding(
                 FindingKind.SUSPICIOUS_NAME,
                 path,

@@ -67,13 +67,10 @@ def js_cut_at_nul(text: str) -> str:
     node-tar cleans every name with this expression. `.` does not match a line terminator, so
     `"a\\0\\nb"` becomes `"a\\nb"`, not `"a"`.
     """
-    start = text.find("\0")
-    if start < 0:
-        return text
-    end = start + 1
-    while end < len(text) and text[end] not in _JS_LINE_TERMINATORS:
-        end += 1
-    return text[:start] + text[end:]
+    return _NUL_TO_LINE_END.sub("", text, count=1)
+
+
+_NUL_TO_LINE_END = re.compile("\0[^\n\r\u2028\u2029]*")
 
 
 def decode_string(field: bytes) -> str:
@@ -83,21 +80,19 @@ def decode_string(field: bytes) -> str:
 
 def js_parse_int(text: str, radix: int) -> int | None:
     """`parseInt(text, radix)` for radix 8 or 10; None where JavaScript gives NaN."""
-    rest = text.lstrip(JS_WHITESPACE)
-    sign = 1
-    if rest[:1] in ("+", "-"):
-        sign = -1 if rest[0] == "-" else 1
-        rest = rest[1:]
-    allowed = "01234567" if radix == 8 else "0123456789"
-    digits = 0
-    while digits < len(rest) and rest[digits] in allowed:
-        digits += 1
-    if not digits:
+    found = (_OCTAL if radix == 8 else _DECIMAL).match(text.lstrip(JS_WHITESPACE))
+    if found is None:
         return None
-    significant = rest[:digits].lstrip("0") or "0"
+    sign, digits = found.groups()
+    significant = digits.lstrip("0") or "0"
     if len(significant) > 40:  # beyond any length we compare with; int() has a digit cap
-        return sign * (10**40)
-    return sign * int(significant, radix)
+        return -(10**40) if sign == "-" else 10**40
+    value = int(significant, radix)
+    return -value if sign == "-" else value
+
+
+_OCTAL = re.compile("([+-]?)([0-7]+)")
+_DECIMAL = re.compile("([+-]?)([0-9]+)")
 
 
 def decode_number(field: bytes) -> int | None:
@@ -116,8 +111,14 @@ def decode_number(field: bytes) -> int | None:
         if abs(value) > MAX_SAFE_INTEGER:
             raise HeaderError("a base-256 number is too large for npm to read exactly")
         return value
+    plain = _PLAIN_OCTAL.match(field)
+    if plain:  # what writers write: digits, maybe spaces before, a space or NUL after
+        return int(plain.group(1), 8)
     # `/\0.*$/` then trim then parseInt: only the text before the first NUL can count.
     return js_parse_int(field.decode("utf-8", "replace").split("\0", 1)[0], 8)
+
+
+_PLAIN_OCTAL = re.compile(rb" *([0-7]+)[ \0]")
 
 
 @dataclass(slots=True)
@@ -153,25 +154,29 @@ class Extended:
     """Keys whose value npm may read garbled (GNU long names with non-ASCII bytes)."""
 
 
-def _decode_all_numbers(block: bytes, ustar: bool) -> None:
-    """Raise HeaderError if any number field node-tar may decode is unreadable to it.
+def _check_other_numbers(block: bytes, ustar: bool) -> None:
+    """Raise HeaderError if a number field node-tar decodes but we do not use is unreadable.
 
-    node-tar skips a field that a pax record already gave, so it throws in fewer cases than
-    this check; refusing in all of them is the safe side.
+    Only base-256 can be (octal text never throws). node-tar skips a field that a pax record
+    already gave, so it throws in fewer cases than this check; refusing in all of them is
+    the safe side.
     """
-    fields = [(100, 8), (108, 8), (116, 8), (124, 12), (136, 12), (148, 12)]
+    fields = [(108, 8), (116, 8), (136, 12)]  # uid, gid, mtime
     if ustar:
-        fields += [(329, 8), (337, 8)]
+        fields += [(329, 8), (337, 8)]  # device numbers
         if block[475] == 0:
-            fields += [(476, 12), (488, 12)]
+            fields += [(476, 12), (488, 12)]  # star's atime and ctime
     for offset, size in fields:
-        decode_number(block[offset : offset + size])
+        if block[offset] & 0x80:
+            decode_number(block[offset : offset + size])
 
 
 def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
     """node-tar `Header.decode(block, ex, gex)`; HeaderError where it would throw."""
     ustar = block[257:265] == b"ustar\x0000"
-    _decode_all_numbers(block, ustar)
+    _check_other_numbers(block, ustar)
+    mode = decode_number(block[100:108])
+    checksum = decode_number(block[148:160])
     code = decode_string(block[156:157])
     normal = code in NORMAL_FS_TYPES
     own_name = decode_string(block[0:100])
@@ -195,14 +200,13 @@ def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
     if ustar:
         path, own_path = _with_prefix(block, path), _with_prefix(block, own_name)
     total = 8 * 0x20 + sum(block[:148]) + sum(block[156:])
-    checksum = decode_number(block[148:160])
     return RawHeader(
         type=node_type,
         flag=code,
         path=path,
         own_path=own_path,
         size=size,
-        mode=decode_number(block[100:108]),
+        mode=mode,
         linkname=decode_string(block[157:257]),
         checksum_ok=checksum == total,
         null_block=checksum is None and total == 8 * 0x20,
