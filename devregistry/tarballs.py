@@ -44,11 +44,22 @@ def build_tarball(
         members["package.json"] = (json.dumps(doc, indent=2) + "\n").encode("utf-8")
 
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(members):
-            info = tarfile.TarInfo(f"package/{path}")
-            info.size = len(members[path])
-            info.mtime = _FIXED_MTIME
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(members[path]))
+    for path in sorted(members):
+        info = tarfile.TarInfo(f"package/{path}")
+        info.size = len(members[path])
+        info.mtime = _FIXED_MTIME
+        info.mode = 0o644
+        raw.write(_header(info))
+        raw.write(members[path] + bytes(-len(members[path]) % tarfile.BLOCKSIZE))
+    raw.write(bytes(2 * tarfile.BLOCKSIZE))
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def _header(info: tarfile.TarInfo) -> bytes:
+    """The member's header as npm pack writes it: the name in UTF-8 in the header itself (split
+    into the ustar prefix when long), and a pax header only for a name that does not fit.
+    (tarfile's pax form writes `?` for every non-ASCII character in the header's own name.)"""
+    try:
+        return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    except ValueError:
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")

@@ -3,15 +3,22 @@
 A tarball is attacker-controlled. This module streams it once, front to back, decompressing
 in bounded steps and parsing tar headers itself, and refuses to go on past the caller's
 `Limits` (total unpacked bytes, entries). Nothing is extracted: paths in
-the archive are only strings. Links, devices, fifos, absolute and `..` paths are recorded as
-`Finding`s, never followed. A refused archive still returns everything read up to that point
+the archive are only strings. A refused archive still returns everything read up to that point
 together with the reason (`ArchiveResult.refusal`); nothing here raises on bad input.
 
+The index is what `npm install` writes, file for file: the headers are read with node-tar's
+rules (pax and GNU long names applied before anything looks at the name, sizes in base-256,
+the ustar prefix), paths go where pacote's `strip: 1` and node-tar's checks put them (absolute
+paths lose their root, `..` paths are skipped, a `.gitignore` becomes `.npmignore`), and the
+package folder is modelled as npm fills it (the last copy of a path wins, a file cannot go
+where a folder with files is). Links, devices and fifos, which npm does not create, are
+`Finding`s, never followed. Where npm's result depends on something the bytes do not settle,
+the tarball is refused. The rules live in `tar_rules`; tests/inspect/test_npm_differential.py
+checks them against the installed npm itself.
+
 Why not `tarfile`: in the Python we run (3.11.7) its pax-header parsing has a quadratic regular
-expression (CVE-2024-6232) and it reads pax, GNU long-name and sparse headers whole into memory,
-whatever their size. The subset npm needs (ustar, pax `x`/`g`, GNU `L`/`K`) is small, and parsing
-it here keeps every read bounded. Paths follow npm's extraction (node-tar with `strip: 1`):
-the first path component is dropped whatever its name, top-level entries are not installed.
+expression (CVE-2024-6232), it reads pax, GNU long-name and sparse headers whole into memory,
+whatever their size, and it reads several corner cases differently from npm.
 
 Typical use::
 
@@ -25,11 +32,34 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import unicodedata
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import BinaryIO
+
+from reviews.inspect.tar_rules import (
+    MAX_DEPTH,
+    META_TYPES,
+    NAME_MAX,
+    NEVER_WRITABLE,
+    SURELY_WRITABLE,
+    Extended,
+    HeaderError,
+    PackageFolder,
+    Placement,
+    RawHeader,
+    UnreadableRecord,
+    decode_header,
+    install_path,
+    merge_pax,
+    parse_pax,
+    posix_basename,
+    set_long_name,
+    strip_absolute_path,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -56,8 +86,6 @@ BLOCK = 512
 BINARY_SNIFF_BYTES = 8000
 # node-tar ignores meta entries (pax and GNU long names) larger than this; so do we.
 MAX_META_BYTES = 1 * MiB
-# Linux's PATH_MAX: a longer path cannot be extracted anywhere npm runs.
-MAX_PATH_CHARS = 4096
 MAX_FINDINGS = 1000
 _MAX_SHOWN = 1000
 _CHUNK = 1 * MiB
@@ -100,6 +128,11 @@ class FindingKind(StrEnum):
     UNSUPPORTED_ENTRY = "unsupported-entry"
     SUSPICIOUS_NAME = "suspicious-name"
     PATH_TOO_LONG = "path-too-long"
+    BLOCKED_PATH = "blocked-path"
+    """A file npm cannot write because a file or a folder with files is in its way."""
+    PATH_COLLISION = "path-collision"
+    """Two paths that differ only in letter case or Unicode normalisation (NFC/NFD): one path
+    on macOS and Windows, so they install differently there."""
     MANY_FINDINGS = "many-findings"
     """The last finding when more than `MAX_FINDINGS` were met; says how many were left out."""
 
@@ -295,7 +328,8 @@ class _Inflater:
 
     Each decompression step yields at most `_CHUNK` bytes, so a bomb never allocates more than
     that before the total-size check sees it. Several gzip members back to back are
-    read as one stream (as gunzip does); other bytes after the end are ignored (as npm does).
+    read as one stream; after the last, zero bytes are ignored and anything else must be another
+    member, as Node's gunzip (npm's) has it.
     """
 
     def __init__(self, source: BinaryIO, limits: Limits) -> None:
@@ -310,11 +344,14 @@ class _Inflater:
         self.produced = 0
 
     def start(self) -> None:
-        self._raw = self._source.read(2)
+        self._raw = self._source.read(len(_ZSTD_MAGIC))
         if not self._raw:
             raise _Stop(RefusalReason.EMPTY, "The tarball is empty.")
-        if self._raw == _GZIP_MAGIC:
+        if self._raw.startswith(_GZIP_MAGIC):
             self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self._raw == _ZSTD_MAGIC:
+            # npm's tar unpacks zstd too; npm itself never writes it, and we do not read it
+            raise _Stop(RefusalReason.CORRUPT, "The tarball is zstd-compressed; not read.")
 
     def read(self, size: int) -> bytes:
         """Exactly `size` bytes, or fewer at the end of the stream."""
@@ -341,6 +378,11 @@ class _Inflater:
 
     def skip(self, size: int) -> None:
         for _ in self.chunks(size):
+            pass
+
+    def drain(self) -> None:
+        """Decompress the rest and drop it: npm's gunzip fails on a corrupt end all the same."""
+        while self.read(_CHUNK):
             pass
 
     def _fill(self) -> bool:
@@ -381,12 +423,14 @@ class _Inflater:
     def _next_member(self) -> None:
         assert self._zlib is not None
         rest = self._zlib.unused_data
-        while len(rest) < 2:
+        while len(rest) < 1:
             more = self._source.read(_COMPRESSED_CHUNK)
             if not more:
                 break
             rest += more
-        if rest[:2] == _GZIP_MAGIC:
+        # Node's gunzip reads any byte after a member as the start of another one, except a
+        # zero byte, after which it ignores the rest (padding).
+        if rest[:1] not in (b"", b"\0"):
             self._raw = rest
             self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
         else:
@@ -402,104 +446,20 @@ class _Inflater:
             )
 
 
-# Tar type flags (POSIX ustar, pax and GNU), and what node-tar does with each.
-_FILE_TYPES = frozenset({b"0", b"\0", b"7"})
-_DIRECTORY = b"5"
-_HARDLINK = b"1"
-_SYMLINK = b"2"
-_DEVICES = frozenset({b"3", b"4"})
-_FIFO = b"6"
-_PAX = frozenset({b"x", b"X"})
-_PAX_GLOBAL = b"g"
-_LONG_PATH = frozenset({b"L", b"N"})
-_LONG_LINK = b"K"
-_META_TYPES = _PAX | _LONG_PATH | {_PAX_GLOBAL, _LONG_LINK}
-_ZERO_BLOCK = bytes(BLOCK)
-_OCTAL_DIGITS = frozenset(b"01234567")
-
-
-@dataclass(slots=True)
-class _Header:
-    name: str
-    mode: int
-    size: int
-    type: bytes
-    linkname: str
-    raw_name: bytes
-
-
-def _cstring(field: bytes) -> tuple[str, bytes]:
-    raw = field.split(b"\0", 1)[0]
-    return raw.decode("utf-8", "replace"), raw
-
-
-def _number(field: bytes) -> int:
-    """A numeric header field: octal text, or GNU base-256 for large values."""
-    if field and field[0] & 0x80:
-        if field[0] == 0xFF:
-            return -1  # negative: invalid for sizes and modes
-        return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
-    text = field.split(b"\0", 1)[0].strip()
-    digits = 0
-    for byte in text:  # parseInt(…, 8) as node-tar does: leading octal digits only
-        if byte not in _OCTAL_DIGITS:
-            break
-        digits += 1
-    return int(text[:digits], 8) if digits else 0
-
-
-def _checksum_ok(block: bytes) -> bool:
-    stored = block[148:156].split(b"\0", 1)[0].strip()
-    if not stored or not all(byte in _OCTAL_DIGITS for byte in stored):
-        return False
-    unsigned = sum(block[:148]) + 8 * 0x20 + sum(block[156:])
-    return int(stored, 8) == unsigned
-
-
-def _parse_header(block: bytes) -> _Header:
-    if not _checksum_ok(block):
-        raise _Stop(
-            RefusalReason.CORRUPT, "A tar header has a wrong checksum: the file is corrupt."
-        )
-    name, raw_name = _cstring(block[0:100])
-    type_flag = block[156:157]
-    if block[257:265] == b"ustar\x0000":
-        # ustar splits long names into prefix + name; node-tar reads 155 bytes of prefix
-        # when byte 475 is set and 130 (the rest holds times, star-style) otherwise.
-        prefix, raw_prefix = _cstring(block[345:500] if block[475] else block[345:475])
-        if prefix:
-            name, raw_name = f"{prefix}/{name}", raw_prefix + b"/" + raw_name
-    if type_flag in (b"0", b"\0") and name.endswith("/"):
-        type_flag = _DIRECTORY  # old tars marked directories as files with a trailing slash
-    size = _number(block[124:136])
-    if size < 0:
-        raise _Stop(RefusalReason.CORRUPT, "A tar header has a negative size.")
-    return _Header(
-        name=name,
-        mode=max(_number(block[100:108]), 0) & 0o7777,
-        size=0 if type_flag == _DIRECTORY else size,
-        type=type_flag,
-        linkname=_cstring(block[157:257])[0],
-        raw_name=raw_name,
-    )
-
-
-def _parse_pax(data: bytes) -> dict[str, str]:
-    """pax records (`<length> <key>=<value>\\n`) the way node-tar reads them, line by line."""
-    records: dict[str, str] = {}
-    for line in data.removesuffix(b"\n").split(b"\n"):
-        length_text, _, record = line.partition(b" ")
-        if not _is_small_number(length_text) or int(length_text) != len(line) + 1:
-            continue
-        key, sep, value = record.partition(b"=")
-        if sep and key:
-            records[key.decode("utf-8", "replace")] = _cstring(value)[0]
-    return records
-
-
-def _is_small_number(text: bytes | str) -> bool:
-    # int() refuses more than 4,300 digits with ValueError; no real field needs over 19.
-    return text.isdigit() and len(text) <= 19
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# node-tar ignores meta entries (pax and GNU long names) larger than this; so do we.
+_LINK_TYPES = frozenset({"1", "2"})
+_FILE_TYPES = frozenset({"0", "7"})  # node-tar's File (NUL reads as '0') and ContiguousFile
+_TYPE_FINDINGS = {
+    "2": (FindingKind.SYMLINK, "symbolic link to {link}; npm does not create links"),
+    "1": (FindingKind.HARDLINK, "hard link to {link}; npm does not create links"),
+    "3": (FindingKind.DEVICE, "character device"),
+    "4": (FindingKind.DEVICE, "block device"),
+    "6": (FindingKind.FIFO, "named pipe (fifo)"),
+}
+# Control characters, and U+FFFD where bytes were not UTF-8
+_UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
+_HIDES_WHAT_FOLLOWS = "npm would skip it and read on from the next block, which can hide files"
 
 
 def _cut(text: str) -> str:
@@ -518,17 +478,20 @@ def format_size(n: int) -> str:
     return f"{n:,} bytes"
 
 
-_TYPE_FINDINGS = {
-    _SYMLINK: (FindingKind.SYMLINK, "symbolic link to {link}"),
-    _HARDLINK: (FindingKind.HARDLINK, "hard link to {link}"),
-    b"3": (FindingKind.DEVICE, "character device"),
-    b"4": (FindingKind.DEVICE, "block device"),
-    _FIFO: (FindingKind.FIFO, "named pipe (fifo)"),
-}
+def _unreadable(what: str) -> _Stop:
+    return _Stop(RefusalReason.CORRUPT, f"{what}; {_HIDES_WHAT_FOLLOWS}. Not shown.")
+
+
+def _unsure(what: str) -> _Stop:
+    return _Stop(
+        RefusalReason.CORRUPT,
+        f"{what}: npm may install it differently from what a reader of the bytes sees, so "
+        "the tarball is not shown.",
+    )
 
 
 class _Reader:
-    """One pass over one tarball."""
+    """One pass over one tarball, read as npm extracts it (see `tar_rules`)."""
 
     def __init__(
         self,
@@ -549,6 +512,11 @@ class _Reader:
         self._top_folders: dict[str, None] = {}
         self._finding_count = 0
         self._result = ArchiveResult(contents_complete=keep is not None)
+        self._ex = Extended()  # node-tar's EX: pax `x` and GNU long names, for the next entry
+        self._gex = Extended()  # GEX: pax `g`, for every entry after it
+        self._saw_entry = False  # node-tar fails a tarball in which it finds no valid entry
+        self._folder = PackageFolder()
+        self._npmignores: set[str] = set()
 
     def _finding(self, kind: FindingKind, path: str, detail: str) -> None:
         """Record a finding; names and details are cut, and the list is bounded."""
@@ -573,12 +541,13 @@ class _Reader:
         result.compressed_bytes = self._inflater.fed
         result.top_folders = tuple(self._top_folders)
         if len(self._top_folders) > 1:
-            names = _cut(", ".join(self._top_folders))
+            names = _cut(", ".join(name or "/" for name in self._top_folders))
             detail = (
                 f"entries sit under several top folders ({names}); npm strips the first "
                 "folder of every entry, so their files merge into one package"
             )
             result.findings.append(Finding(FindingKind.SEVERAL_TOP_FOLDERS, "", detail))
+        self._report_collisions()
         if self._finding_count > MAX_FINDINGS:
             left_out = f"{self._finding_count - MAX_FINDINGS:,} more findings not listed"
             result.findings.append(Finding(FindingKind.MANY_FINDINGS, "", left_out))
@@ -586,138 +555,217 @@ class _Reader:
 
     def _read_entries(self) -> None:
         inflater = self._inflater
-        extended: dict[str, str] = {}  # from pax `x` and GNU long names, for the next entry
-        global_extended: dict[str, str] = {}
-        saw_zero_block = False
+        saw_null_block = False
         while True:
             block = inflater.read(BLOCK)
-            if not block:
-                return  # no end-of-archive marker; node-tar accepts that too
             if len(block) < BLOCK:
+                break  # npm ignores a last partial block and a missing end-of-archive marker
+            header = self._decode(block)
+            if header.null_block:
+                if saw_null_block:
+                    inflater.drain()  # npm reads no further, but gunzip checks the rest
+                    break
+                saw_null_block = True
+                continue
+            saw_null_block = False
+            self._check(header)
+            if header.type in META_TYPES:
+                self._read_meta(header)
+            else:
+                self._read_entry(header)
+        if not self._saw_entry:
+            if inflater.produced < BLOCK:
                 raise _Stop(RefusalReason.TRUNCATED, "The tarball ends in the middle of a header.")
-            if block == _ZERO_BLOCK:
-                if saw_zero_block:
-                    return
-                saw_zero_block = True
-                continue
-            saw_zero_block = False
-            header = _parse_header(block)
-            if header.type in _META_TYPES:
-                self._read_meta(header, extended, global_extended)
-                continue
-            self._entries += 1
-            if self._entries > self._limits.max_entries:
-                raise _Stop(
-                    RefusalReason.ENTRIES,
-                    f"The tarball has more than {self._limits.max_entries:,} entries.",
-                )
-            self._apply_extended(header, extended, global_extended)
-            extended = {}
-            self._read_entry(header)
+            raise _Stop(RefusalReason.EMPTY, "The tarball holds no entry npm can read.")
 
-    def _read_meta(
-        self, header: _Header, extended: dict[str, str], global_extended: dict[str, str]
-    ) -> None:
-        if header.size > MAX_META_BYTES:
+    def _decode(self, block: bytes) -> RawHeader:
+        try:
+            return decode_header(block, self._ex, self._gex)
+        except HeaderError as error:
+            raise _unreadable(f"A tar header is unreadable to npm ({error})") from None
+
+    def _check(self, header: RawHeader) -> None:
+        """node-tar's checks: a header failing one is skipped alone, its body read as headers."""
+        if not header.checksum_ok:
+            raise _Stop(
+                RefusalReason.CORRUPT, "A tar header has a wrong checksum: the file is corrupt."
+            )
+        if not header.path:
+            raise _unreadable("A tar header has no name")
+        is_link = header.type in _LINK_TYPES
+        if is_link and not header.linkname:
+            raise _unreadable("A link entry has no target in its own header")
+        if not is_link and header.type not in ("g", "x") and header.linkname:
+            raise _unreadable("A tar header that is not a link names a link target")
+        self._saw_entry = True
+
+    def _read_meta(self, header: RawHeader) -> None:
+        # `ReadEntry` takes its size from pax `g`, then `x`, then the header: that size decides
+        # whether node-tar reads the body, but the header's own size is how much it reads.
+        size = int(self._gex.values.get("size", self._ex.values.get("size", header.size)))
+        body = header.size + _padding(header.size)
+        if size > MAX_META_BYTES:
             self._finding(
                 FindingKind.UNSUPPORTED_ENTRY,
-                header.name,
-                f"extended header of {format_size(header.size)} ignored (npm ignores meta "
+                header.path,
+                f"extended header of {format_size(size)} ignored (npm ignores meta "
                 f"entries over {format_size(MAX_META_BYTES)})",
             )
-            self._inflater.skip(header.size + _padding(header.size))
+            self._inflater.skip(body)
+            return
+        if size == 0:
+            if header.size:
+                raise _unreadable("An extended header's size is overridden with 0 by another")
             return
         data = b"".join(self._inflater.chunks(header.size))
         self._inflater.skip(_padding(header.size))
-        if header.type in _PAX:
-            extended.update(_parse_pax(data))
-        elif header.type == _PAX_GLOBAL:
-            global_extended.update(_parse_pax(data))
-        elif header.type in _LONG_PATH:
-            extended["path"] = _cstring(data)[0]
-        else:
-            extended["linkpath"] = _cstring(data)[0]
+        try:
+            if header.type in ("x", "X"):
+                merge_pax(self._ex, parse_pax(data))
+            elif header.type == "g":
+                merge_pax(self._gex, parse_pax(data))
+            else:
+                set_long_name(self._ex, "linkpath" if header.type == "K" else "path", data)
+        except UnreadableRecord as error:
+            raise _unsure(f"The tarball has {error}") from None
 
-    def _apply_extended(
-        self, header: _Header, extended: dict[str, str], global_extended: dict[str, str]
-    ) -> None:
-        # node-tar takes size from either kind, but path and link path only from `x`/`L`/`K`.
-        for records in (global_extended, extended):
-            size = records.get("size", "")
-            if _is_small_number(size) and header.type != _DIRECTORY:
-                header.size = int(size)
-        if "path" in extended:
-            header.name = extended["path"]
-            header.raw_name = header.name.encode("utf-8", "replace")
-            if header.type in (b"0", b"\0") and header.name.endswith("/"):
-                header.type, header.size = _DIRECTORY, 0
-        if "linkpath" in extended:
-            header.linkname = extended["linkpath"]
-        if "type" in extended:
-            header.type = b"pax-type"  # an entry retyped by a pax record: report, never index
-
-    def _read_entry(self, header: _Header) -> None:
+    def _read_entry(self, header: RawHeader) -> None:
+        self._entries += 1
+        if self._entries > self._limits.max_entries:
+            raise _Stop(
+                RefusalReason.ENTRIES,
+                f"The tarball has more than {self._limits.max_entries:,} entries.",
+            )
+        ex, self._ex = self._ex, Extended()
+        # `ReadEntry` takes the pax/GNU path as it is, without the ustar prefix
+        path = str(ex.values["path"]) if "path" in ex.values else header.path
         body = header.size + _padding(header.size)
+        if header.type in _FILE_TYPES:
+            self._read_file_entry(header, path, ex)
+            return
         if header.type in _TYPE_FINDINGS:
             kind, text = _TYPE_FINDINGS[header.type]
-            self._finding(kind, header.name, text.format(link=header.linkname))
-            self._inflater.skip(body)
-            return
-        if header.type != _DIRECTORY and header.type not in _FILE_TYPES:
-            shown = header.type.decode("ascii", "replace")
+            link = self._gex.values.get("linkpath", ex.values.get("linkpath", header.linkname))
+            self._finding(kind, path, text.format(link=link))
+        elif header.type != "5":  # folders: npm makes the ones its files need, no others
             self._finding(
                 FindingKind.UNSUPPORTED_ENTRY,
-                header.name,
-                f"entry of unsupported type {shown!r} ignored (npm ignores it too)",
+                path,
+                f"entry of unsupported type {header.flag!r} ignored (npm ignores it too)",
             )
-            self._inflater.skip(body)
+        self._inflater.skip(body)
+
+    def _read_file_entry(self, header: RawHeader, path: str, ex: Extended) -> None:
+        self._check_pending(header, path, ex)
+        target = self._target(path)
+        placement = None if target is None else self._place(path, target, header)
+        if target is None or placement is None:
+            self._inflater.skip(header.size + _padding(header.size))
             return
-        path = self._package_path(header)
-        if path is None or header.type == _DIRECTORY or (self._only and path not in self._only):
-            self._inflater.skip(body)
+        self._top_folders.setdefault(path.split("/", 1)[0])
+        if self._only is not None and target not in self._only:
+            self._inflater.skip(header.size + _padding(header.size))
             return
-        self._read_file(header, path)
+        self._read_file(header, target, placement)
         self._inflater.skip(_padding(header.size))
 
-    def _package_path(self, header: _Header) -> str | None:
-        """The path inside the package, or None (with a finding) for entries not to index."""
-        name = header.name
-        if _has_unsafe_characters(header):
+    def _check_pending(self, header: RawHeader, path: str, ex: Extended) -> None:
+        """Refuse where npm's path or link target for this file depends on stream chunking."""
+        if "path" in ex.unknowable:
+            raise _unsure(f"The GNU long name {_cut(path)!r} holds non-ASCII bytes")
+        alternatives = {
+            header.own_path if other is None else other for other in ex.unsure.get("path", [])
+        }
+        if alternatives - {path}:
+            raise _unsure(
+                f"The pax path {_cut(path)!r} holds non-ASCII characters and the header's own "
+                f"name ({_cut(header.own_path)!r}) differs"
+            )
+        for pending in (ex, self._gex):
+            targets = [pending.values.get("linkpath", ""), *pending.unsure.get("linkpath", [])]
+            if "linkpath" in pending.unknowable or any(targets):
+                raise _unsure(f"The file {_cut(path)!r} carries a link target")
+
+    def _target(self, path: str) -> str | None:
+        """Where pacote and node-tar write this file, or None (with a finding) if nowhere."""
+        if _UNSAFE_CHARACTERS.search(path):
             self._finding(
                 FindingKind.SUSPICIOUS_NAME,
-                name,
+                path,
                 "the name holds control characters or bytes that are not UTF-8",
             )
-        if len(name) > MAX_PATH_CHARS:
+        renamed = self._gitignore_as_npmignore(path)
+        if renamed is None:
+            return None  # a `.gitignore` after a `.npmignore`: pacote leaves it out
+        path = renamed
+        where = install_path(path)
+        if where.path is None:
+            self._report_not_installed(path, where.skipped)
+            return None
+        if where.root_stripped or strip_absolute_path(path)[0]:
+            self._finding(
+                FindingKind.ABSOLUTE_PATH,
+                path,
+                f"absolute path: npm drops its first part and its root and installs it as "
+                f"{where.path}",
+            )
+        if "\0" in where.path:
+            raise _unsure(f"The name {_cut(path)!r} keeps a NUL byte after npm's clean-up")
+        length = len(where.path.encode("utf-8"))
+        if SURELY_WRITABLE < length <= NEVER_WRITABLE:
+            raise _unsure(
+                f"The path {_cut(where.path)!r} is {length:,} bytes long, which installs or "
+                "not depending on the folder npm installs into"
+            )
+        return where.path
+
+    def _gitignore_as_npmignore(self, path: str) -> str | None:
+        """pacote's filter: a `.gitignore` installs as `.npmignore`, unless one came before."""
+        base = posix_basename(path)
+        if base == ".npmignore":
+            self._npmignores.add(path)
+        elif base == ".gitignore":
+            renamed = re.sub(r"\.gitignore\Z", ".npmignore", path)
+            if renamed in self._npmignores:
+                return None
+            return renamed
+        return path
+
+    def _report_not_installed(self, path: str, why: str) -> None:
+        if ".." in path.replace("\\", "/").split("/"):
+            self._finding(FindingKind.PARENT_PATH, path, "path with '..'; npm skips it")
+        elif why == "depth":
             self._finding(
                 FindingKind.PATH_TOO_LONG,
-                name,
-                f"path of {len(name):,} characters; no system npm runs on can extract it",
+                path,
+                f"nested deeper than {MAX_DEPTH:,} folders; npm skips it",
             )
-            return None
-        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
-            self._finding(FindingKind.ABSOLUTE_PATH, name, "absolute path not followed")
-            return None
-        if ".." in name.replace("\\", "/").split("/"):
-            self._finding(FindingKind.PARENT_PATH, name, "path with '..' not followed")
-            return None
-        parts = [part for part in name.split("/") if part not in ("", ".")]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            if header.type != _DIRECTORY:
-                self._finding(
-                    FindingKind.OUTSIDE_PACKAGE_FOLDER,
-                    name,
-                    "file outside the package folder; npm does not install it",
-                )
-            else:
-                self._top_folders.setdefault(parts[0])
-            return None
-        self._top_folders.setdefault(parts[0])
-        return "/".join(parts[1:])
+        else:
+            self._finding(
+                FindingKind.OUTSIDE_PACKAGE_FOLDER,
+                path,
+                "file outside the package folder; npm does not install it",
+            )
 
-    def _read_file(self, header: _Header, path: str) -> None:
+    def _place(self, path: str, target: str, header: RawHeader) -> Placement | None:
+        placement = self._folder.place(target, header.type, _file_mode(header))
+        if placement.written:
+            return placement
+        if placement.outcome == "too-long":
+            detail = f"a part of this path is over {NAME_MAX} bytes or the whole over 4 KiB"
+            self._finding(FindingKind.PATH_TOO_LONG, path, f"{detail}; npm cannot write it")
+        else:
+            where = (
+                "a file sits where one of its folders"
+                if placement.outcome == "under-file"
+                else "a folder holding files sits where it"
+            )
+            self._finding(
+                FindingKind.BLOCKED_PATH, path, f"{where} must go, so npm skips this file"
+            )
+        return None
+
+    def _read_file(self, header: RawHeader, path: str, placement: Placement) -> None:
         limits, result, size = self._limits, self._result, header.size
         oversized = size > limits.max_entry_bytes
         if oversized:
@@ -751,18 +799,21 @@ class _Reader:
                 parts.append(chunk)
         binary = bool(binary)
 
-        if path in result.files:
-            self._finding(
-                FindingKind.DUPLICATE_PATH,
-                path,
+        mode = _file_mode(header)
+        if placement.outcome in ("replaced", "reused"):
+            detail = (
                 "the archive holds this path more than once; the last copy wins on "
-                "extraction and is the one listed",
+                "extraction and is the one listed"
             )
+            if placement.kept_mode is not None and placement.kept_mode != mode:
+                mode = placement.kept_mode
+                detail += f" (npm writes it over the first copy, which keeps mode {mode:o})"
+            self._finding(FindingKind.DUPLICATE_PATH, path, detail)
             self._kept -= len(result.contents.pop(path, b""))
         entry = FileEntry(
             path=path,
             size=size,
-            mode=header.mode,
+            mode=mode,
             sha256=sha256.hexdigest(),
             git_oid=git_oid.hexdigest(),
             is_binary=binary,
@@ -781,11 +832,25 @@ class _Reader:
         else:
             result.contents_complete = False
 
+    def _report_collisions(self) -> None:
+        """Paths that differ only in case or Unicode normalisation: one path on macOS/Windows."""
+        seen: dict[str, str] = {}
+        for path in self._folder.nodes:
+            key = unicodedata.normalize("NFD", path).lower().upper()
+            first = seen.setdefault(key, path)
+            if first != path:
+                self._finding(
+                    FindingKind.PATH_COLLISION,
+                    path,
+                    f"the same path as {_cut(first)} on macOS and Windows (it differs only in "
+                    "letter case or Unicode normalisation): there npm writes one over the other",
+                )
 
-def _has_unsafe_characters(header: _Header) -> bool:
-    if "\ufffd" in header.name and b"\xef\xbf\xbd" not in header.raw_name:
-        return True  # bytes that are not UTF-8
-    return any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in header.name)
+
+def _file_mode(header: RawHeader) -> int:
+    # node-tar keeps the low 12 bits (of a negative base-256 mode too); an unreadable mode
+    # becomes pacote's default, which has no executable bit
+    return (header.mode or 0) & 0o7777
 
 
 class _LineCounter:

@@ -10,6 +10,11 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from tests.support.tarcraft import end_of_archive, npm_member
+
+NPM_FORMAT = "npm"
+"""`make_tarball`'s default: entries written the way npm pack writes them (see tarcraft)."""
+
 
 @dataclass
 class Entry:
@@ -27,10 +32,14 @@ def make_tarball(
     *,
     top: str = "package",
     compress: bool = True,
-    tar_format: int = tarfile.PAX_FORMAT,
+    tar_format: int | str = NPM_FORMAT,
     modes: Mapping[str, int] | None = None,
 ) -> bytes:
-    """A gzip'd tarball; paths of a mapping go under `top/`, `Entry` names are used as given."""
+    """A gzip'd tarball; paths of a mapping go under `top/`, `Entry` names are used as given.
+
+    Written as npm pack writes it, or by `tarfile` in one of its formats (`tarfile.PAX_FORMAT`
+    puts `?` for non-ASCII characters in the header's own name, which npm may then use).
+    """
     entries: list[Entry]
     if isinstance(files, Mapping):
         entries = []
@@ -41,6 +50,10 @@ def make_tarball(
             entries.append(Entry(f"{top}/{path}", body, mode=mode))
     else:
         entries = list(files)
+    if tar_format == NPM_FORMAT:
+        raw = b"".join(_npm_entry(entry) for entry in entries) + end_of_archive()
+        return gzip_bytes(raw) if compress else raw
+    assert isinstance(tar_format, int)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as archive:
         for entry in entries:
@@ -56,6 +69,11 @@ def make_tarball(
                 archive.addfile(info)
     raw = buffer.getvalue()
     return gzip_bytes(raw) if compress else raw
+
+
+def _npm_entry(entry: Entry) -> bytes:
+    data = entry.data if entry.type in (tarfile.REGTYPE, tarfile.AREGTYPE) else b""
+    return npm_member(entry.name, data, flag=entry.type, mode=entry.mode, linkname=entry.linkname)
 
 
 def gzip_bytes(raw: bytes, level: int = 6) -> bytes:

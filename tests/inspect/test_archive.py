@@ -16,6 +16,7 @@ from reviews.inspect.archive import (
     Finding,
     FindingKind,
     Limits,
+    RefusalReason,
     count_lines,
     format_size,
     git_blob_oid,
@@ -184,11 +185,25 @@ def test_long_names_in_pax_gnu_and_ustar_prefix_forms(tar_format):
     assert set(result.files) == {deep}
 
 
-def test_unicode_file_names_survive():
+def test_unicode_file_names_survive_as_npm_pack_writes_them():
+    # npm pack puts a non-ASCII name both in a pax record and, as UTF-8, in the header itself
     result = read_archive(make_tarball({"lib/naïve-日本.js": "x"}))
 
+    assert result.complete
     assert set(result.files) == {"lib/naïve-日本.js"}
     assert result.findings == []
+
+
+def test_a_non_ascii_pax_path_over_a_different_header_name_is_refused():
+    # tarfile writes "na?ve-??.js" in the header under the pax path. npm decodes each network
+    # chunk on its own: a character split between two chunks voids the pax record, and npm
+    # installs the file under the header's name instead. What npm installs is not knowable.
+    result = read_archive(make_tarball({"lib/naïve-日本.js": "x"}, tar_format=tarfile.PAX_FORMAT))
+
+    assert result.refusal is not None
+    assert result.refusal.reason is RefusalReason.CORRUPT
+    assert "non-ASCII" in result.refusal.message
+    assert "package/lib/na?ve-??.js" in result.refusal.message
 
 
 def test_a_duplicate_path_keeps_the_last_copy_like_extraction_and_is_reported():

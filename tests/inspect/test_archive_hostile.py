@@ -54,7 +54,10 @@ def test_parent_paths_are_findings_never_files(tmp_path: Path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # nothing was written anywhere
 
 
-def test_absolute_paths_are_findings_never_files():
+def test_absolute_paths_install_where_npm_puts_them_and_are_reported():
+    # npm strips the first part of every path: the empty one before a leading slash, or the
+    # drive; what is left installs inside the package folder (checked against npm itself in
+    # test_npm_differential.py).
     tarball = make_tarball(
         [Entry("/etc/passwd", b"root::0:0\n"), Entry("C:/Windows/evil.dll", b"MZ")],
         tar_format=tarfile.GNU_FORMAT,
@@ -62,9 +65,14 @@ def test_absolute_paths_are_findings_never_files():
 
     result = read_archive(tarball)
 
-    assert result.files == {}
-    assert kinds(result) == [FindingKind.ABSOLUTE_PATH, FindingKind.ABSOLUTE_PATH]
+    assert set(result.files) == {"etc/passwd", "Windows/evil.dll"}
+    assert kinds(result) == [
+        FindingKind.ABSOLUTE_PATH,
+        FindingKind.ABSOLUTE_PATH,
+        FindingKind.SEVERAL_TOP_FOLDERS,
+    ]
     assert result.findings[0].path == "/etc/passwd"
+    assert "installs it as etc/passwd" in result.findings[0].detail
 
 
 def test_links_devices_and_fifos_are_listed_as_findings_and_not_followed():

@@ -4,6 +4,7 @@ page renders escaped."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tarfile
@@ -33,6 +34,8 @@ from tests.inspect.builders import Entry, gzip_bomb, make_tarball, many_entries,
 from tests.personas import World
 from tests.review.support import Registry
 from tests.review.test_pages import HTMX_DIFF, file_page, page
+from tests.support.tar_cases import audit_reproduction
+from tests.support.tarcraft import Header, gzip, member
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +67,7 @@ def analysis_of(stage: StagedVersion) -> Analysis:
     return found
 
 
-def test_links_devices_and_paths_outside_the_package_are_findings_not_files(
+def test_links_devices_and_paths_outside_the_package_are_findings(
     registry: Registry, viewer, tmp_path, monkeypatch
 ):
     cwd = tmp_path / "cwd"
@@ -88,9 +91,17 @@ def test_links_devices_and_paths_outside_the_package_are_findings_not_files(
     found = analysis_of(stage)
     assert found.status == Analysis.Status.DONE
     paths = set(FileChangeRow.objects.filter(analysis=found).values_list("path", flat=True))
-    assert paths == {"index.js", "package.json"}
+    # npm strips the leading slash's empty part: the file installs inside the package
+    assert paths == {"index.js", "package.json", "etc/cron.d/evil"}
     kinds = [finding["kind"] for finding in found.findings]
-    assert kinds == ["parent-path", "absolute-path", "symlink", "hardlink", "device"]
+    assert kinds == [
+        "parent-path",
+        "absolute-path",
+        "symlink",
+        "hardlink",
+        "device",
+        "several-top-folders",
+    ]
     assert list(cwd.iterdir()) == []  # nothing was extracted anywhere
 
     body = page(viewer, stage)
@@ -100,6 +111,41 @@ def test_links_devices_and_paths_outside_the_package_are_findings_not_files(
     assert "symbolic link to /home/user/.npmrc" in findings
     assert "character device" in findings
     assert 'data-path="secret.js"' not in body
+
+
+def test_the_audits_pax_trick_shows_the_index_js_npm_installs(registry: Registry):
+    # Reported in issue 11: "Integrity: Verified", no findings, index.js "identical", and
+    # npm install ran the hidden index.js. The page must show the body npm installs.
+    registry.publish(NAME, "1.0.0", {"index.js": "ok();\n"})
+    audit, hidden = audit_reproduction()
+    manifest = package(NAME, "1.0.1")
+    raw = member(Header(b"package/package.json", size=len(manifest)), manifest)
+    tarball = gzip(raw) + audit  # two gzip members, read as one stream by npm and by us
+
+    stage = registry.stage(NAME, "1.0.1", tarball=tarball)
+
+    found = analysis_of(stage)
+    row = FileChangeRow.objects.get(analysis=found, path="index.js")
+    assert row.status == "modified"
+    assert row.sha256 == hashlib.sha256(hidden).hexdigest()
+    assert row.is_binary  # the hidden body is tar headers: NUL bytes
+
+
+def test_paths_that_are_one_path_on_macos_and_windows_are_findings_on_the_page(
+    registry: Registry, viewer
+):
+    tarball = make_tarball(
+        {"package.json": package(NAME, "1.0.0"), "index.js": "a\n", "Index.js": "b\n"}
+    )
+
+    stage = registry.stage(NAME, "1.0.0", tarball=tarball)
+
+    kinds = [finding["kind"] for finding in analysis_of(stage).findings]
+    assert kinds == ["path-collision"]
+    body = page(viewer, stage)
+    findings = body[body.index('id="findings"') : body.index('id="files"')]
+    assert "path-collision" in findings
+    assert "the same path as index.js on macOS and Windows" in findings
 
 
 def test_script_in_names_bodies_and_package_json_is_escaped_everywhere(registry: Registry, viewer):

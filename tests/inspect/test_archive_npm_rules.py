@@ -1,0 +1,316 @@
+"""The reader follows npm's own extraction rule by rule (each also checked against npm itself in
+test_npm_differential.py); where npm's result cannot be known from the bytes, it refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviews.inspect.archive import FindingKind, RefusalReason, read_archive, read_members
+from reviews.inspect.tar_rules import install_path, js_cut_at_nul, strip_absolute_path
+from tests.support.tarcraft import (
+    Header,
+    base256,
+    end_of_archive,
+    gnu_long,
+    gzip,
+    member,
+    pax,
+    record,
+)
+
+
+def tgz(*members: bytes, zero_blocks: int = 2) -> bytes:
+    return gzip(b"".join(members) + end_of_archive(zero_blocks))
+
+
+def file(name: bytes, data: bytes, **fields: object) -> bytes:
+    return member(Header(name, size=len(data), **fields), data)  # type: ignore[arg-type]
+
+
+def kinds(result):
+    return [finding.kind for finding in result.findings]
+
+
+def test_a_pax_path_applies_before_the_trailing_slash_of_the_header_name_is_looked_at():
+    body = b"console.log('from the body')\n"
+    tarball = tgz(pax(record("path", "package/index.js")), file(b"package/index.js/", body))
+
+    result = read_archive(tarball, keep_contents=True)
+
+    assert result.contents == {"index.js": body}
+
+
+def test_a_pax_size_sets_how_much_body_the_entry_has():
+    tarball = tgz(pax(record("size", "4")), file(b"package/a.js", b"four", size_field=bytes(12)))
+
+    assert read_archive(tarball, keep_contents=True).contents == {"a.js": b"four"}
+
+
+def test_a_global_pax_size_applies_to_every_later_entry():
+    tarball = tgz(pax(record("size", "2"), flag=b"g"), member(Header(b"package/a.js"), b"aa"))
+
+    assert read_archive(tarball, keep_contents=True).contents == {"a.js": b"aa"}
+
+
+def test_a_global_pax_path_is_ignored_as_npm_ignores_it():
+    tarball = tgz(pax(record("path", "package/evil.js"), flag=b"g"), file(b"package/a.js", b"a"))
+
+    assert set(read_archive(tarball).files) == {"a.js"}
+
+
+def test_a_pax_record_whose_length_does_not_match_is_ignored():
+    tarball = tgz(pax(record("path", "package/evil.js", 1)), file(b"package/a.js", b"a"))
+
+    assert set(read_archive(tarball).files) == {"a.js"}
+
+
+def test_a_folder_type_with_a_body_reads_its_body_as_headers_as_npm_does():
+    inner = file(b"package/inner.js", b"inner")
+    tarball = tgz(member(Header(b"package/d/", size=len(inner), flag=b"5"), inner))
+
+    assert set(read_archive(tarball).files) == {"inner.js"}
+
+
+def test_sizes_in_base_256_are_read():
+    data = b"x" * 700
+    tarball = tgz(member(Header(b"package/a.js", size_field=base256(len(data), 12)), data))
+
+    assert read_archive(tarball).files["a.js"].size == 700
+
+
+def test_a_negative_size_is_zero_for_npm():
+    inner = file(b"package/inner.js", b"inner")
+    tarball = tgz(member(Header(b"package/a.js", size_field=base256(-1, 12)), inner))
+
+    assert set(read_archive(tarball).files) == {"a.js", "inner.js"}
+    assert read_archive(tarball).files["a.js"].size == 0
+
+
+def test_a_size_node_tar_cannot_decode_is_refused():
+    bad = b"\x81" + (5).to_bytes(11, "big")  # base-256 must start with 0x80 or 0xff
+
+    result = read_archive(tgz(member(Header(b"package/a.js", size_field=bad), b"abcde")))
+
+    assert result.refusal is not None
+    assert result.refusal.reason is RefusalReason.CORRUPT
+    assert "base-256" in result.refusal.message
+
+
+def test_octal_fields_are_read_with_javascripts_whitespace_rules():
+    # parseInt after String.trim: a no-break space before the digits does not stop it (as the
+    # first byte it would: a set top bit means base-256)
+    field = " \u00a06\0".encode().ljust(12, b"\0")
+    tarball = tgz(member(Header(b"package/a.js", size_field=field), b"sixsix"))
+
+    assert read_archive(tarball, keep_contents=True).contents == {"a.js": b"sixsix"}
+
+
+def test_a_set_byte_475_makes_the_prefix_155_bytes_with_its_slash_even_when_empty():
+    long_prefix = file(b"index.js", b"a", prefix=b"package/" + b"p" * 123)
+    empty_prefix = file(b"package/b.js", b"b", prefix=b"\0" * 130 + b"1")
+
+    result = read_archive(tgz(long_prefix, empty_prefix))
+
+    # "/package/b.js": npm strips the empty first part and installs package/b.js
+    assert set(result.files) == {"p" * 123 + "/index.js", "package/b.js"}
+
+
+def test_the_nul_cut_stops_at_a_line_end_as_javascripts_dot_does():
+    assert js_cut_at_nul("a\0junk\nb") == "a\nb"
+    assert js_cut_at_nul("a\0junk") == "a"
+
+    # only the first match goes: the name must fill its 100 bytes, or the padding NULs stay
+    name = b"package/a\0x\n" + b"b" * 88
+    result = read_archive(tgz(file(name, b"a")))
+
+    assert set(result.files) == {"a\n" + "b" * 88}
+    assert kinds(result) == [FindingKind.SUSPICIOUS_NAME]
+
+
+def test_a_name_that_keeps_a_nul_byte_is_refused():
+    result = read_archive(tgz(file(b"package/a\0\nb\0c", b"a")))
+
+    assert result.refusal is not None
+    assert "NUL" in result.refusal.message
+
+
+def test_strip_drops_the_first_part_whatever_it_is():
+    assert install_path("package/lib/a.js").path == "lib/a.js"
+    assert install_path("./package/a.js").path == "package/a.js"
+    assert install_path("/etc/passwd").path == "etc/passwd"
+    assert install_path("package//etc/x").path == "etc/x"
+    assert install_path("package/C:/x.js").path == "x.js"
+    assert install_path("package/a\\..\\b").skipped == "parent"
+    assert install_path("package/../x").skipped == "parent"
+    assert install_path("package").skipped == "package-folder"
+    assert install_path("package/" + "d/" * 1025 + "f").skipped == "depth"
+    assert strip_absolute_path("\\\\server\\share\\x") == ("\\\\server\\share\\", "x")
+    assert strip_absolute_path("//server/share/x") == ("//", "server/share/x")
+
+
+def test_a_gitignore_installs_as_npmignore_unless_one_came_first():
+    renamed = tgz(file(b"package/.gitignore", b"g"), file(b"package/lib/.gitignore", b"h"))
+    shadowed = tgz(file(b"package/.npmignore", b"n"), file(b"package/.gitignore", b"g"))
+
+    assert set(read_archive(renamed).files) == {".npmignore", "lib/.npmignore"}
+    assert read_archive(shadowed, keep_contents=True).contents == {".npmignore": b"n"}
+
+
+def test_a_file_rewritten_in_place_keeps_the_first_copys_mode():
+    first = file(b"package/run.js", b"one", mode=0o755)
+    second = file(b"package/run.js", b"two", mode=0o644)  # type '0': npm opens the old file
+    fresh = file(b"package/run.js", b"two", mode=0o644, flag=b"7")  # '7': unlinked first
+
+    in_place = read_archive(tgz(first, second))
+    unlinked = read_archive(tgz(first, fresh))
+
+    assert in_place.files["run.js"].is_executable
+    assert "keeps mode 755" in in_place.findings[0].detail
+    assert not unlinked.files["run.js"].is_executable
+
+
+def test_files_blocked_by_a_file_or_a_folder_are_not_listed_and_are_reported():
+    tarball = tgz(
+        file(b"package/a", b"file a"),
+        file(b"package/a/b.js", b"under a file"),
+        file(b"package/lib/x.js", b"x"),
+        file(b"package/lib", b"over a folder with files"),
+    )
+
+    result = read_archive(tarball)
+
+    assert set(result.files) == {"a", "lib/x.js"}
+    assert kinds(result) == [FindingKind.BLOCKED_PATH, FindingKind.BLOCKED_PATH]
+
+
+def test_a_name_part_over_255_bytes_is_not_installed_and_is_reported():
+    result = read_archive(tgz(pax(record("path", "package/" + "n" * 256)), file(b"x", b"a")))
+
+    assert result.files == {}
+    assert kinds(result) == [FindingKind.PATH_TOO_LONG]
+
+
+def test_a_path_whose_install_depends_on_the_install_folder_is_refused():
+    long_path = "package/" + "/".join(["d" * 200] * 16)  # 3,215 bytes: under PATH_MAX or not
+
+    result = read_archive(tgz(pax(record("path", long_path)), file(b"x", b"a")))
+
+    assert result.refusal is not None
+    assert "depending on the folder" in result.refusal.message
+
+
+def test_paths_that_differ_only_in_case_or_normalisation_are_reported():
+    tarball = tgz(
+        file(b"package/index.js", b"a"),
+        file(b"package/Index.js", b"b"),
+        file("package/café.js".encode(), b"c"),  # NFC
+        file("package/cafe\u0301.js".encode(), b"d"),  # NFD
+        file(b"package/lib/a.js", b"e"),
+        file(b"package/LIB/b.js", b"f"),
+    )
+
+    result = read_archive(tarball)
+
+    assert len(result.files) == 6  # all install on Linux
+    collisions = [f for f in result.findings if f.kind is FindingKind.PATH_COLLISION]
+    assert [f.path for f in collisions] == ["Index.js", "cafe\u0301.js", "LIB"]
+    assert "macOS and Windows" in collisions[0].detail
+    assert "index.js" in collisions[0].detail
+
+
+def test_read_members_finds_files_under_their_installed_names():
+    tarball = tgz(file(b"package/.gitignore", b"g"), file(b"/abs.js", b"a"))
+
+    assert read_members(tarball, [".npmignore", "abs.js"]) == {".npmignore": b"g", "abs.js": b"a"}
+
+
+@pytest.mark.parametrize(
+    ("before", "what"),
+    [
+        (b"", "no name"),
+        (b"package/a.js", "link target"),
+    ],
+)
+def test_headers_npm_would_skip_alone_are_refused(before, what):
+    # npm skips such a header and reads its body as headers: a way to hide files from readers
+    header = Header(before, size=6, linkname=b"x" if before else b"")
+
+    result = read_archive(tgz(member(header, b"ok();\n")))
+
+    assert result.refusal is not None
+    assert what in result.refusal.message
+
+
+def test_a_meta_header_sized_zero_by_an_earlier_one_is_refused():
+    tarball = tgz(pax(record("size", "0")), pax(record("path", "package/x.js")), file(b"a", b"a"))
+
+    result = read_archive(tarball)
+
+    assert result.refusal is not None
+    assert "overridden" in result.refusal.message
+
+
+def test_a_non_ascii_gnu_long_name_is_refused():
+    # npm decodes each network chunk on its own: a split character garbles the name
+    result = read_archive(tgz(gnu_long("package/日本.js".encode()), file(b"x", b"a")))
+
+    assert result.refusal is not None
+    assert "non-ASCII" in result.refusal.message
+
+
+def test_a_non_ascii_pax_path_matching_the_header_name_is_read():
+    name = "package/日本.js".encode()
+
+    result = read_archive(tgz(pax(record("path", name)), file(name, b"a")))
+
+    assert set(result.files) == {"日本.js"}
+
+
+def test_a_file_with_a_link_target_is_refused():
+    result = read_archive(tgz(pax(record("linkpath", "../../x")), file(b"package/a.js", b"a")))
+
+    assert result.refusal is not None
+    assert "link target" in result.refusal.message
+
+
+@pytest.mark.parametrize("value", ["0x10", " 8", "1e1", "-1", ""])
+def test_a_pax_size_written_as_another_kind_of_number_is_refused(value):
+    result = read_archive(tgz(pax(record("size", value)), file(b"package/a.js", b"a")))
+
+    assert result.refusal is not None
+    assert "pax size" in result.refusal.message
+
+
+def test_a_missing_end_marker_and_a_partial_last_block_are_ignored_as_npm_does():
+    raw = file(b"package/a.js", b"a") + b"partial block"
+
+    assert set(read_archive(gzip(raw)).files) == {"a.js"}
+
+
+def test_after_the_end_marker_nothing_counts_but_gzip_must_still_be_valid():
+    raw = file(b"package/a.js", b"a") + end_of_archive() + file(b"package/late.js", b"late")
+
+    assert set(read_archive(gzip(raw)).files) == {"a.js"}
+    corrupt = read_archive(gzip(raw) + b"junk")
+    assert corrupt.refusal is not None
+    assert corrupt.refusal.reason is RefusalReason.CORRUPT
+
+
+def test_zero_bytes_after_the_gzip_stream_are_ignored_as_node_does():
+    tarball = tgz(file(b"package/a.js", b"a")) + bytes(100)
+
+    assert read_archive(tarball).complete
+
+
+def test_a_zstd_tarball_is_refused_by_name():
+    result = read_archive(b"\x28\xb5\x2f\xfd" + bytes(600))
+
+    assert result.refusal is not None
+    assert "zstd" in result.refusal.message
+
+
+def test_a_tarball_with_no_entry_is_refused_as_npm_fails_it():
+    result = read_archive(gzip(end_of_archive(4)))
+
+    assert result.refusal is not None
+    assert result.refusal.reason is RefusalReason.EMPTY
