@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
@@ -581,6 +582,25 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
                 },
             )
         return event if created else None
+
+    def record_many(
+        self, kind: str, stages: Iterable[StagedVersion], *, now: datetime | None = None
+    ) -> None:
+        """One event of `kind` (not a reminder) per stage, in one insert; a stage whose event
+        is already recorded keeps it (its key is taken)."""
+        created_at = now or timezone.now()
+        self.bulk_create(
+            [
+                NotificationEvent(
+                    key=notification_event_key(kind, stage.pk, None, 0),
+                    kind=kind,
+                    stage=stage,
+                    created_at=created_at,
+                )
+                for stage in stages
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def notification_event_key(kind: str, stage_pk: int, team_pk: int | None, number: int) -> str:

@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -186,24 +186,34 @@ def _walk_listing(client: RegistryClient, summary: SyncSummary) -> set[uuid.UUID
 
 
 def record_listed_stages(stages: Iterable[Stage], summary: SyncSummary) -> None:
-    """Create the stages not known yet, refresh the pending ones that are."""
+    """Create the stages not known yet, refresh the pending ones that are: one transaction for
+    the page, and a number of statements that does not grow with it (new stages, their audit
+    entries and their notification events are inserted in bulk), except one refresh per stage
+    the registry changed."""
     stages = list(stages)
+    with transaction.atomic():
+        known = _known_stages([stage.id for stage in stages])
+        new = [stage for stage in stages if stage.id not in known]
+        summary.new += len(record_new_stages(new))
+        unchanged = []
+        for stage in stages:
+            staged_version = known.get(stage.id)
+            if staged_version is None:
+                continue
+            if refresh_stage(staged_version, stage):
+                summary.updated += 1
+            else:
+                unchanged.append(staged_version.id)
+        now = timezone.now()
+        for unchanged_ids in _chunks(unchanged):
+            StagedVersion.objects.filter(id__in=unchanged_ids).update(last_seen_at=now)
+
+
+def _known_stages(stage_ids: list[uuid.UUID]) -> dict[uuid.UUID, StagedVersion]:
     known: dict[uuid.UUID, StagedVersion] = {}
-    for chunk in _chunks([stage.id for stage in stages]):
+    for chunk in _chunks(stage_ids):
         known.update((sv.stage_id, sv) for sv in StagedVersion.objects.filter(stage_id__in=chunk))
-    unchanged = []
-    for stage in stages:
-        staged_version = known.get(stage.id)
-        if staged_version is None:
-            if record_new_stage(stage) is not None:
-                summary.new += 1
-        elif refresh_stage(staged_version, stage):
-            summary.updated += 1
-        else:
-            unchanged.append(staged_version.id)
-    now = timezone.now()
-    for unchanged_ids in _chunks(unchanged):
-        StagedVersion.objects.filter(id__in=unchanged_ids).update(last_seen_at=now)
+    return known
 
 
 def _resolve_vanished(
@@ -389,22 +399,49 @@ def download_stages(
 
 def record_new_stage(stage: Stage) -> StagedVersion | None:
     """The new row for a stage first seen now; None if another pass created it first."""
+    created = record_new_stages([stage])
+    return created[0] if created else None
+
+
+def record_new_stages(stages: Sequence[Stage]) -> list[StagedVersion]:
+    """The rows of stages first seen now, with their audit entries and notification events, in
+    one transaction and a few bulk inserts; stages another pass created first are left out.
+
+    The audit chain's lock is taken before looking again for the stages: every pass that
+    creates stages takes it (PostgreSQL; SQLite writes one transaction at a time), so no two
+    create the same one.
+    """
+    if not stages:
+        return []
     with transaction.atomic():
-        staged_version, created = StagedVersion.objects.get_or_create(
-            stage_id=stage.id, defaults=_fields_of(stage)
+        audit.lock_chain()
+        taken = _known_stages([stage.id for stage in stages])
+        fresh = list({stage.id: stage for stage in stages if stage.id not in taken}.values())
+        now = timezone.now()
+        created = StagedVersion.objects.bulk_create(
+            [
+                StagedVersion(
+                    stage_id=stage.id, first_seen_at=now, last_seen_at=now, **_fields_of(stage)
+                )
+                for stage in fresh
+            ]
         )
-        if created:
-            audit.record(
-                Action.STAGE_SEEN,
-                stage=staged_version,
-                npm_user=stage.actor,
-                payload={"tag": stage.tag, "actor_type": stage.actor_type},
-            )
-            NotificationEvent.objects.record(NotificationEvent.Kind.NEW_STAGE, staged_version)
-    if not created:
-        return None
-    logger.info("new stage %s (%s)", staged_version, stage.id)
-    return staged_version
+        audit.record_many(
+            [
+                audit.Entry(
+                    Action.STAGE_SEEN,
+                    stage=staged_version,
+                    npm_user=stage.actor,
+                    payload={"tag": stage.tag, "actor_type": stage.actor_type},
+                )
+                for staged_version, stage in zip(created, fresh, strict=True)
+            ],
+            chain_locked=True,
+        )
+        NotificationEvent.objects.record_many(NotificationEvent.Kind.NEW_STAGE, created, now=now)
+    for staged_version in created:
+        logger.info("new stage %s (%s)", staged_version, staged_version.stage_id)
+    return created
 
 
 def refresh_stage(staged_version: StagedVersion, stage: Stage) -> bool:
