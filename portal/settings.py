@@ -246,6 +246,12 @@ if CELERY_BROKER_URL == "filesystem://":
     for _folder in (_queue_dir, VAR_DIR / "broker-control"):
         _folder.mkdir(parents=True, exist_ok=True)  # Kombu does not create its folders
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Two queues: analyses (seconds to minutes on a large package) have their own, so downloads,
+# sync passes and emails never wait behind one. Run at least one worker on each
+# (`celery -A portal worker -Q celery` and `-Q analysis`, or one worker with `-Q celery,analysis`).
+CELERY_TASK_DEFAULT_QUEUE = env_str("GREENROOM_TASK_QUEUE", "celery")
+GREENROOM_ANALYSIS_QUEUE = env_str("GREENROOM_ANALYSIS_QUEUE", "analysis")
+CELERY_TASK_ROUTES = {"reviews.tasks.analyse_stage_task": {"queue": GREENROOM_ANALYSIS_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -73,6 +73,10 @@ class StagedVersion(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True)
     # Checks in a row that ended unavailable for a transient reason: how long the next waits.
     failed_checks = models.PositiveIntegerField(default=0)
+    # When the download (or the analysis) was last handed to the workers: a sync pass queues
+    # it again only once this is older than a lease, so passes never multiply the queue.
+    download_queued_at = models.DateTimeField(null=True, blank=True)
+    analysis_queued_at = models.DateTimeField(null=True, blank=True)
 
     # A decision made in the portal, with the deciding person's own npm token.
     decided_by = models.ForeignKey(

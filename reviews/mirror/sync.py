@@ -286,6 +286,22 @@ def stages_needing_download(now: datetime | None = None) -> list[int]:
     )
 
 
+def downloads_to_queue(now: datetime | None = None) -> list[int]:
+    """The stages whose download should be handed to the workers now, marked as queued: those
+    needing one whose download was not queued within a lease (`leases.take_queue_marks`)."""
+    now = now or timezone.now()
+    return leases.take_queue_marks(
+        _claimable(StagedVersion.objects.all(), now), "download_queued_at", now
+    )
+
+
+def mark_download_queued(staged_version_id: int, now: datetime | None = None) -> None:
+    """A download was queued outside a pass (a retry, a person's request): passes leave it be."""
+    StagedVersion.objects.filter(id=staged_version_id).update(
+        download_queued_at=now or timezone.now()
+    )
+
+
 def _claimable(queryset: QuerySet[StagedVersion], now: datetime) -> QuerySet[StagedVersion]:
     due = Q(integrity=StagedVersion.Integrity.PENDING) | Q(
         integrity__in=RECHECKABLE, next_check_at__lte=now
@@ -653,7 +669,7 @@ def request_recheck(
             id=staged_version_id,
             state=StagedVersion.State.PENDING,
             integrity__in=RECHECKABLE,
-        ).update(next_check_at=now, failed_checks=0)
+        ).update(next_check_at=now, failed_checks=0, download_queued_at=now)  # the caller queues it
         if requested:
             staged_version = StagedVersion.objects.get(id=staged_version_id)
             audit.record(
