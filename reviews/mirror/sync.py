@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -45,6 +46,7 @@ from reviews.mirror.registry import (
     RegistryClient,
     RegistryError,
     Stage,
+    StagePage,
     sync_client,
 )
 from reviews.mirror.tarballs import Verdict, check_tarball, store_tarball
@@ -167,22 +169,33 @@ def _walk_listing(client: RegistryClient, summary: SyncSummary) -> set[uuid.UUID
     reached too: a registry whose pages come short or whose total lies is not taken at its word.
     """
     seen: set[uuid.UUID] = set()
-    for number in range(MAX_PAGES):
-        page = read_with_retries(partial(client.list_stages, number, PAGE_SIZE))
-        fresh = [stage for stage in page.items if stage.id not in seen]
-        seen.update(stage.id for stage in fresh)
-        summary.listed = len(seen)
-        record_listed_stages(fresh, summary)
-        if len(page.items) < PAGE_SIZE:
-            if len(seen) < page.total:
-                summary.error = f"the listing ended at {len(seen)} of {page.total} stages"
+    # A full page means another follows: it is read (by one thread of its own, the only user
+    # of the client meanwhile) while this one is recorded, so the registry's time and the
+    # database's overlap.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as reader:
+        upcoming = reader.submit(_read_page, client, 0)
+        for number in range(MAX_PAGES):
+            page = upcoming.result()
+            fresh = [stage for stage in page.items if stage.id not in seen]
+            if fresh and len(page.items) == PAGE_SIZE and number + 1 < MAX_PAGES:
+                upcoming = reader.submit(_read_page, client, number + 1)
+            seen.update(stage.id for stage in fresh)
+            summary.listed = len(seen)
+            record_listed_stages(fresh, summary)
+            if len(page.items) < PAGE_SIZE:
+                if len(seen) < page.total:
+                    summary.error = f"the listing ended at {len(seen)} of {page.total} stages"
+                    return None
+                return seen
+            if not fresh:
+                summary.error = f"page {number} repeats stages already listed"
                 return None
-            return seen
-        if not fresh:
-            summary.error = f"page {number} repeats stages already listed"
-            return None
     summary.error = f"the listing did not end within {MAX_PAGES} pages"
     return None
+
+
+def _read_page(client: RegistryClient, number: int) -> StagePage:
+    return read_with_retries(partial(client.list_stages, number, PAGE_SIZE))
 
 
 def record_listed_stages(stages: Iterable[Stage], summary: SyncSummary) -> None:
@@ -212,7 +225,8 @@ def record_listed_stages(stages: Iterable[Stage], summary: SyncSummary) -> None:
 def _known_stages(stage_ids: list[uuid.UUID]) -> dict[uuid.UUID, StagedVersion]:
     known: dict[uuid.UUID, StagedVersion] = {}
     for chunk in _chunks(stage_ids):
-        known.update((sv.stage_id, sv) for sv in StagedVersion.objects.filter(stage_id__in=chunk))
+        rows = StagedVersion.objects.filter(stage_id__in=chunk).only(*REFRESHED_FIELDS)
+        known.update((sv.stage_id, sv) for sv in rows)
     return known
 
 
@@ -693,6 +707,22 @@ INTEGRITY_ACTIONS = {
 
 def _audit_value(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+# What refresh_stage reads of a known row (and its audit entry): only these are loaded.
+REFRESHED_FIELDS = (
+    "id",
+    "stage_id",
+    "state",
+    "package_name",
+    "version",
+    "tag",
+    "actor",
+    "actor_type",
+    "access",
+    "shasum",
+    "staged_at",
+)
 
 
 def _fields_of(stage: Stage) -> dict[str, str | datetime]:
