@@ -215,13 +215,45 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_ROOT = VAR_DIR / "media"
+
+
+def tarball_storage() -> dict[str, object]:
+    """Where tarballs live: the local folder GREENROOM_TARBALL_DIR by default, or, when
+    GREENROOM_S3_BUCKET is set, an S3-compatible bucket (django-storages), so that workers on
+    other machines share them. Objects are private; a download streams from the bucket.
+    Credentials: GREENROOM_S3_ACCESS_KEY_ID and GREENROOM_S3_SECRET_ACCESS_KEY, else boto3's
+    usual chain (AWS_ACCESS_KEY_ID..., an instance role)."""
+    bucket = env_str("GREENROOM_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": env_str("GREENROOM_TARBALL_DIR", str(VAR_DIR / "tarballs"))},
+        }
+    options: dict[str, object] = {
+        "bucket_name": bucket,
+        "location": env_str("GREENROOM_S3_PREFIX", "tarballs"),
+        "default_acl": "private",
+        "querystring_auth": True,  # never a public URL
+        "querystring_expire": 60,
+        "file_overwrite": False,
+        "object_parameters": {"ContentType": "application/gzip"},
+    }
+    for option, variable in (
+        ("endpoint_url", "GREENROOM_S3_ENDPOINT_URL"),  # MinIO, Ceph, moto...: http(s)://host:port
+        ("region_name", "GREENROOM_S3_REGION"),
+        ("access_key", "GREENROOM_S3_ACCESS_KEY_ID"),
+        ("secret_key", "GREENROOM_S3_SECRET_ACCESS_KEY"),
+        ("addressing_style", "GREENROOM_S3_ADDRESSING_STYLE"),  # "path" for most servers
+    ):
+        if env_str(variable):
+            options[option] = env_str(variable)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Tarballs live in their own storage so production can point it at private object storage.
-    "tarballs": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": env_str("GREENROOM_TARBALL_DIR", str(VAR_DIR / "tarballs"))},
-    },
+    "tarballs": tarball_storage(),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
