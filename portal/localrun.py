@@ -30,6 +30,7 @@ def local_environment() -> dict[str, str]:
     env.setdefault("GREENROOM_VAR_DIR", str(ROOT / "var"))
     env.setdefault("GREENROOM_DEV_REGISTRY_PORT", "4873")
     env.setdefault("GREENROOM_PORT", "8000")
+    env.setdefault("LOG_FORMAT", "console")  # people read these; production logs JSON
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

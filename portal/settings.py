@@ -16,6 +16,8 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.logs import logging_config
+
 django_stubs_ext.monkeypatch()  # generic admin/queryset classes at runtime
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -164,6 +166,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# First: every log line of a request carries its id.
+MIDDLEWARE.insert(0, "portal.observability.RequestIdMiddleware")
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -365,10 +369,10 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Structured logs (portal/logs.py): one JSON object per line, or readable lines for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"), LOG_FORMAT)
+
+# /metrics (portal/metrics.py) answers staff sessions, and a scraper that sends
+# `Authorization: Bearer <GREENROOM_METRICS_TOKEN>` when that is set.
+GREENROOM_METRICS_TOKEN = env_str("GREENROOM_METRICS_TOKEN")

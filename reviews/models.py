@@ -140,6 +140,33 @@ class StagedVersion(models.Model):
         return analysis.unread_staged_tarball()
 
 
+class SyncStatus(models.Model):
+    """The sync's last pass (one row): how far behind the registry the mirror may be, for
+    /healthz and /metrics. Written by reviews.mirror.sync at the end of every pass."""
+
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    # Of the last pass whose listing reached its end: everything the registry had was seen.
+    last_completed_at = models.DateTimeField(null=True, blank=True)
+    last_listed = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "sync status"
+
+    def __str__(self) -> str:
+        return f"sync completed at {self.last_completed_at}"
+
+    @classmethod
+    def lag_seconds(cls, now: datetime | None = None) -> float | None:
+        """Seconds since the last complete pass began; None if none ever completed. (A pass
+        records when it began: whatever it listed was true at least then.)"""
+        completed = cls.objects.filter(pk=1).values_list("last_completed_at", flat=True).first()
+        if completed is None:
+            return None
+        lag: float = ((now or timezone.now()) - completed).total_seconds()
+        return max(0.0, lag)
+
+
 class Team(models.Model):
     """A group of people who own a set of packages, named by patterns."""
 

@@ -50,7 +50,7 @@ from reviews.mirror.registry import (
     sync_client,
 )
 from reviews.mirror.tarballs import Verdict, check_tarball, store_tarball
-from reviews.models import NotificationEvent, StagedVersion, Tarball
+from reviews.models import NotificationEvent, StagedVersion, SyncStatus, Tarball
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +158,26 @@ def sync_stages(
         summary.complete = True
         _resolve_vanished(client, listed, started, summary)
     summary.to_download = stages_needing_download(now)
+    record_pass(started, summary)
     logger.info("sync pass: %s", summary)
     return summary
+
+
+def record_pass(started: datetime, summary: SyncSummary) -> None:
+    """What /healthz and /metrics say about the sync: when the last complete pass began."""
+    fields: dict[str, object] = {"last_started_at": started, "last_listed": summary.listed}
+    if summary.complete:
+        fields.update(last_completed_at=started, last_error="")
+    else:
+        fields["last_error"] = summary.error[:2000]
+    _row, created = SyncStatus.objects.get_or_create(pk=1, defaults=fields)
+    if not created:
+        # A slower pass that began earlier must not move the completion time back.
+        newer = Q(last_completed_at__isnull=True) | Q(last_completed_at__lt=started)
+        if summary.complete:
+            SyncStatus.objects.filter(newer, pk=1).update(**fields)
+        else:
+            SyncStatus.objects.filter(pk=1).update(**fields)
 
 
 def _walk_listing(client: RegistryClient, summary: SyncSummary) -> set[uuid.UUID] | None:
