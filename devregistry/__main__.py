@@ -1,4 +1,4 @@
-"""`python -m devregistry serve|adduser|token|owner|seed` (see README.md)."""
+"""`python -m devregistry serve|adduser|token|revoke|recovery-codes|owner|seed` (README.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from devregistry import accounts, packages, seed
+from devregistry.routing import Compat
 from devregistry.server import Config, make_server
 from devregistry.store import Store, default_data_dir
 
@@ -31,6 +32,7 @@ def serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         faults_file=args.faults,
         refuse_otp_reuse=args.refuse_otp_reuse,
+        compat=Compat(args.compat),
     )
     server = make_server(config, args.host, args.port)
     print(f"devregistry listening on {server.url}", flush=True)
@@ -61,6 +63,23 @@ def token(args: argparse.Namespace) -> int:
             state, args.name, read_only=args.read_only, automation=args.automation
         )
     print(value)
+    return 0
+
+
+def revoke(args: argparse.Namespace) -> int:
+    with Store(args.data).write() as state:
+        known = accounts.revoke_token(state, args.token)
+    print("revoked" if known else "no such token", file=sys.stdout if known else sys.stderr)
+    return 0 if known else 1
+
+
+def recovery_codes(args: argparse.Namespace) -> int:
+    with Store(args.data).write() as state:
+        if args.name not in state.users:
+            print(f"no user {args.name!r}", file=sys.stderr)
+            return 1
+        codes = accounts.new_recovery_codes(state, args.name)
+    print("\n".join(codes))
     return 0
 
 
@@ -105,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--public-url", help="base URL for tarball links (default: from Host)")
     p.add_argument("--faults", type=Path, help="fault rules file (default: DATA/faults.json)")
     p.add_argument("--refuse-otp-reuse", action="store_true", help="refuse a TOTP code twice")
+    p.add_argument(
+        "--compat",
+        choices=[c.value for c in Compat],
+        default=Compat.NPM.value,
+        help="answer as npm's registry does (default) or as another implementation (README)",
+    )
     p.set_defaults(run=serve)
 
     p = commands.add_parser("adduser", parents=[common], help="create a user")
@@ -121,6 +146,16 @@ def _parser() -> argparse.ArgumentParser:
         "--automation", action="store_true", help='stages made with it say "trusted automation"'
     )
     p.set_defaults(run=token)
+
+    p = commands.add_parser("revoke", parents=[common], help="revoke a token")
+    p.add_argument("token")
+    p.set_defaults(run=revoke)
+
+    p = commands.add_parser(
+        "recovery-codes", parents=[common], help="print 5 new recovery codes (--compat other)"
+    )
+    p.add_argument("name")
+    p.set_defaults(run=recovery_codes)
 
     p = commands.add_parser("owner", help="manage package maintainers")
     owner_commands = p.add_subparsers(required=True, metavar="ACTION")

@@ -76,14 +76,40 @@ def create_token(
 
 
 def principal_for(state: State, authorization: str | None) -> Principal | None:
-    """The principal behind an `Authorization: Bearer <token>` header, if the token is known."""
+    """The principal behind an `Authorization: Bearer <token>` header, if the token is known
+    and not revoked."""
+    record = _token_record(state, authorization)
+    if record is None or record.revoked or record.user not in state.users:
+        return None
+    return Principal(state.users[record.user], record.read_only, record.automation)
+
+
+def is_revoked(state: State, authorization: str | None) -> bool:
+    record = _token_record(state, authorization)
+    return record is not None and record.revoked
+
+
+def revoke_token(state: State, token: str) -> bool:
+    """Marks a token revoked (kept, so the registry can tell it from one it never issued)."""
+    record = state.tokens.get(_token_key(token.strip()))
+    if record is None:
+        return False
+    record.revoked = True
+    return True
+
+
+def new_recovery_codes(state: State, user: str, count: int = 5) -> list[str]:
+    """Replaces the user's recovery codes with `count` new ones (16 hex digits each)."""
+    codes = [secrets.token_hex(8) for _ in range(count)]
+    state.users[user].recovery_codes = [otp.recovery_code_key(code) for code in codes]
+    return codes
+
+
+def _token_record(state: State, authorization: str | None) -> Token | None:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    record = state.tokens.get(_token_key(token.strip()))
-    if record is None or record.user not in state.users:
-        return None
-    return Principal(state.users[record.user], record.read_only, record.automation)
+    return state.tokens.get(_token_key(token.strip()))
 
 
 def _token_key(token: str) -> str:

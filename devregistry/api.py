@@ -24,6 +24,11 @@ def handle(ctx: Context, request: Request) -> Response:
         with ctx.store.write() as state:
             challenge = otp.open_web_challenge(state, need.user)
         return _refusal(otp.web_challenge_refusal(challenge, request.base_url), stage=True)
+    except otp.SecondFactorRefused as refused:
+        if refused.counts:
+            with ctx.store.write() as state:
+                otp.record_failure(state, refused.user)
+        return _refusal(refused, stage=route is not None and route.stage)
     except RegistryError as error:
         return _refusal(error, stage=_is_stage_path(request.path, route))
     except Exception:

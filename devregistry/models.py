@@ -108,6 +108,11 @@ class User:
     otp_secret: str | None = None
     # The highest TOTP time step accepted so far, for --refuse-otp-reuse.
     last_otp_step: int = -1
+    # `--compat other` only: SHA-256 of each unused recovery code, failed codes since the last
+    # accepted one, and the end of a lock-out (ISO 8601) once there were too many.
+    recovery_codes: list[str] = field(default_factory=list)
+    otp_failures: int = 0
+    otp_locked_until: str | None = None
     created: str = field(default_factory=now_iso)
 
 
@@ -119,6 +124,7 @@ class Token:
     read_only: bool = False
     automation: bool = False
     created: str = field(default_factory=now_iso)
+    revoked: bool = False
 
 
 @dataclass

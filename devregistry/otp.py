@@ -3,6 +3,11 @@
 A user with an OTP secret must send `npm-otp` to approve, reject, publish or move a dist-tag.
 The value is either a TOTP code (SHA-1, 6 digits, 30 s steps, one step either side accepted)
 or the token a completed web challenge handed out, which works once.
+
+`--compat other` checks strictly, as another open-source implementation does: no security-key
+flow; a TOTP code only once (a step newer than the last accepted); a recovery code (16 hex
+digits) once; after five failed codes the account is locked for five minutes; and a missing
+code, a wrong one, a replayed one and a right one during the lock-out all get the same answer.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 import time
@@ -23,6 +29,18 @@ STEP_SECONDS = 30
 DIGITS = 6
 WINDOW = 1  # accepted steps either side of now, for clock drift
 CHALLENGE_LIFETIME = timedelta(minutes=15)
+MAX_FAILURES = 5  # strict mode: failed codes before the lock-out
+LOCKOUT = timedelta(minutes=5)
+
+
+class SecondFactorRefused(RegistryError):
+    """A refused code. Raised out of the write that checked it (which is discarded); when it is
+    a failure that counts (strict mode), the server records it in a write of its own."""
+
+    def __init__(self, error: RegistryError, user: str, *, counts: bool) -> None:
+        super().__init__(error.status, error.message, headers=error.headers, body=error.body)
+        self.user = user
+        self.counts = counts
 
 
 class WebChallengeNeeded(Exception):
@@ -73,10 +91,19 @@ def valid_secret(secret: str) -> bool:
 
 
 def require_second_factor(
-    state: State, user: User, otp: str | None, auth_type: str | None, *, refuse_reuse: bool
+    state: State,
+    user: User,
+    otp: str | None,
+    auth_type: str | None,
+    *,
+    refuse_reuse: bool,
+    strict: bool = False,
 ) -> None:
     """Checks the factor for a write; records its use in `state` (inside the caller's write)."""
     if user.otp_secret is None:
+        return
+    if strict:
+        _require_strictly(user, (otp or "").strip().replace(" ", ""))
         return
     otp = (otp or "").strip().replace(" ", "")
     if not otp:
@@ -91,6 +118,61 @@ def require_second_factor(
     if refuse_reuse and step <= user.last_otp_step:
         raise _otp_refusal("This one-time password has already been used; wait for the next one.")
     user.last_otp_step = max(user.last_otp_step, step)
+
+
+def _require_strictly(user: User, otp: str) -> None:
+    assert user.otp_secret is not None
+    if not otp:
+        raise SecondFactorRefused(_same_challenge(), user.name, counts=False)
+    if _locked(user):
+        raise SecondFactorRefused(_same_challenge(), user.name, counts=False)
+    step = matching_step(user.otp_secret, otp)
+    if step is not None and step > user.last_otp_step:
+        user.last_otp_step = step
+    elif not _use_recovery_code(user, otp):
+        raise SecondFactorRefused(_same_challenge(), user.name, counts=True)
+    user.otp_failures = 0
+
+
+def record_failure(state: State, name: str) -> None:
+    """One more failed code (strict mode); the fifth locks the account for LOCKOUT."""
+    user = state.users.get(name)
+    if user is None:
+        return
+    user.otp_failures += 1
+    if user.otp_failures >= MAX_FAILURES:
+        user.otp_failures = 0
+        user.otp_locked_until = (datetime.now(UTC) + LOCKOUT).isoformat()
+
+
+def _locked(user: User) -> bool:
+    until = user.otp_locked_until
+    return until is not None and datetime.now(UTC) < datetime.fromisoformat(until)
+
+
+def recovery_code_key(code: str) -> str:
+    """A recovery code as stored: SHA-256 of its 16 hex digits, hyphens dropped, lower case."""
+    return hashlib.sha256(code.replace("-", "").lower().encode()).hexdigest()
+
+
+def _use_recovery_code(user: User, otp: str) -> bool:
+    if not re.fullmatch(r"[0-9A-Fa-f]{16}", otp.replace("-", "")):
+        return False
+    key = recovery_code_key(otp)
+    for stored in user.recovery_codes:
+        if hmac.compare_digest(stored, key):
+            user.recovery_codes.remove(stored)
+            return True
+    return False
+
+
+def _same_challenge() -> RegistryError:
+    # One answer for every refusal, so a caller cannot tell a wrong code from a lock-out.
+    return RegistryError(
+        401,
+        "This operation requires a one-time password.",
+        headers={"www-authenticate": "OTP"},
+    )
 
 
 def open_web_challenge(state: State, user: str) -> WebChallenge:

@@ -7,13 +7,13 @@ import urllib.parse
 
 from devregistry import accounts, otp
 from devregistry.errors import RegistryError, bad_request, not_found
-from devregistry.routing import Context, Route, caller, route
+from devregistry.routing import Context, Route, route
 from devregistry.wire import Request, Response
 
 
 def whoami(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     with ctx.store.read() as state:
-        return Response.json(200, {"username": caller(state, request).user.name})
+        return Response.json(200, {"username": ctx.caller(state, request).user.name})
 
 
 def ping(ctx: Context, request: Request, params: dict[str, str]) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import urllib.parse
 
 from devregistry import packages
-from devregistry.routing import NAME, Context, Route, caller, package_name, route
+from devregistry.routing import NAME, Context, Route, package_name, route
 from devregistry.wire import Request, Response
 
 # Packuments change as versions are approved: clients must not serve them from cache.
@@ -42,7 +42,7 @@ def tarball(ctx: Context, request: Request, params: dict[str, str]) -> Response:
 def publish(ctx: Context, request: Request, params: dict[str, str]) -> Response:
     name = package_name(params["name"])
     with ctx.store.write() as state:
-        who = caller(state, request)
+        who = ctx.caller(state, request)
         upload = packages.parse_upload(name, request.json())
         packages.publish(state, ctx.store, who, upload, ctx.second_factor(state, who, request))
     # publish.yaml: 200 {"success": true}; npm-profile era clients read "ok".
@@ -60,7 +60,7 @@ def set_dist_tag(ctx: Context, request: Request, params: dict[str, str]) -> Resp
     name = package_name(params["name"])
     tag = urllib.parse.unquote(params["tag"])
     with ctx.store.write() as state:
-        who = caller(state, request)
+        who = ctx.caller(state, request)
         check = ctx.second_factor(state, who, request)
         packages.set_dist_tag(state, who, name, tag, request.json(), check)
     return Response.json(201, {"ok": True})

@@ -6,19 +6,35 @@ import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from devregistry import accounts, otp, packages
 from devregistry.accounts import Principal
-from devregistry.errors import not_found, unauthorized
+from devregistry.errors import RegistryError, not_found, unauthorized
 from devregistry.models import State
 from devregistry.store import Store
 from devregistry.wire import Request, Response
+
+
+class Compat(StrEnum):
+    """Whose answers to give where the spec is silent or ignored (README, "Compatibility")."""
+
+    NPM = "npm"
+    OTHER = "other"  # another open-source implementation of the stage API
 
 
 @dataclass(frozen=True)
 class Context:
     store: Store
     refuse_otp_reuse: Callable[[], bool]
+    compat: Compat = Compat.NPM
+
+    @property
+    def other(self) -> bool:
+        return self.compat == Compat.OTHER
+
+    def caller(self, state: State, request: Request) -> Principal:
+        return caller(state, request, revoked_is_forbidden=self.other)
 
     def second_factor(
         self, state: State, caller: Principal, request: Request
@@ -32,6 +48,7 @@ class Context:
                 request.header("npm-otp"),
                 request.header("npm-auth-type"),
                 refuse_reuse=self.refuse_otp_reuse(),
+                strict=self.other,
             )
 
         return check
@@ -58,9 +75,12 @@ def route(method: str, pattern: str, handler: Handler, *, stage: bool = False) -
     return Route(method, re.compile(f"^{pattern}$"), handler, stage)
 
 
-def caller(state: State, request: Request) -> Principal:
-    found = accounts.principal_for(state, request.header("authorization"))
+def caller(state: State, request: Request, *, revoked_is_forbidden: bool = False) -> Principal:
+    authorization = request.header("authorization")
+    found = accounts.principal_for(state, authorization)
     if found is None:
+        if revoked_is_forbidden and accounts.is_revoked(state, authorization):
+            raise RegistryError(403, "unauthorized access")
         raise unauthorized()
     return found
 

@@ -168,7 +168,8 @@ def _publish_demo(
         "1.3.0",
         _tiny_colors("1.3.0", postinstall=True),
         "latest",
-        "adds a postinstall script that downloads and runs code, and a new dependency",
+        "adds a postinstall script that downloads and runs code, and a new dependency "
+        "(in the portal's demo, bob has already requested changes on it)",
     )
 
     # 2. A stage that adds a minified bundle and a native binary and moves files around.

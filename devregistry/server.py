@@ -15,7 +15,7 @@ from typing import Any
 
 from devregistry import api
 from devregistry.faults import Fault, FaultRules
-from devregistry.routing import Context
+from devregistry.routing import Compat, Context
 from devregistry.store import Store
 from devregistry.wire import Request, Response
 
@@ -29,6 +29,7 @@ class Config:
     public_url: str | None = None
     faults_file: Path | None = None
     refuse_otp_reuse: bool = False
+    compat: Compat = Compat.NPM
 
 
 class RegistryServer(ThreadingHTTPServer):
@@ -37,7 +38,7 @@ class RegistryServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], config: Config) -> None:
         self.config = config
-        self.context = Context(Store(config.data_dir), self._refuse_otp_reuse)
+        self.context = Context(Store(config.data_dir), self._refuse_otp_reuse, config.compat)
         self.faults = FaultRules(config.faults_file or config.data_dir / "faults.json")
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()

@@ -5,13 +5,16 @@ Who may do what (stage.yaml leaves some of it open; see README.md):
 - list: only stages of packages the token's user maintains;
 - view, tarball: the same set; anything else is 404, so a stage's existence is not revealed;
 - approve, reject: 404 if the stage does not exist, 403 for read-only tokens and non-maintainers,
-  then the second factor for 2FA users.
+  then the second factor for 2FA users. With `--compat other`: 403 for read-only tokens, then
+  the second factor (spent even if what follows fails), then 404 for an unknown stage and for
+  non-maintainers alike (routes_stage.py).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from devregistry import packages
 from devregistry.accounts import Principal
@@ -22,6 +25,21 @@ from devregistry.store import Store, write_atomic
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
+
+
+class Decide(Protocol):
+    """`approve` or `reject`."""
+
+    def __call__(
+        self,
+        state: State,
+        store: Store,
+        principal: Principal,
+        stage_id: str,
+        second_factor: Callable[[], None],
+        *,
+        hide_refusal: bool = False,
+    ) -> Stage: ...
 
 
 def create(state: State, store: Store, principal: Principal, upload: Upload) -> Stage:
@@ -79,8 +97,10 @@ def approve(
     principal: Principal,
     stage_id: str,
     second_factor: Callable[[], None],
+    *,
+    hide_refusal: bool = False,
 ) -> Stage:
-    stage = _decidable(state, principal, stage_id)
+    stage = _decidable(state, principal, stage_id, hide_refusal=hide_refusal)
     second_factor()
     pkg = state.packages.get(stage.package_name)
     if pkg is not None and stage.version in pkg.versions:
@@ -107,20 +127,28 @@ def reject(
     principal: Principal,
     stage_id: str,
     second_factor: Callable[[], None],
+    *,
+    hide_refusal: bool = False,
 ) -> Stage:
-    stage = _decidable(state, principal, stage_id)
+    stage = _decidable(state, principal, stage_id, hide_refusal=hide_refusal)
     second_factor()
     del state.stages[stage.id]
     store.delete_after_save(store.staged_tarball(stage.id))
     return stage
 
 
-def _decidable(state: State, principal: Principal, stage_id: str) -> Stage:
-    stage = _find(state, stage_id)
+def require_read_write(principal: Principal) -> None:
     if principal.read_only:
         raise forbidden("This token is read-only")
+
+
+def _decidable(
+    state: State, principal: Principal, stage_id: str, *, hide_refusal: bool = False
+) -> Stage:
+    stage = _find(state, stage_id)
+    require_read_write(principal)
     if not _maintains(state, principal, stage.package_name):
-        raise forbidden()
+        raise stage_not_found() if hide_refusal else forbidden()
     return stage
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from devregistry import accounts, packages
+from devregistry.routing import Compat
 from devregistry.server import Config, RegistryServer, make_server
 from devregistry.store import Store, write_atomic
 
@@ -24,9 +25,12 @@ class LiveRegistry:
     url: str
     data_dir: Path
 
-    def __init__(self, data_dir: Path, *, refuse_otp_reuse: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, *, refuse_otp_reuse: bool = False, compat: str = Compat.NPM
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.refuse_otp_reuse = refuse_otp_reuse
+        self.compat = Compat(compat)
         self.url = ""
         self._store = Store(self.data_dir)
         self._server: RegistryServer | None = None
@@ -36,7 +40,7 @@ class LiveRegistry:
     def start(self) -> LiveRegistry:
         if self._server is not None:
             return self
-        config = Config(self.data_dir, refuse_otp_reuse=self.refuse_otp_reuse)
+        config = Config(self.data_dir, refuse_otp_reuse=self.refuse_otp_reuse, compat=self.compat)
         try:
             server = make_server(config, "127.0.0.1", self._port)
         except OSError:
@@ -84,6 +88,16 @@ class LiveRegistry:
     def token(self, name: str, read_only: bool = False, *, automation: bool = False) -> str:
         with self._store.write() as state:
             return accounts.create_token(state, name, read_only=read_only, automation=automation)
+
+    def revoke_token(self, token: str) -> None:
+        with self._store.write() as state:
+            if not accounts.revoke_token(state, token):
+                raise ValueError("no such token")
+
+    def recovery_codes(self, name: str, count: int = 5) -> list[str]:
+        """New recovery codes for `name` (accepted as `npm-otp` with `compat="other"`)."""
+        with self._store.write() as state:
+            return accounts.new_recovery_codes(state, name, count)
 
     def add_owner(self, package: str, user: str) -> None:
         with self._store.write() as state:

@@ -99,6 +99,8 @@ def print_banner(env: dict[str, str], seed: dict[str, Any]) -> None:
         role = DEMO_ROLES[user["name"]]
         print(f"  {user['name']} / {user['password']}  ({role} in team Demo{otp})")
     print(f"  admin / {env['GREENROOM_DEMO_ADMIN_PASSWORD']} (staff)")
+    print("Team Demo asks for 2 approving reviews; bob already requested changes on")
+    print("tiny-colors 1.3.0, with a comment on line 4 of scripts/setup.js.")
     print("=" * 72 + "\n", flush=True)
 
 
@@ -124,6 +126,9 @@ def main() -> None:
         # Links the demo people's npm tokens, which asks the running registry who they are.
         run_step([PYTHON, "manage.py", "create_demo_users", str(registry_dir / "seed.json")], env)
         first_sync(env)
+        # A stage already under review (bob's verdict and line comment), once it is analysed.
+        seed_file = str(registry_dir / "seed.json")
+        run_step([PYTHON, "manage.py", "create_demo_users", seed_file, "--reviews"], env)
     except BaseException:
         stop_all(processes)
         raise

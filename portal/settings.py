@@ -81,6 +81,10 @@ GREENROOM_REGISTRY_TIMEOUT = float(env_str("GREENROOM_REGISTRY_TIMEOUT", "10"))
 GREENROOM_TARBALL_MAX_BYTES = env_int("GREENROOM_TARBALL_MAX_BYTES", 256 * 1024 * 1024)
 # A worker's claim on a download or an analysis lives this long without a heartbeat (the
 # running work refreshes it every third of it): how late a killed worker's work is taken over.
+# Be gentle with the registry (reviews.mirror.throttle): tarball downloads at once, across every
+# process sharing the cache, and the pause in seconds between two downloads' starts.
+GREENROOM_DOWNLOAD_CONCURRENCY = env_int("GREENROOM_DOWNLOAD_CONCURRENCY", 2)
+GREENROOM_DOWNLOAD_PAUSE = float(env_str("GREENROOM_DOWNLOAD_PAUSE", "0.2"))
 GREENROOM_CLAIM_LEASE = env_int("GREENROOM_CLAIM_LEASE", 180)
 if GREENROOM_CLAIM_LEASE < 1:
     raise ImproperlyConfigured("GREENROOM_CLAIM_LEASE must be at least 1 second")
@@ -92,6 +96,12 @@ GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES = env_int(
 GREENROOM_ANALYSIS_MAX_ENTRIES = env_int("GREENROOM_ANALYSIS_MAX_ENTRIES", 50_000)
 GREENROOM_ANALYSIS_MAX_FILE_BYTES = env_int("GREENROOM_ANALYSIS_MAX_FILE_BYTES", 64 * 1024 * 1024)
 GREENROOM_ANALYSIS_MAX_KEPT_BYTES = env_int("GREENROOM_ANALYSIS_MAX_KEPT_BYTES", 256 * 1024 * 1024)
+# Risk rules (reviews/inspect/rules): bytes read per file, bytes parsed per code file, and the
+# seconds one release may take; what is skipped is listed as "not scanned".
+GREENROOM_RULES_MAX_READ_BYTES = env_int("GREENROOM_RULES_MAX_READ_BYTES", 16 * 1024 * 1024)
+GREENROOM_RULES_MAX_PARSE_BYTES = env_int("GREENROOM_RULES_MAX_PARSE_BYTES", 2 * 1024 * 1024)
+GREENROOM_RULES_TIME_BUDGET = float(env_str("GREENROOM_RULES_TIME_BUDGET", "60"))
+
 # One file's diff in the page (reviews.inspect.diffing.InlineLimits); past these, a notice instead.
 GREENROOM_DIFF_MAX_SIDE_BYTES = env_int("GREENROOM_DIFF_MAX_SIDE_BYTES", 1024 * 1024)
 GREENROOM_DIFF_MAX_LINES = env_int("GREENROOM_DIFF_MAX_LINES", 20_000)
@@ -130,6 +140,12 @@ def token_keys() -> list[str]:
 GREENROOM_TOKEN_KEYS = token_keys()
 # Approve and reject run in the request, sent once: a short timeout, never a retry.
 GREENROOM_DECISION_TIMEOUT = float(env_str("GREENROOM_DECISION_TIMEOUT", "15"))
+# After an approve or reject that got no answer: how long the request itself keeps looking at
+# the registry (every ..._CHECK_INTERVAL seconds) before it leaves the question to the sync
+# pass, and after how long a stage still staged is taken as not changed by that request.
+GREENROOM_DECISION_CHECK_SECONDS = float(env_str("GREENROOM_DECISION_CHECK_SECONDS", "5"))
+GREENROOM_DECISION_CHECK_INTERVAL = float(env_str("GREENROOM_DECISION_CHECK_INTERVAL", "1"))
+GREENROOM_DECISION_SETTLE_SECONDS = env_int("GREENROOM_DECISION_SETTLE_SECONDS", 120)
 # How long a security-key challenge is waited for before the portal gives up on it.
 GREENROOM_WEB_AUTH_TIMEOUT = env_int("GREENROOM_WEB_AUTH_TIMEOUT", 300)
 # Notifications: how often due events are dispatched, how long a new stage's email waits for

@@ -173,6 +173,12 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The team's review policy (reviews.teams.policy): where several teams own a package, the
+    # strictest of their policies governs it. 0 approving reviews keeps the one-person approve.
+    required_approvals = models.PositiveSmallIntegerField(default=0)
+    no_self_approval = models.BooleanField(default=True)
+    acknowledge_findings = models.BooleanField(default=True)
+    policy_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -305,6 +311,10 @@ class NpmToken(models.Model):
     encrypted = models.TextField(help_text="Fernet ciphertext; keys in GREENROOM_TOKEN_KEYS")
     linked_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Codes the registry refused lately (never the codes): registries lock an account out
+    # after a few failures, so the page warns before that.
+    code_failures = models.PositiveIntegerField(default=0)
+    code_failures_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"npm user {self.npm_user} for {self.user}"
@@ -342,6 +352,29 @@ class WebAuthChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} of {self.stage} by {self.user}"
+
+
+class UnansweredDecision(models.Model):
+    """An approve or reject the registry did not answer (a timeout, a dropped connection, a
+    gateway's 502 or 504): it may have been applied. While this row exists the stage keeps its
+    decision claim, so nobody sends a second decision; it is deleted in the transaction that
+    records how the registry shows it ended (reviews.decide.outcomes)."""
+
+    stage = models.OneToOneField(
+        StagedVersion, related_name="unanswered_decision", on_delete=models.CASCADE
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, related_name="+", on_delete=models.SET_NULL
+    )
+    npm_user = models.CharField(max_length=214, blank=True)
+    decision = models.CharField(max_length=8, choices=WebAuthChallenge.Decision.choices)
+    reason = models.TextField(blank=True)
+    factor = models.CharField(max_length=16, blank=True)
+    sent_at = models.DateTimeField()
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"unanswered {self.decision} of {self.stage}"
 
 
 # -- The review: baselines, whole-package analyses and their file index ---------------------------
@@ -428,6 +461,11 @@ class Analysis(models.Model):
     findings = models.JSONField(default=list, blank=True)
     # reviews.inspect.manifest_diff.ManifestDiff as plain data (see reviews.review.analysis).
     manifest = models.JSONField(default=dict, blank=True)
+    # Risk findings of the pair (reviews.inspect.rules.Finding.to_data() each, new first);
+    # None: the rules did not run on this analysis. `risk`: the highest severity among new and
+    # changed findings ("" for none). See reviews.review.risk.
+    risk_findings = models.JSONField(null=True, blank=True)
+    risk = models.CharField(max_length=8, blank=True)
 
     class Meta:
         verbose_name_plural = "analyses"
@@ -532,9 +570,141 @@ class StageBaseline(models.Model):
         Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     chosen_at = models.DateTimeField(default=timezone.now)
+    # What the release itself says (tag move, stager), as Finding data; and the stage's risk:
+    # the highest severity among the analysis' new and changed findings and these, with its
+    # rank (5 critical .. 1 info, 0 nothing found; None while not known) for the dashboard.
+    release_findings = models.JSONField(default=list, blank=True)
+    risk = models.CharField(max_length=8, blank=True)
+    risk_rank = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    # The packument's `maintainers` names when the baseline was chosen (None: not read), so
+    # the page can say before the click who the registry will let approve.
+    maintainers = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"baseline of {self.stage_id}: {self.version or 'none'}"
+
+
+# -- Team review: reviews, line comments, files viewed (reviews.review.discussion) ---------------
+
+
+class Review(models.Model):
+    """One person's verdict on a stage, with its text. A later review by the same person
+    replaces their standing verdict; every review stays as history.
+
+    Tied to the tarball it was given on (`shasum`): an approval of another tarball does not
+    count. `baseline_version` says what it was compared with at the time."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REQUEST_CHANGES = "request_changes", "Request changes"
+        COMMENT = "comment", "Comment"
+
+    stage = models.ForeignKey(StagedVersion, related_name="reviews", on_delete=models.CASCADE)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    body = models.TextField(blank=True)
+    shasum = models.CharField(max_length=40)
+    tarball_sha256 = models.CharField(max_length=64, blank=True)
+    baseline_version = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["stage", "author", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.verdict} on stage {self.stage_id}"
+
+
+class LineComment(models.Model):
+    """A comment on one line of one side of a file's diff, or a reply in its thread.
+
+    The first comment (`thread` None) carries the place and the resolution; replies point to
+    it. `file_sha256` is the content of the side it was written on: where that file differs
+    now, the thread is shown as outdated instead of on a line that says something else."""
+
+    class Side(models.TextChoices):
+        OLD = "old", "baseline"
+        NEW = "new", "staged"
+
+    stage = models.ForeignKey(StagedVersion, related_name="line_comments", on_delete=models.CASCADE)
+    thread = models.ForeignKey(
+        "self", null=True, blank=True, related_name="replies", on_delete=models.CASCADE
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    path = models.TextField()
+    side = models.CharField(max_length=3, choices=Side.choices)
+    line = models.PositiveIntegerField()
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    baseline_version = models.CharField(max_length=256, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["stage", "thread"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_name} on {self.path}:{self.side}{self.line}"
+
+
+class FileViewed(models.Model):
+    """One person ticked one file of one stage as viewed (its staged content, by digest)."""
+
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
+    path = models.TextField()
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    viewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "user", "path"], name="one_viewed_tick")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} viewed {self.path}"
+
+
+class FindingsAcknowledgement(models.Model):
+    """A person ticked "I have read the N critical/high findings" on the approve form; the
+    decision checks it (and records N) at the moment of the click."""
+
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.CASCADE)
+    count = models.PositiveIntegerField()
+    shasum = models.CharField(max_length=40)
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stage", "user"], name="one_findings_ack")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.count} findings of {self.stage_id}"
+
+
+class Profile(models.Model):
+    """What a person tells the portal about themselves beyond their linked token: the npm user
+    they stage with from CI (if another), so that no-self-approval knows them by it too."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, related_name="greenroom_profile", on_delete=models.CASCADE
+    )
+    staging_npm_user = models.CharField(max_length=214, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"
 
 
 # -- Notifications (reviews.notify.dispatch, reviews.notify.webhooks) ---------------------------
@@ -593,14 +763,18 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
     def record(
         self,
         kind: str,
-        stage: StagedVersion,
+        stage: StagedVersion | None,
         *,
         team: Team | None = None,
         number: int = 0,
         now: datetime | None = None,
+        review: Review | None = None,
+        comment: LineComment | None = None,
     ) -> NotificationEvent | None:
         """The event, written in the caller's transaction; None if it was already recorded."""
-        key = notification_event_key(kind, stage.pk, team.pk if team else None, number)
+        key = notification_event_key(
+            kind, stage.pk if stage else None, team.pk if team else None, number
+        )
         with transaction.atomic():
             event, created = self.get_or_create(
                 key=key,
@@ -609,6 +783,8 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
                     "stage": stage,
                     "team": team,
                     "number": number,
+                    "review": review,
+                    "comment": comment,
                     "created_at": now or timezone.now(),
                 },
             )
@@ -634,8 +810,22 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
         )
 
 
-def notification_event_key(kind: str, stage_pk: int, team_pk: int | None, number: int) -> str:
-    if kind == NotificationEvent.Kind.REMINDER:
+# Events of which a stage has many (each review, comment, resolution, policy change): the key
+# carries their number (the fact's own id), so each is its own event.
+NUMBERED_EVENT_KINDS = (
+    "stage.reminder",
+    "review.submitted",
+    "comment.added",
+    "comment.replied",
+    "comment.resolved",
+    "team.policy_changed",
+)
+
+
+def notification_event_key(
+    kind: str, stage_pk: int | None, team_pk: int | None, number: int
+) -> str:
+    if kind in NUMBERED_EVENT_KINDS:
         return f"{kind}:{stage_pk}:{team_pk}:{number}"
     return f"{kind}:{stage_pk}"
 
@@ -648,12 +838,26 @@ class NotificationEvent(models.Model):
         NEW_STAGE = "stage.new", "New stage"
         DECIDED = "stage.decided", "Stage decided"
         REMINDER = "stage.reminder", "Reminder"
+        REVIEW = "review.submitted", "Review"
+        COMMENT = "comment.added", "Line comment"
+        REPLY = "comment.replied", "Reply"
+        RESOLVED = "comment.resolved", "Thread resolved"
+        POLICY = "team.policy_changed", "Team policy changed"
 
     # One event per fact: `stage.new:<stage>`, `stage.decided:<stage>`,
     # `stage.reminder:<stage>:<team>:<number>`. A second sync pass finds the key taken.
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
-    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    # None only for a team's own events (a policy change), which name the team instead.
+    stage = models.ForeignKey(
+        StagedVersion, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
+    review = models.ForeignKey(
+        Review, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
+    comment = models.ForeignKey(
+        LineComment, null=True, blank=True, related_name="+", on_delete=models.CASCADE
+    )
     # Reminders belong to one team (each has its own rate); other events to every owning team.
     team = models.ForeignKey(
         Team, null=True, blank=True, related_name="+", on_delete=models.CASCADE
@@ -690,6 +894,11 @@ class Notification(models.Model):
         DECIDED = "stage.decided", "Stage decided"
         REMINDER = "stage.reminder", "Reminder"
         DIGEST = "digest", "Daily digest"
+        REVIEW = "review.submitted", "Review"
+        COMMENT = "comment.added", "Line comment"
+        REPLY = "comment.replied", "Reply"
+        RESOLVED = "comment.resolved", "Thread resolved"
+        POLICY = "team.policy_changed", "Team policy changed"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)

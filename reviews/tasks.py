@@ -20,7 +20,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
-from reviews.decide import decisions
+from reviews.decide import decisions, outcomes
 from reviews.decide.decisions import DigestVerdict
 from reviews.mirror import sync
 from reviews.mirror.registry import RegistryError
@@ -52,6 +52,10 @@ def sync_stages_task(self: DjangoTask[Any, Any]) -> None:
     Not retried: the in-pass reads retry transient errors themselves, and beat runs the next
     pass in GREENROOM_SYNC_INTERVAL seconds anyway.
     """
+    # Decisions that got no answer first: their stages are read with the decision in mind.
+    for settled in outcomes.settle_unanswered():
+        if settled.approved_here:
+            verify_published_digest_task.delay_on_commit(settled.stage_pk)
     sync.sync_stages()
     enqueue_pending_work()
 

@@ -5,6 +5,7 @@ from reviews.audit import views as audit_views
 from reviews.decide import token_views
 from reviews.decide import views as decision_views
 from reviews.notify import views as notification_views
+from reviews.review import discussion_views
 from reviews.review import pages as views
 from reviews.review import views as review_views
 from reviews.teams import views as team_views
@@ -33,10 +34,38 @@ urlpatterns = [
     path("stages/<uuid:stage_id>/compare/", review_views.compare, name="stage-compare"),
     path("stages/<uuid:stage_id>/analyse/", review_views.analyse, name="stage-analyse"),
     path("stages/<uuid:stage_id>/recheck/", review_views.recheck_tarball, name="stage-recheck"),
+    # Team review: verdicts, line comments and their threads, files viewed.
+    path("stages/<uuid:stage_id>/all-files/", views.all_files, name="stage-all-files"),
+    path("stages/<uuid:stage_id>/reviews/", discussion_views.submit_review, name="stage-review"),
+    path(
+        "stages/<uuid:stage_id>/comments/<filepath:path>",
+        discussion_views.add_comment,
+        name="stage-comment",
+    ),
+    path(
+        "stages/<uuid:stage_id>/threads/<int:thread_id>/reply/",
+        discussion_views.reply,
+        name="stage-thread-reply",
+    ),
+    path(
+        "stages/<uuid:stage_id>/threads/<int:thread_id>/resolve/",
+        discussion_views.resolve,
+        name="stage-thread-resolve",
+    ),
+    path(
+        "stages/<uuid:stage_id>/viewed/<filepath:path>",
+        discussion_views.set_viewed,
+        name="stage-file-viewed",
+    ),
     path(
         "stages/<uuid:stage_id>/decision/",
         decision_views.decision_panel,
         name="stage-decision-panel",
+    ),
+    path(
+        "stages/<uuid:stage_id>/decision/check/",
+        decision_views.decision_check,
+        name="stage-decision-check",
     ),
     path("stages/<uuid:stage_id>/approve/", decision_views.approve_form, name="stage-approve-form"),
     path("stages/<uuid:stage_id>/approve/confirm/", decision_views.approve, name="stage-approve"),
@@ -55,6 +84,7 @@ urlpatterns = [
     path("settings/", token_views.settings_page, name="settings"),
     path("settings/npm-token/", token_views.link_token, name="npm-token-link"),
     path("settings/npm-token/unlink/", token_views.unlink_token, name="npm-token-unlink"),
+    path("settings/ci-npm-user/", team_views.set_staging_npm_user, name="staging-npm-user"),
     path("me/", notification_views.me, name="me"),
     path(
         "me/notifications/<slug:slug>/",
@@ -77,6 +107,7 @@ urlpatterns = [
         name="team-remove-member",
     ),
     path("teams/<slug:slug>/patterns/", team_views.team_add_pattern, name="team-add-pattern"),
+    path("teams/<slug:slug>/policy/", team_views.team_set_policy, name="team-policy"),
     path(
         "teams/<slug:slug>/notifications/",
         notification_views.team_settings,

@@ -19,12 +19,13 @@ from tests.support.openapi import StageTraffic
 def registry_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., LiveRegistry]]:
-    """Starts extra registries (e.g. `registry_factory(refuse_otp_reuse=True)`); stops them all."""
+    """Starts extra registries (e.g. `registry_factory(refuse_otp_reuse=True)`, or
+    `compat="other"`); stops them all."""
     started: list[LiveRegistry] = []
 
-    def make(*, refuse_otp_reuse: bool = False) -> LiveRegistry:
+    def make(*, refuse_otp_reuse: bool = False, compat: str = "npm") -> LiveRegistry:
         registry = LiveRegistry(
-            tmp_path_factory.mktemp("devregistry"), refuse_otp_reuse=refuse_otp_reuse
+            tmp_path_factory.mktemp("devregistry"), refuse_otp_reuse=refuse_otp_reuse, compat=compat
         ).start()
         started.append(registry)
         return registry

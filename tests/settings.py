@@ -7,6 +7,10 @@ from pathlib import Path
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("GREENROOM_VAR_DIR", tempfile.mkdtemp(prefix="greenroom-test-"))
+# The download throttle is tested on its own (tests/mirror/test_throttle.py); elsewhere it must
+# neither slow the suite nor let one test's slots (or a killed worker's) hold up the next.
+os.environ.setdefault("GREENROOM_DOWNLOAD_CONCURRENCY", "64")
+os.environ.setdefault("GREENROOM_DOWNLOAD_PAUSE", "0")
 
 from portal.settings import *  # noqa: F403
 

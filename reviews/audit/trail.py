@@ -38,6 +38,7 @@ class Action(StrEnum):
     # A first download that did not match; a second one decides (one of the three above).
     TARBALL_MISMATCH_UNCONFIRMED = "tarball.mismatch_unconfirmed"
     TARBALL_RECHECK_REQUESTED = "tarball.recheck_requested"  # a person asked to check again
+    STAGE_ANALYSED = "stage.analysed"  # the review's analysis finished: its risk and counts
     APPROVED_ELSEWHERE = "stage.approved_elsewhere"
     REJECTED_ELSEWHERE = "stage.rejected_elsewhere"
     PUBLISHED_DIGEST_CHECKED = "stage.published_digest_checked"
@@ -64,12 +65,25 @@ class Action(StrEnum):
     DECISION_REFUSED = "decision.refused"
     DECISION_FAILED = "decision.failed"
     DECISION_CANCELLED = "decision.cancelled"
+    # No answer (a timeout, a lost connection): it may have been applied. Then, once the
+    # registry shows how it ended, the second entry says so (and who or what looked).
+    DECISION_OUTCOME_UNKNOWN = "decision.outcome_unknown"
+    DECISION_OUTCOME_KNOWN = "decision.outcome_known"
     PUBLISHED_DIGEST_MISMATCH = "stage.published_digest_mismatch"
     # Notifications: a team's reminder rate and webhook, a person's choice per team.
     TEAM_NOTIFICATIONS_CHANGED = "team.notifications_changed"
     TEAM_WEBHOOK_SET = "team.webhook_set"
     TEAM_WEBHOOK_REMOVED = "team.webhook_removed"
     NOTIFICATION_PREFERENCE_SET = "notifications.preference_set"
+    # Team review: verdicts, line comments, the policy and what it asks at the click.
+    REVIEW_SUBMITTED = "review.submitted"
+    COMMENT_ADDED = "comment.added"
+    COMMENT_REPLIED = "comment.replied"
+    COMMENT_RESOLVED = "comment.resolved"
+    COMMENT_UNRESOLVED = "comment.unresolved"
+    TEAM_POLICY_CHANGED = "team.policy_changed"
+    FINDINGS_ACKNOWLEDGED = "findings.acknowledged"
+    PROFILE_NPM_USER_SET = "profile.staging_npm_user_set"
 
 
 @dataclass(frozen=True)

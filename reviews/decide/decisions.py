@@ -11,6 +11,10 @@ for the security-key flow (`npm-auth-type: web`). A registry that opens a web ch
 the key path (with a typed code as the alternative it also accepts); one that answers a plain
 OTP challenge gets the code form; an account without 2FA is simply done.
 
+A decision the registry did not answer (a timeout, a lost connection) may have been applied:
+it is never reported as "nothing changed". The claim is kept, the request looks at the
+registry for a few seconds, and the page says Greenroom is checking until `outcomes` knows.
+
 After an approval (the view queues it: this room does not import the tasks) a Celery task
 compares the published `dist.shasum` / `dist.integrity` with
 the tarball that was reviewed; a difference is a critical, audited alert on the stage page.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,7 +40,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
-from reviews.decide import npm_tokens
+from reviews.decide import npm_tokens, outcomes
+from reviews.decide.outcomes import Result
 from reviews.mirror import sync
 from reviews.mirror.registry import (
     Conflict,
@@ -53,7 +59,8 @@ from reviews.mirror.registry import (
     WebAuthRequired,
     sync_client,
 )
-from reviews.models import NotificationEvent, StagedVersion, WebAuthChallenge
+from reviews.models import NotificationEvent, StagedVersion, UnansweredDecision, WebAuthChallenge
+from reviews.teams import policy
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,7 @@ MIN_POLL_INTERVAL = 1.0
 MAX_POLL_INTERVAL = 30.0
 # What may go into an npm-otp header: a typed code, or the token a security key handed out.
 CODE_RE = re.compile(r"[0-9]{6,8}")
+RECOVERY_CODE_RE = re.compile(r"[A-Za-z0-9-]{8,64}")
 FACTOR_RE = re.compile(r"[A-Za-z0-9._~+/=-]{6,512}")
 PLACEHOLDER_VERSION = "0.0.0-stage"
 MAX_URL = 2000
@@ -75,6 +83,7 @@ MAX_URL = 2000
 class Factor(StrEnum):
     NONE = "none"  # the first attempt: let the registry say what it wants
     CODE = "code"
+    RECOVERY_CODE = "recovery code"
     SECURITY_KEY = "security key"
 
 
@@ -86,10 +95,12 @@ class Kind(StrEnum):
     WAITING = "waiting"  # the security key has not been used yet
     DECIDED = "decided"  # already decided, here or elsewhere
     BUSY = "busy"  # another request is sending a decision for this stage right now
+    UNKNOWN = "unknown"  # the registry did not answer: Greenroom is checking how it ended
     NOT_LINKED = "not_linked"
     RELINK = "relink"  # the linked token is no longer accepted
     REFUSED = "refused"
     FAILED = "failed"
+    POLICY = "policy"  # the team policy is not met: nothing was sent
 
 
 ASKS_FOR_CODE = {Kind.CODE_NEEDED, Kind.WRONG_CODE, Kind.KEY_NEEDED}
@@ -116,6 +127,7 @@ class Outcome:
             Kind.RELINK,
             Kind.REFUSED,
             Kind.FAILED,
+            Kind.POLICY,
         }
 
 
@@ -180,12 +192,11 @@ def decide(
 ) -> Outcome:
     """Send one approve or reject for `stage` as `user`; the caller has checked their role.
 
-    `otp` is a typed code or a security key's token; None for the first attempt.
-    `acknowledged_unread`: the person confirmed they understand that Greenroom could not read
-    the whole staged tarball; approving such a stage is refused without it.
+    `otp` is a typed code (or recovery code) or a security key's token; None for the first
+    attempt. `acknowledged_unread`: the person confirmed they understand that Greenroom could
+    not read the whole staged tarball; approving such a stage is refused without it.
     """
-    factor = factor or (Factor.NONE if otp is None else Factor.CODE)
-    attempt = Attempt(stage, decision, actor, factor, reason.strip())
+    attempt = Attempt(stage, decision, actor, factor or factor_of(otp), reason.strip())
     try:
         linked = npm_tokens.linked(user)
     except npm_tokens.TokenUnreadable as e:
@@ -193,14 +204,16 @@ def decide(
         return attempt.outcome(Kind.RELINK, str(e))
     attempt.npm_user = linked.npm_user if linked else ""
     if stage.state != State.PENDING:
-        attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
-        return attempt.outcome(Kind.DECIDED, already_decided(stage))
-    if linked is None:
-        attempt.record(Action.DECISION_REFUSED, why="no linked npm token")
-        return attempt.outcome(
-            Kind.NOT_LINKED,
-            "Link your npm token on your settings page first: the registry decides as you.",
-        )
+        return _refused_before_claim(attempt, linked)
+    if decision == Decision.APPROVE:
+        # The team policy, checked again at the click: nothing goes out if it is not met.
+        gate = policy.check_approval(stage, user)
+        attempt.details.update(gate.audit)  # the approvals (and findings read) it relied on
+        if gate.refusal:
+            attempt.record(Action.DECISION_REFUSED, why="team policy", policy=gate.refusal)
+            return attempt.outcome(Kind.POLICY, gate.refusal)
+    if linked is None or unanswered_decision(stage):
+        return _refused_before_claim(attempt, linked)
     unread = stage.unread_tarball() if decision == Decision.APPROVE else ""
     if unread and not acknowledged_unread:
         attempt.record(Action.DECISION_REFUSED, why="unread tarball not acknowledged")
@@ -215,22 +228,21 @@ def decide(
     claim = claim_decision(stage.pk)
     if claim is None:
         stage.refresh_from_db()
-        if stage.state != State.PENDING:
-            attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
-            return attempt.outcome(Kind.DECIDED, already_decided(stage))
-        attempt.record(Action.DECISION_REFUSED, why="another decision in progress")
-        return attempt.outcome(
-            Kind.BUSY,
-            "Someone is sending a decision about this stage right now. Nothing was sent; "
-            "look at the stage again in a moment.",
-        )
+        return _refused_before_claim(attempt, linked, claimed=True)
+    before: Outcome | None = None
     try:
         with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
-            send = client.approve_stage if decision == Decision.APPROVE else client.reject_stage
-            reply = send(stage.stage_id, otp=otp, web=otp is None)
+            # Never spend a code (or ask for one) on a stage this token cannot decide.
+            before = confirm_decidable(attempt, client, linked)
+            if before is None:
+                send = client.approve_stage if decision == Decision.APPROVE else client.reject_stage
+                reply = send(stage.stage_id, otp=otp, web=otp is None)
     except RegistryError as error:
+        if unanswered_error(error):
+            # It may have been applied: keep the claim, never say "nothing changed".
+            return await_outcome(attempt, user, error)
         release_decision(stage.pk, claim)
-        return _answer(attempt, error, linked.npm_user, sent_factor=otp is not None)
+        return _answer(attempt, error, linked, sent_factor=otp is not None)
     except Exception as error:
         release_decision(stage.pk, claim)
         attempt.record(Action.DECISION_FAILED, why=f"unexpected {type(error).__name__}")
@@ -239,7 +251,11 @@ def decide(
         ) from None
     finally:
         linked.mark_used()
+    if before is not None:
+        release_decision(stage.pk, claim)
+        return before
     record_decision(stage, user, attempt, reply)
+    npm_tokens.clear_code_failures(linked.record)
     verb = "approved and published" if decision == Decision.APPROVE else "rejected"
     return attempt.outcome(
         Kind.DONE,
@@ -249,113 +265,97 @@ def decide(
     )
 
 
-def _answer(attempt: Attempt, error: RegistryError, npm_user: str, *, sent_factor: bool) -> Outcome:
-    """The registry said no (or nothing): plain words, the audit entry, and local state."""
-    stage, notice = attempt.stage, error.notice
-    if isinstance(error, WebAuthRequired) and not sent_factor:
-        open_challenge(attempt, error)
-        attempt.record(Action.DECISION_CHALLENGED, error, offered="security key or code")
+def factor_of(otp: str | None) -> Factor:
+    if otp is None:
+        return Factor.NONE
+    return Factor.CODE if CODE_RE.fullmatch(otp) else Factor.RECOVERY_CODE
+
+
+def _refused_before_claim(
+    attempt: Attempt, linked: npm_tokens.Linked | None, *, claimed: bool = False
+) -> Outcome:
+    """Why nothing is sent: decided already, no token, an unknown outcome, or another request."""
+    stage = attempt.stage
+    if stage.state != State.PENDING:
+        attempt.record(Action.DECISION_REFUSED, why=f"already {stage.state}")
+        return attempt.outcome(Kind.DECIDED, already_decided(stage))
+    if linked is None:
+        attempt.record(Action.DECISION_REFUSED, why="no linked npm token")
         return attempt.outcome(
-            Kind.KEY_NEEDED,
-            "The registry asks for your second factor: confirm with your security key, or type "
-            "a code from your authenticator app.",
-            notice,
+            Kind.NOT_LINKED,
+            "Link your npm token on your settings page first: the registry decides as you.",
         )
-    if isinstance(error, OtpRequired):
-        if not sent_factor:
-            attempt.record(Action.DECISION_CHALLENGED, error, offered="code")
-            return attempt.outcome(
-                Kind.CODE_NEEDED,
-                "The registry asks for a one-time code from your authenticator app.",
-                notice,
-            )
-        attempt.record(Action.DECISION_WRONG_CODE, error)
-        if attempt.factor == Factor.SECURITY_KEY:
-            message = (
-                "The registry did not accept the security-key confirmation. Nothing was "
-                "changed; start again."
-            )
-        else:
-            message = (
-                "The registry did not accept that code: it is wrong or has expired. Nothing was "
-                "changed; type the current code."
-            )
-        return attempt.outcome(Kind.WRONG_CODE, message, notice)
-    if isinstance(error, IpNotAllowed):
-        attempt.record(Action.DECISION_REFUSED, error, why="IP not allowed")
-        return attempt.outcome(
-            Kind.REFUSED,
-            "The registry refused your token from the portal's address: the token's IP "
-            "allowlist does not include this server. Nothing was changed.",
-            notice,
-        )
-    if isinstance(error, Unauthorized):
-        attempt.record(Action.DECISION_REFUSED, error, why="token not accepted")
-        return attempt.outcome(
-            Kind.RELINK,
-            "Your linked npm token is no longer valid (revoked or expired). Link it again on "
-            "your settings page. Nothing was changed.",
-            notice,
-        )
-    if isinstance(error, Forbidden):
-        attempt.record(Action.DECISION_REFUSED, error, why="forbidden")
-        return attempt.outcome(
-            Kind.REFUSED,
-            f"The registry says your npm account ({npm_user}) may not publish this package: "
-            f"{error.message} Nothing was changed.",
-            notice,
-        )
-    if isinstance(error, NotFound | Conflict):
-        state = refresh_from_registry(stage)
-        attempt.record(
-            Action.DECISION_REFUSED,
-            error,
-            why="decided or changed elsewhere",
-            registry_state=str(state or "unknown"),
-        )
-        now = {
-            State.APPROVED: "The registry shows it approved.",
-            State.REJECTED: "The registry no longer has it: it was rejected or withdrawn.",
-            State.PENDING: "It is still staged at the registry.",
-            None: "The portal could not read where it stands now.",
-        }[state]
-        return attempt.outcome(
-            Kind.DECIDED,
-            f"This stage was already decided or changed elsewhere (the registry answered "
-            f"{error.status}: {error.message}). {now}",
-            notice,
-        )
-    if isinstance(error, RateLimited):
-        attempt.record(Action.DECISION_FAILED, error, why="rate limited")
-        wait = f" in {error.retry_after:.0f} seconds" if error.retry_after else " in a minute"
+    unanswered = unanswered_decision(stage)
+    if unanswered is not None:
+        attempt.record(Action.DECISION_REFUSED, why="an earlier decision's outcome is unknown")
+        return attempt.outcome(Kind.UNKNOWN, checking_words(unanswered))
+    assert claimed  # the only other reason
+    attempt.record(Action.DECISION_REFUSED, why="another decision in progress")
+    return attempt.outcome(
+        Kind.BUSY,
+        "Someone is sending a decision about this stage right now. Nothing was sent; "
+        "look at the stage again in a moment.",
+    )
+
+
+def confirm_decidable(
+    attempt: Attempt, client: RegistryClient, linked: npm_tokens.Linked
+) -> Outcome | None:
+    """A cheap read with the person's token first: is the stage still there, for them?
+    None if it is; else why nothing is sent."""
+    try:
+        client.get_stage(attempt.stage.stage_id)
+    except RegistryError as error:
+        match error:
+            case IpNotAllowed():
+                return _ip_refused(attempt, error)
+            case NotFound():
+                return _not_found(attempt, error)
+            case Unauthorized() | Forbidden():
+                return _token_refused(attempt, error, linked)
+        attempt.record(Action.DECISION_FAILED, error, why="stage could not be read first")
         return attempt.outcome(
             Kind.FAILED,
-            f"The registry is limiting requests. Nothing was changed; try again{wait}.",
-            notice,
+            f"The registry could not be asked whether this stage is still there "
+            f"({_said(error)}). Nothing was sent; try again.",
+            error.notice,
         )
-    if isinstance(error, Unavailable) and error.status is None:
-        # No answer: the request may or may not have arrived. Look before saying anything.
-        state = refresh_from_registry(stage)
-        attempt.record(
-            Action.DECISION_FAILED, error, why="no answer", registry_state=str(state or "unknown")
-        )
-        if state != State.PENDING and state is not None:
+    return None
+
+
+def _answer(
+    attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked, *, sent_factor: bool
+) -> Outcome:
+    """The registry said no: plain words, the audit entry, and local state."""
+    match error:
+        case WebAuthRequired() if not sent_factor:
+            return _key_needed(attempt, error)
+        case OtpRequired() if not sent_factor:
+            return _code_needed(attempt, error, linked)
+        case OtpRequired():
+            return _factor_refused(attempt, error, linked)
+        case IpNotAllowed():
+            return _ip_refused(attempt, error)
+        case Unauthorized() | Forbidden():
+            return _token_refused(attempt, error, linked)
+        case NotFound():
+            return _not_found(attempt, error)
+        case Conflict():
+            return _changed_elsewhere(attempt, error)
+        case RateLimited():
+            attempt.record(Action.DECISION_FAILED, error, why="rate limited")
+            wait = f" in {error.retry_after:.0f} seconds" if error.retry_after else " in a minute"
             return attempt.outcome(
-                Kind.DECIDED,
-                f"The registry did not answer in time, and now shows this stage {state}.",
-                notice,
+                Kind.FAILED,
+                f"The registry is limiting requests. Nothing was changed; try again{wait}.",
+                error.notice,
             )
-        return attempt.outcome(
-            Kind.FAILED,
-            "The registry did not answer in time. Nothing was changed; try again.",
-            notice,
-        )
     attempt.record(Action.DECISION_FAILED, error, why="registry error")
     return attempt.outcome(
         Kind.FAILED,
         f"The registry could not do it ({error.status or 'no answer'}: {error.message}). "
         "Nothing was changed; try again.",
-        notice,
+        error.notice,
     )
 
 
@@ -367,6 +367,175 @@ def unacknowledged_words(unread: str) -> str:
         f"Greenroom could not read this whole tarball: {unread} Nothing was sent. To approve it "
         f'anyway, tick "{UNREAD_ACKNOWLEDGEMENT}" and approve again.'
     )
+
+
+def _key_needed(attempt: Attempt, error: WebAuthRequired) -> Outcome:
+    open_challenge(attempt, error)
+    attempt.record(Action.DECISION_CHALLENGED, error, offered="security key or code")
+    return attempt.outcome(
+        Kind.KEY_NEEDED,
+        "The registry asks for your second factor: confirm with your security key, or type "
+        "a code from your authenticator app (or a recovery code).",
+        error.notice,
+    )
+
+
+def _code_needed(attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked) -> Outcome:
+    attempt.record(Action.DECISION_CHALLENGED, error, offered="code")
+    warning = npm_tokens.lock_out_warning(npm_tokens.recent_code_failures(linked.record))
+    return attempt.outcome(
+        Kind.CODE_NEEDED,
+        _sentences(
+            "The registry asks for a one-time code from your authenticator app (or one of "
+            "your recovery codes).",
+            warning,
+        ),
+        error.notice,
+    )
+
+
+def _factor_refused(attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked) -> Outcome:
+    """A refused code: registries give one answer for a wrong code, a used one and a
+    locked-out account, so the words cover all three; the count warns before a lock-out."""
+    if attempt.factor == Factor.SECURITY_KEY:
+        attempt.record(Action.DECISION_WRONG_CODE, error)
+        return attempt.outcome(
+            Kind.WRONG_CODE,
+            "The registry did not accept the security-key confirmation. Nothing was changed; "
+            "start again.",
+            error.notice,
+        )
+    failures = npm_tokens.record_code_failure(linked.record)
+    attempt.record(Action.DECISION_WRONG_CODE, error, refused_lately=failures)
+    return attempt.outcome(
+        Kind.WRONG_CODE,
+        _sentences(
+            "The registry did not accept that code (wrong, already used, or too many attempts: "
+            "wait a few minutes). Nothing was changed; type a new code.",
+            npm_tokens.lock_out_warning(failures),
+        ),
+        error.notice,
+    )
+
+
+def _ip_refused(attempt: Attempt, error: RegistryError) -> Outcome:
+    attempt.record(Action.DECISION_REFUSED, error, why="IP not allowed")
+    return attempt.outcome(
+        Kind.REFUSED,
+        "The registry refused your token from the portal's address: the token's IP "
+        "allowlist does not include this server. Nothing was changed.",
+        error.notice,
+    )
+
+
+def _token_refused(attempt: Attempt, error: RegistryError, linked: npm_tokens.Linked) -> Outcome:
+    """401 without a challenge, or 403: registries answer either for a revoked token, and 403
+    for a real refusal too. Whoami with the same token tells them apart."""
+    valid = _token_still_valid(linked)
+    if valid is False:
+        attempt.record(Action.DECISION_REFUSED, error, why="token revoked or expired")
+        return attempt.outcome(
+            Kind.RELINK,
+            "The registry no longer accepts your linked npm token (revoked or expired: it "
+            "will not even say whose it is). Link a new token on your settings page. Nothing "
+            "was changed.",
+            error.notice,
+        )
+    if valid is None:
+        attempt.record(Action.DECISION_REFUSED, error, why="token refused, validity unknown")
+        return attempt.outcome(
+            Kind.REFUSED,
+            f"The registry refused your linked npm token ({_said(error)}) and could not say "
+            "whether the token is still valid. Nothing was changed.",
+            error.notice,
+        )
+    attempt.record(Action.DECISION_REFUSED, error, why="forbidden")
+    return attempt.outcome(
+        Kind.REFUSED,
+        f"The registry refused npm user {attempt.npm_user} for this package ({_said(error)}). "
+        "The token itself is still valid: this is what that npm account may do. Nothing was "
+        "changed.",
+        error.notice,
+    )
+
+
+def _token_still_valid(linked: npm_tokens.Linked) -> bool | None:
+    """Whether the registry still knows the token (whoami); None if it could not say."""
+    try:
+        with linked.client(timeout=settings.GREENROOM_DECISION_TIMEOUT) as client:
+            client.whoami()
+    except IpNotAllowed:
+        return None
+    except (Unauthorized, Forbidden):
+        return False
+    except RegistryError:
+        return None
+    return True
+
+
+def _not_found(attempt: Attempt, error: RegistryError) -> Outcome:
+    """404 means "not found for you": the sync token tells a stage this npm account may not
+    see from one that is gone."""
+    stage = attempt.stage
+    state = refresh_from_registry(stage)
+    if state == State.PENDING:
+        attempt.record(Action.DECISION_REFUSED, error, why="stage not visible to this npm account")
+        return attempt.outcome(
+            Kind.REFUSED,
+            f"Your npm account ({attempt.npm_user}) cannot see or decide {stage.package_name}: "
+            f"the registry answered {error.status} to it, though the stage is still staged. "
+            "Only a maintainer of the package can approve or reject it. Nothing was changed.",
+            error.notice,
+        )
+    if state is None:
+        attempt.record(Action.DECISION_FAILED, error, why="not found, stage unreadable")
+        return attempt.outcome(
+            Kind.FAILED,
+            f"The registry answered {error.status} ({error.message}), and the portal could not "
+            "read where the stage stands now. Nothing was changed; look again in a moment.",
+            error.notice,
+        )
+    attempt.record(
+        Action.DECISION_REFUSED, error, why="already decided elsewhere", registry_state=str(state)
+    )
+    now = {
+        State.APPROVED: "the registry shows it approved.",
+        State.REJECTED: "the registry no longer has it, and its version is not published: it "
+        "was rejected or withdrawn.",
+    }[state]
+    return attempt.outcome(
+        Kind.DECIDED, f"This stage was already decided elsewhere: {now}", error.notice
+    )
+
+
+def _changed_elsewhere(attempt: Attempt, error: RegistryError) -> Outcome:
+    state = refresh_from_registry(attempt.stage)
+    attempt.record(
+        Action.DECISION_REFUSED,
+        error,
+        why="decided or changed elsewhere",
+        registry_state=str(state or "unknown"),
+    )
+    now = {
+        State.APPROVED: "The registry shows it approved.",
+        State.REJECTED: "The registry no longer has it: it was rejected or withdrawn.",
+        State.PENDING: "It is still staged at the registry.",
+        None: "The portal could not read where it stands now.",
+    }[state]
+    return attempt.outcome(
+        Kind.DECIDED,
+        f"This stage was already decided or changed elsewhere (the registry answered "
+        f"{error.status}: {error.message}). {now}",
+        error.notice,
+    )
+
+
+def _said(error: RegistryError) -> str:
+    return f"{error.status}: {error.message}" if error.status else error.message
+
+
+def _sentences(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
 
 
 def already_decided(stage: StagedVersion) -> str:
@@ -384,7 +553,9 @@ def claim_decision(stage_pk: int) -> datetime | None:
     """Take the right to send this stage's decision; the claim's timestamp, or None."""
     now = timezone.now()
     claimed = (
-        StagedVersion.objects.filter(pk=stage_pk, state=State.PENDING)
+        StagedVersion.objects.filter(
+            pk=stage_pk, state=State.PENDING, unanswered_decision__isnull=True
+        )
         .filter(
             Q(decision_claimed_at__isnull=True)
             | Q(decision_claimed_at__lt=now - DECISION_CLAIM_LEASE)
@@ -407,24 +578,131 @@ def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: R
     saw the stage vanish in the meantime and marked it decided elsewhere.
     """
     approved = attempt.decision == Decision.APPROVE
-    now = timezone.now()
+    state = State.APPROVED if approved else State.REJECTED
     with transaction.atomic():
         StagedVersion.objects.filter(pk=stage.pk).update(
-            state=State.APPROVED if approved else State.REJECTED,
-            decided_by=user,
-            decided_npm_user=attempt.npm_user,
-            decided_at=now,
-            decision_reason=attempt.reason,
-            decided_in_portal=True,
-            decision_claimed_at=None,
-            resolved_at=now,
-            resolved_elsewhere=False,
+            **outcomes.decided_in_portal(
+                state, user, attempt.npm_user, attempt.reason, timezone.now()
+            )
         )
         WebAuthChallenge.objects.filter(stage=stage).delete()
         stage.refresh_from_db()
         attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
         NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, stage)
     logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
+
+
+# -- No answer: the outcome is unknown until the registry shows it ------------------------------
+
+# Statuses that mean a gateway gave up waiting for the registry, which may still have done it.
+GATEWAY_GAVE_UP = {502, 504}
+
+
+def unanswered_error(error: RegistryError) -> bool:
+    """Whether the decision may have been applied although no answer said so."""
+    return isinstance(error, Unavailable) and (
+        error.status is None or error.status in GATEWAY_GAVE_UP
+    )
+
+
+def unanswered_decision(stage: StagedVersion) -> UnansweredDecision | None:
+    return UnansweredDecision.objects.filter(stage=stage).select_related("stage", "user").first()
+
+
+def record_unanswered(attempt: Attempt, user: User, error: RegistryError) -> UnansweredDecision:
+    """The decision went out and no answer came back: remember it (the claim stays taken)."""
+    with transaction.atomic():
+        unanswered = UnansweredDecision.objects.create(
+            stage=attempt.stage,
+            user=user,
+            npm_user=attempt.npm_user,
+            decision=attempt.decision,
+            reason=attempt.reason,
+            factor=attempt.factor,
+            sent_at=timezone.now(),
+        )
+        attempt.record(Action.DECISION_OUTCOME_UNKNOWN, error, why="no answer")
+    logger.warning("%s of %s got no answer (%s); checking", attempt.decision, attempt.stage, error)
+    return unanswered
+
+
+def await_outcome(attempt: Attempt, user: User, error: RegistryError) -> Outcome:
+    """Look at the registry for a few seconds; then say what is known, or that Greenroom is
+    still checking (the sync pass goes on looking)."""
+    unanswered = record_unanswered(attempt, user, error)
+    deadline = time.monotonic() + settings.GREENROOM_DECISION_CHECK_SECONDS
+    while True:
+        settlement = check_once(unanswered, attempt.actor)
+        if settlement.result != Result.UNKNOWN or time.monotonic() >= deadline:
+            return settled_outcome(unanswered, settlement, error.notice)
+        time.sleep(settings.GREENROOM_DECISION_CHECK_INTERVAL)
+
+
+def check_once(unanswered: UnansweredDecision, actor: Actor) -> outcomes.Settlement:
+    """One look with the sync token, recorded if it tells how the decision ended."""
+    timeout = max(
+        1.0, min(settings.GREENROOM_DECISION_TIMEOUT, settings.GREENROOM_DECISION_CHECK_SECONDS)
+    )
+    try:
+        with sync_client(timeout=timeout) as client:
+            seen = outcomes.look(client, unanswered.stage)
+    except Exception as e:  # a missing registry setting, for example: keep checking later
+        seen = outcomes.Look(outcomes.Seen.UNREADABLE, error=type(e).__name__)
+    return outcomes.settle(unanswered, seen, actor)
+
+
+def check_unanswered(stage: StagedVersion, actor: Actor) -> Outcome | None:
+    """ "Check now": one look at an unanswered decision on `stage`; None if there is none."""
+    unanswered = unanswered_decision(stage)
+    if unanswered is None:
+        return None
+    return settled_outcome(unanswered, check_once(unanswered, actor))
+
+
+def settled_outcome(
+    unanswered: UnansweredDecision, settlement: outcomes.Settlement, notice: str = ""
+) -> Outcome:
+    decision = Decision(unanswered.decision)
+    stage = unanswered.stage
+    if settlement.result == Result.UNKNOWN:
+        return Outcome(Kind.UNKNOWN, decision, checking_words(unanswered), notice)
+    if settlement.result == Result.APPLIED:
+        verb = "approved and published" if decision == Decision.APPROVE else "rejected"
+        return Outcome(
+            Kind.DONE,
+            decision,
+            f"{stage.package_name}@{stage.version} was {verb} by the registry, as npm user "
+            f"{unanswered.npm_user}: its answer never came, but the registry now shows it.",
+            notice,
+        )
+    if settlement.state == State.PENDING:
+        return Outcome(
+            Kind.FAILED,
+            decision,
+            f"The registry did not {decision} it: the stage is still staged, so that request "
+            "changed nothing. You may decide again.",
+            notice,
+        )
+    stage.refresh_from_db()
+    return Outcome(
+        Kind.DECIDED,
+        decision,
+        f"The registry did not answer, and now shows this stage {settlement.state} "
+        f"elsewhere, not {'approved' if decision == Decision.APPROVE else 'rejected'} by "
+        "your request.",
+        notice,
+    )
+
+
+def checking_words(unanswered: UnansweredDecision) -> str:
+    done = "approved" if unanswered.decision == Decision.APPROVE else "rejected"
+    who = unanswered.user.get_username() if unanswered.user else "a former user"
+    return (
+        f"We did not hear back from the registry; it may have {done}. Greenroom is checking… "
+        f"({unanswered.decision} sent by {who} at {unanswered.sent_at:%H:%M:%S} UTC, as npm "
+        f"user {unanswered.npm_user}). Approve and reject come back only once the registry "
+        "shows how it ended."
+    )
 
 
 def refresh_from_registry(stage: StagedVersion) -> State | None:

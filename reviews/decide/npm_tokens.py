@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -18,12 +19,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.mirror.registry import (
+    Forbidden,
     IpNotAllowed,
     RegistryClient,
     RegistryError,
@@ -135,9 +138,11 @@ def link(user: User, token: str, actor: Actor) -> NpmToken:
             "The registry refused this token from the portal's address: its IP allowlist does "
             "not include this server."
         ) from None
-    except Unauthorized:
+    except (Unauthorized, Forbidden):
+        # Registries answer 401 or 403 for a revoked token: either way it is not usable.
         raise TokenError(
-            "The registry did not accept this token (wrong, revoked or expired)."
+            "The registry did not accept this token (wrong, revoked or expired): create a new "
+            "token and link that one."
         ) from None
     except RegistryError as e:
         raise TokenError(
@@ -166,6 +171,59 @@ def unlink(user: User, actor: Actor) -> bool:
         audit.record(Action.NPM_ACCOUNT_UNLINKED, actor, npm_user=record.npm_user)
     logger.info("%s unlinked the npm account %s", user, record.npm_user)
     return True
+
+
+# -- Refused codes: a count and a time, never a code ----------------------------------------------
+
+# Registries lock an account for a few minutes after about five refused codes; the page warns
+# from the third refused within this window.
+CODE_FAILURE_WINDOW = timedelta(minutes=15)
+CODE_FAILURES_LOCK = 5
+CODE_FAILURES_WARN = 3
+
+
+def record_code_failure(record: NpmToken) -> int:
+    """One more refused code for this person; how many within CODE_FAILURE_WINDOW now."""
+    now = timezone.now()
+    fresh = NpmToken.objects.filter(pk=record.pk).filter(
+        code_failures_since__gte=now - CODE_FAILURE_WINDOW
+    )
+    if not fresh.update(code_failures=F("code_failures") + 1):
+        NpmToken.objects.filter(pk=record.pk).update(code_failures=1, code_failures_since=now)
+    return recent_code_failures(record)
+
+
+def clear_code_failures(record: NpmToken) -> None:
+    NpmToken.objects.filter(pk=record.pk).update(code_failures=0, code_failures_since=None)
+
+
+def recent_code_failures(record: NpmToken) -> int:
+    fresh = (
+        NpmToken.objects.filter(pk=record.pk)
+        .values_list("code_failures", "code_failures_since")
+        .first()
+    )
+    if fresh is None or fresh[1] is None or fresh[1] < timezone.now() - CODE_FAILURE_WINDOW:
+        return 0
+    return fresh[0]
+
+
+def lock_out_warning(failures: int) -> str:
+    """What to say before (or after) a registry may lock the account, or nothing."""
+    if failures >= CODE_FAILURES_LOCK:
+        return (
+            f"{failures} codes were refused in the last {_minutes(CODE_FAILURE_WINDOW)}: your npm "
+            "account may now be locked for a few minutes. Wait before you type another code."
+        )
+    if failures >= CODE_FAILURES_WARN:
+        left = CODE_FAILURES_LOCK - failures
+        more = {1: "One more failure", 2: "Two more failures"}.get(left, f"{left} more failures")
+        return f"{more} may lock your npm account for a few minutes."
+    return ""
+
+
+def _minutes(window: timedelta) -> str:
+    return f"{int(window.total_seconds() // 60)} minutes"
 
 
 @dataclass(frozen=True)

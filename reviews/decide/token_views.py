@@ -13,6 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviews.audit.trail import Actor
 from reviews.decide import npm_tokens
+from reviews.teams.forms import StagingNpmUserForm
+from reviews.teams.policy import staging_npm_user
 
 
 class LinkTokenForm(forms.Form):
@@ -31,9 +33,11 @@ def the_user(request: HttpRequest) -> User:
 def render_settings(
     request: HttpRequest, form: LinkTokenForm | None = None, status: int = 200
 ) -> HttpResponse:
+    user = the_user(request)
     ctx = {
-        "linked": npm_tokens.linked_record(the_user(request)),
+        "linked": npm_tokens.linked_record(user),
         "form": form or LinkTokenForm(),
+        "staging_form": StagingNpmUserForm(initial={"staging_npm_user": staging_npm_user(user)}),
     }
     return render(request, "reviews/settings.html", ctx, status=status)
 

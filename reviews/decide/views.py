@@ -16,6 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,11 +24,13 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews.audit.trail import Actor
+from reviews.audit import trail as audit
+from reviews.audit.trail import Action, Actor
 from reviews.decide import decisions, npm_tokens
 from reviews.decide.decisions import Decision, Kind, Outcome
 from reviews.models import Role, StagedVersion
 from reviews.tasks import verify_published_digest_task
+from reviews.teams import policy
 from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
 
 logger = logging.getLogger(__name__)
@@ -46,25 +49,32 @@ class OneTimeCodeInput(forms.TextInput):
 
 
 def code_field() -> forms.CharField:
+    # Letters too: a recovery code (registries accept one in place of the app's code).
     return forms.CharField(
         required=False,
-        max_length=16,
+        max_length=80,
         widget=OneTimeCodeInput(
             attrs={
                 "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "pattern": "[0-9 ]*",
-                "size": 10,
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "pattern": r"[A-Za-z0-9 \-]*",
+                "size": 20,
             }
         ),
-        label="One-time code",
+        label="One-time code or recovery code",
     )
 
 
 def clean_code(value: str) -> str:
     code = value.replace(" ", "")
-    if code and not decisions.CODE_RE.fullmatch(code):
-        raise forms.ValidationError("A one-time code is 6 to 8 digits.")
+    if code and not (
+        decisions.CODE_RE.fullmatch(code) or decisions.RECOVERY_CODE_RE.fullmatch(code)
+    ):
+        raise forms.ValidationError(
+            "Type the 6 to 8 digits from your authenticator app, or a recovery code "
+            "(8 to 64 letters, digits or hyphens)."
+        )
     return code
 
 
@@ -77,10 +87,20 @@ class ApproveForm(forms.Form):
     )
     acknowledge_unread = forms.BooleanField(required=False, label=decisions.UNREAD_ACKNOWLEDGEMENT)
     otp = code_field()
+    # Asked only when the team policy wants new critical/high findings acknowledged.
+    acknowledge_findings = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, unread: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, findings: int = 0, unread: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.findings = findings
         self.unread = unread
+        field = self.fields["acknowledge_findings"]
+        if findings:
+            field.required = True
+            field.label = f"I have read the {findings} critical/high findings"
+            field.error_messages["required"] = "Tick this once you have read the findings."
+        else:
+            del self.fields["acknowledge_findings"]
         if unread:
             # Checked here for a plain answer; decisions.decide() refuses without it too.
             field = self.fields["acknowledge_unread"]
@@ -124,8 +144,33 @@ DecisionForm = ApproveForm | RejectForm
 def make_form(decision: Decision, stage: StagedVersion, data: Any = None) -> DecisionForm:
     if decision == Decision.APPROVE:
         unread = stage.unread_tarball() if stage.state == StagedVersion.State.PENDING else ""
-        return ApproveForm(data, unread=unread)
+        return ApproveForm(data, findings=findings_to_acknowledge(stage), unread=unread)
     return RejectForm(data, stage=stage)
+
+
+def findings_to_acknowledge(stage: StagedVersion) -> int:
+    """New critical/high findings the approver must tick as read (0: no tick asked)."""
+    if not policy.policy_for(stage.package_name).acknowledge_findings:
+        return 0
+    return policy.new_severe_findings(stage)
+
+
+def policy_check(stage: StagedVersion, user: User) -> policy.PersonCheck:
+    linked = npm_tokens.linked_record(user)
+    return policy.for_person(stage, user, linked.npm_user if linked else None)
+
+
+def refuse_by_policy(request: HttpRequest, stage: StagedVersion, reason: str) -> None:
+    """A 403 with the reason; the refusal is audited like the decision function's own."""
+    linked = npm_tokens.linked_record(request.user) if isinstance(request.user, User) else None
+    audit.record(
+        Action.DECISION_REFUSED,
+        Actor.from_request(request),
+        stage=stage,
+        npm_user=linked.npm_user if linked else "",
+        payload={"decision": "approve", "why": "team policy", "policy": reason},
+    )
+    raise PermissionDenied(f"Not approved: {reason} Nothing was sent to the registry.")
 
 
 def decidable_stage(request: HttpRequest, stage_id: UUID) -> tuple[StagedVersion, User]:
@@ -158,6 +203,9 @@ def render_decide(
     challenge = decisions.pending_challenge(stage, user)
     if challenge is not None and challenge.decision != decision:
         challenge = None
+    unanswered = decisions.unanswered_decision(stage)
+    if outcome is not None and outcome.kind == Kind.UNKNOWN:
+        outcome = None  # the checking state below says it
     ctx = {
         "stage": stage,
         "decision": decision,
@@ -173,6 +221,9 @@ def render_decide(
             else None
         ),
         "poll_every": POLL_EVERY_SECONDS,
+        "checking": decisions.checking_words(unanswered) if unanswered else "",
+        "may_decide": True,
+        "check": policy_check(stage, user) if decision == Decision.APPROVE else None,
     }
     return render(request, "reviews/decide.html", ctx, status=status)
 
@@ -186,6 +237,8 @@ def finish(
     outcome: Outcome,
 ) -> HttpResponse:
     queue_follow_up(stage, outcome)
+    if outcome.kind == Kind.POLICY:
+        raise PermissionDenied(f"Not approved: {outcome.message} Nothing was sent to the registry.")
     if outcome.kind == Kind.DONE:
         messages.success(request, outcome.message)
         if outcome.notice:
@@ -219,7 +272,10 @@ def decision_panel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
         "may_decide": role is not None and role >= Role.APPROVER,
         "linked": npm_tokens.linked_record(user) if user else None,
         "challenge": decisions.pending_challenge(stage, user) if user else None,
+        "check": policy_check(stage, user) if user else None,
     }
+    unanswered = decisions.unanswered_decision(stage)
+    ctx["checking"] = decisions.checking_words(unanswered) if unanswered else ""
     return render(request, "reviews/_decision_panel.html", ctx)
 
 
@@ -234,6 +290,8 @@ def send(request: HttpRequest, stage_id: UUID, decision: Decision) -> HttpRespon
     form = make_form(decision, stage, request.POST)
     if not form.is_valid():
         return render_decide(request, stage, user, decision, form, status=400)
+    if decision == Decision.APPROVE:
+        approve_policy(request, stage, user, form)
     outcome = decisions.decide(
         stage,
         user,
@@ -244,6 +302,18 @@ def send(request: HttpRequest, stage_id: UUID, decision: Decision) -> HttpRespon
         acknowledged_unread=bool(form.cleaned_data.get("acknowledge_unread")),
     )
     return finish(request, stage, user, decision, form, outcome)
+
+
+def approve_policy(
+    request: HttpRequest, stage: StagedVersion, user: User, form: DecisionForm
+) -> None:
+    """The team policy at the moment of the click, before anything goes to the registry."""
+    findings = getattr(form, "findings", 0)
+    if findings and form.cleaned_data.get("acknowledge_findings"):
+        policy.acknowledge_findings(stage, user, findings, Actor.from_request(request))
+    gate = policy.check_approval(stage, user)
+    if gate.refusal:
+        refuse_by_policy(request, stage, gate.refusal)
 
 
 @login_required
@@ -312,3 +382,23 @@ def security_key_cancel(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     if decisions.cancel_security_key(stage, user, Actor.from_request(request)):
         messages.info(request, "The security-key confirmation was cancelled. Nothing was changed.")
     return HttpResponseRedirect(stage_url(stage), status=303)
+
+
+@login_required
+@require_POST
+def decision_check(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """ "Check now" on a decision the registry did not answer: one look at the registry."""
+    stage, _ = decidable_stage(request, stage_id)
+    outcome = decisions.check_unanswered(stage, Actor.from_request(request))
+    if outcome is None:
+        messages.info(request, "No decision is waiting for the registry's answer.")
+        return HttpResponseRedirect(stage_url(stage), status=303)
+    queue_follow_up(stage, outcome)
+    level = {Kind.DONE: messages.SUCCESS, Kind.FAILED: messages.WARNING}.get(
+        outcome.kind, messages.INFO
+    )
+    messages.add_message(request, level, outcome.message)
+    done = outcome.kind in {Kind.DONE, Kind.DECIDED}
+    return HttpResponseRedirect(
+        stage_url(stage) if done else form_url(stage, outcome.decision), status=303
+    )

@@ -218,7 +218,11 @@ def analyse(
 
 
 def analyse_tarballs(
-    old: TarballSource | None, new: TarballSource, limits: Limits = DEFAULT_LIMITS
+    old: TarballSource | None,
+    new: TarballSource,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    also_keep: Callable[[FileEntry, FileEntry | None], bool] | None = None,
 ) -> PackageAnalysis:
     """Read both tarballs (in memory, within `limits`) and analyse the whole package.
 
@@ -228,9 +232,14 @@ def analyse_tarballs(
     more streaming those files one at a time into libgit2. A baseline that cannot be rewound is
     read once, keeping all its text files' bytes (within the same budget). Files past a budget
     keep no line counts (`Changeset.stats_complete` is then False).
+
+    `also_keep(entry, baseline_entry)` keeps more of the staged side's bytes in
+    `PackageAnalysis.new.contents` (the risk rules read added and changed files from there),
+    within the same budget; `baseline_entry` is the baseline's file at that path, or None.
     """
     if old is None:
-        new_archive = read_archive(new, limits)
+        keep = (lambda entry: also_keep(entry, None)) if also_keep is not None else False
+        new_archive = read_archive(new, limits, keep_contents=keep)
         return PackageAnalysis(None, new_archive, _changeset(None, new_archive.files, _no_counts))
 
     old_start = _rewind_point(old)
@@ -246,8 +255,18 @@ def analyse_tarballs(
             and not entry.is_binary
         )
 
-    new_archive = read_archive(new, limits, keep_contents=differs)
-    new_contents = new_archive.contents
+    def kept(entry: FileEntry) -> bool:
+        return differs(entry) or (
+            also_keep is not None and also_keep(entry, old_files.get(entry.path))
+        )
+
+    new_archive = read_archive(new, limits, keep_contents=kept)
+    # Line counts only for what `differs` asked for (`also_keep` may have kept more).
+    new_contents = {
+        path: data
+        for path, data in new_archive.contents.items()
+        if path in new_archive.files and differs(new_archive.files[path])
+    }
     counted: dict[str, tuple[int, int]] = {}
     if old_start is None:
         for path, data in new_contents.items():

@@ -9,28 +9,66 @@ of Pygments inside `.highlight`, and `data-` attributes on the rows of hidden un
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
+from typing import Protocol
 
 from reviews.inspect.diffing import DiffKind, DiffLine, FileDiff, FileView, Gap, Hunk, SideInfo
 from reviews.inspect.textcheck import escape_and_mark
 
-__all__ = ["render_context", "render_side_by_side", "render_unified", "render_view"]
+__all__ = [
+    "LineHooks",
+    "render_context",
+    "render_side_by_side",
+    "render_unified",
+    "render_view",
+]
+
+OLD, NEW = "old", "new"
 
 
-def render_unified(diff: FileDiff, path: str, *, old_path: str | None = None) -> str:
-    """The unified diff: one table, old and new line numbers, then the line."""
+Marks = Mapping[int, str]
+"""Staged line number -> the risk findings on that line, in words (shown as a marker)."""
+
+
+class LineHooks(Protocol):
+    """What a page adds to a rendered file: the inside of each line-number cell (a link to
+    comment on that line, say) and rows after a line (its comment threads). Both return HTML
+    the caller built and escaped."""
+
+    def number(self, side: str, number: int) -> str: ...
+
+    def after(self, old_no: int | None, new_no: int | None, colspan: int) -> str: ...
+
+
+def render_unified(
+    diff: FileDiff,
+    path: str,
+    *,
+    old_path: str | None = None,
+    hooks: LineHooks | None = None,
+    marks: Marks | None = None,
+) -> str:
+    """The unified diff: one table, old and new line numbers, then the line. Each staged line
+    number is an anchor (`#L12`); lines in `marks` carry a finding marker."""
     body: list[str] = []
     gaps = {gap.before_hunk: gap for gap in diff.gaps}
     for index, hunk in enumerate(diff.hunks):
         body.append(_gap_row(gaps.get(index), colspan=3))
         body.append(f'<tr class="gr-hunk-header"><td colspan="3">{escape(hunk.header)}</td></tr>')
-        body.extend(_unified_row(line) for line in hunk.lines)
+        body.extend(_unified_row(line, hooks, marks) for line in hunk.lines)
     body.append(_gap_row(gaps.get(len(diff.hunks)), colspan=3))
     return _frame(diff, path, old_path, "unified", body)
 
 
-def render_side_by_side(diff: FileDiff, path: str, *, old_path: str | None = None) -> str:
+def render_side_by_side(
+    diff: FileDiff,
+    path: str,
+    *,
+    old_path: str | None = None,
+    hooks: LineHooks | None = None,
+    marks: Marks | None = None,
+) -> str:
     """Baseline on the left, staged version on the right, changed lines paired."""
     body: list[str] = []
     gaps = {gap.before_hunk: gap for gap in diff.gaps}
@@ -39,10 +77,12 @@ def render_side_by_side(diff: FileDiff, path: str, *, old_path: str | None = Non
         body.append(_hunk_header(hunk, colspan=4))
         for row in hunk.rows:
             body.append(
-                f'<tr class="gr-row gr-{row.kind}">'
-                f"{_number(row.old_no)}{_code(row.old_html)}"
-                f"{_number(row.new_no)}{_code(row.new_html)}</tr>"
+                f"<tr{_row_attrs(f'gr-row gr-{row.kind}', row.new_no, marks)}>"
+                f"{_number(row.old_no, OLD, hooks)}{_code(row.old_html)}"
+                f"{_number(row.new_no, NEW, hooks, anchor=True)}{_code(row.new_html)}</tr>"
             )
+            if hooks is not None:
+                body.append(hooks.after(row.old_no, row.new_no, 4))
     body.append(_gap_row(gaps.get(len(diff.hunks)), colspan=4))
     return _frame(diff, path, old_path, "side-by-side", body)
 
@@ -58,12 +98,26 @@ def render_context(lines: Sequence[DiffLine], *, side_by_side: bool = False) -> 
     return "".join(_unified_row(line) for line in lines)
 
 
-def render_view(view: FileView, path: str) -> str:
-    """A whole file with line numbers (or the notice saying why it is not shown)."""
-    rows = [
-        f'<tr class="gr-line">{_number(number)}{_code(html)}</tr>'
-        for number, html in enumerate(view.lines, 1)
-    ]
+def render_view(
+    view: FileView,
+    path: str,
+    *,
+    side: str = NEW,
+    hooks: LineHooks | None = None,
+    marks: Marks | None = None,
+) -> str:
+    """A whole file with line numbers (or the notice saying why it is not shown); `side` says
+    which tarball the file was read from, for the hooks."""
+    rows = []
+    for number, html in enumerate(view.lines, 1):
+        rows.append(
+            f"<tr{_row_attrs('gr-line', number, marks)}>"
+            f"{_number(number, side, hooks, anchor=side == NEW)}{_code(html)}</tr>"
+        )
+        if hooks is not None:
+            rows.append(
+                hooks.after(number if side == OLD else None, number if side == NEW else None, 2)
+            )
     parts = [
         f'<div class="gr-file gr-kind-{view.kind}" data-lexer="{escape(view.lexer)}">',
         f'<div class="gr-file-header"><span class="gr-path">{escape_and_mark(path)}</span>'
@@ -102,11 +156,15 @@ def _frame(diff: FileDiff, path: str, old_path: str | None, layout: str, body: l
     return "".join(parts)
 
 
-def _unified_row(line: DiffLine) -> str:
-    return (
-        f'<tr class="gr-line gr-{line.kind}">{_number(line.old_no)}{_number(line.new_no)}'
-        f"{_code(line.html)}</tr>"
+def _unified_row(line: DiffLine, hooks: LineHooks | None = None, marks: Marks | None = None) -> str:
+    row = (
+        f"<tr{_row_attrs(f'gr-line gr-{line.kind}', line.new_no, marks)}>"
+        f"{_number(line.old_no, OLD, hooks)}"
+        f"{_number(line.new_no, NEW, hooks, anchor=True)}{_code(line.html)}</tr>"
     )
+    if hooks is None:
+        return row
+    return row + hooks.after(line.old_no, line.new_no, 3)
 
 
 def _hunk_header(hunk: Hunk, colspan: int) -> str:
@@ -124,10 +182,27 @@ def _gap_row(gap: Gap | None, colspan: int) -> str:
     )
 
 
-def _number(number: int | None) -> str:
+def _row_attrs(classes: str, new_no: int | None, marks: Marks | None) -> str:
+    mark = marks.get(new_no) if marks and new_no is not None else None
+    if mark is None:
+        return f' class="{classes}"'
+    return f' class="{classes} gr-finding" title="{escape(mark)}" data-finding="{escape(mark)}"'
+
+
+def _number(
+    number: int | None,
+    side: str = "",
+    hooks: LineHooks | None = None,
+    *,
+    anchor: bool = False,
+) -> str:
+    """A line-number cell; `anchor` makes it the target of `#L<number>` (staged lines)."""
     if number is None:
         return '<td class="gr-ln"></td>'
-    return f'<td class="gr-ln" data-line="{number}">{number}</td>'
+    inside = hooks.number(side, number) if hooks is not None and side else str(number)
+    side_attr = f' data-side="{side}"' if side else ""
+    anchor_attr = f' id="L{number}"' if anchor else ""
+    return f'<td class="gr-ln"{anchor_attr}{side_attr} data-line="{number}">{inside}</td>'
 
 
 def _code(html: str | None) -> str:

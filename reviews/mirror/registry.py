@@ -657,8 +657,12 @@ def _message(body: object, text: str, reason: str) -> str:
 
 
 def _reply(response: requests.Response) -> Reply:
+    # The status is the answer: a body that breaks off after a 201 or 204 does not undo it.
     with response:
-        content = _read_body(response, MAX_ERROR_BODY, truncate=True)
+        try:
+            content = _read_body(response, MAX_ERROR_BODY, truncate=True)
+        except Unavailable:
+            content = b""
     try:
         body = json.loads(content) if content else None
     except (ValueError, RecursionError):

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action
-from reviews.mirror import leases
+from reviews.mirror import leases, throttle
 from reviews.mirror.registry import (
     NotFound,
     Packument,
@@ -252,8 +252,12 @@ def _resolve_vanished(
     client: RegistryClient, listed: set[uuid.UUID], started: datetime, summary: SyncSummary
 ) -> None:
     # A row another pass saw after this one began is in a newer listing than ours.
+    # A stage with an unanswered decision is the decision room's to settle (reviews.tasks
+    # runs that first): it is read there with the decision it waits on in mind.
     pending = StagedVersion.objects.filter(
-        state=StagedVersion.State.PENDING, last_seen_at__lt=started
+        state=StagedVersion.State.PENDING,
+        last_seen_at__lt=started,
+        unanswered_decision__isnull=True,
     ).order_by("id")
     vanished = [sv for sv in pending if sv.stage_id not in listed]
     packuments: dict[str, Packument | None] = {}
@@ -415,11 +419,14 @@ def fetch_and_check(
 def _download_and_check(
     client: RegistryClient, staged_version: StagedVersion
 ) -> tuple[Verdict, Tarball]:
-    with client.download_stage_tarball(
-        staged_version.stage_id,
-        settings.GREENROOM_TARBALL_MAX_BYTES,
-        max_seconds=DOWNLOAD_MAX_SECONDS,
-    ) as tarball:
+    with (
+        throttle.download_slot(),
+        client.download_stage_tarball(
+            staged_version.stage_id,
+            settings.GREENROOM_TARBALL_MAX_BYTES,
+            max_seconds=DOWNLOAD_MAX_SECONDS,
+        ) as tarball,
+    ):
         verdict = check_tarball(
             tarball,
             name=staged_version.package_name,

@@ -28,7 +28,7 @@ import re
 import smtplib
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,11 +47,13 @@ from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.models import (
     DeliveryStatus,
+    LineComment,
     Membership,
     Notification,
     NotificationEvent,
     NotificationMode,
     NotificationPreference,
+    Review,
     Role,
     StagedVersion,
     Team,
@@ -60,13 +62,17 @@ from reviews.models import (
     notification_event_key,
 )
 from reviews.review.analysis import current_baseline
+from reviews.review.risk import stage_findings
 from reviews.teams.access import pattern_matches, patterns_q
+from reviews.teams.policy import stager_ids
 
 logger = logging.getLogger(__name__)
 
 EventKind = NotificationEvent.Kind
 Kind = Notification.Kind
 State = StagedVersion.State
+# Reviews and line comments: who hears is the people involved, not the whole team.
+DISCUSSION_KINDS = (EventKind.REVIEW, EventKind.COMMENT, EventKind.REPLY, EventKind.RESOLVED)
 
 SEND_LEASE = timedelta(minutes=5)  # longer than an SMTP conversation can take (EMAIL_TIMEOUT)
 MAX_SEND_ATTEMPTS = 5
@@ -189,6 +195,9 @@ class Highlights:
     new_dependencies: list[str] = field(default_factory=list)  # "left-pad ^1.3.0"
     first_release: bool = False
     note: str = ""  # why there are no counts (the analysis was refused or failed)
+    risk: str = ""  # highest severity among new and changed findings ("" for none)
+    findings: list[str] = field(default_factory=list)  # "critical a.js:4 Reads NPM_TOKEN…"
+    more_findings: int = 0  # new and changed findings not listed
 
     @property
     def changed_files(self) -> int:
@@ -196,6 +205,7 @@ class Highlights:
 
 
 MAX_HIGHLIGHTS = 20
+TOP_FINDINGS = 5
 
 
 def highlights(stage: StagedVersion) -> Highlights | None:
@@ -211,7 +221,7 @@ def highlights(stage: StagedVersion) -> Highlights | None:
             return Highlights(note=chosen.problem) if chosen.problem else None
         if not analysis.finished:
             return None
-        return _highlights_of(analysis)
+        return _with_findings(_highlights_of(analysis), analysis, chosen.release_findings)
     except Exception:
         logger.exception("the analysis of %s could not be read", stage)
         return None
@@ -245,6 +255,15 @@ def _highlights_of(analysis: Any) -> Highlights:
         new_dependencies=[one_line(line, 300) for line in dependencies[:MAX_HIGHLIGHTS]],
         first_release=first_release,
     )
+
+
+def _with_findings(found: Highlights, analysis: Any, release: Any) -> Highlights:
+    """The risk and the top new or changed findings (highest severity first)."""
+    news = [f for f in stage_findings(analysis, release or []) if f.counts_for_risk]
+    news.sort(key=lambda f: -f.severity.rank)
+    lines = [one_line(f"{f.severity.value} {f.where}: {f.title}", 300) for f in news[:TOP_FINDINGS]]
+    risk = news[0].severity.value if news else ""
+    return replace(found, risk=risk, findings=lines, more_findings=max(len(news) - TOP_FINDINGS, 0))
 
 
 def ready_to_announce(stage: StagedVersion) -> bool:
@@ -292,6 +311,7 @@ def dispatch_event(event_id: int, *, now: datetime | None = None) -> Fanout:
     wait = timedelta(seconds=settings.GREENROOM_NOTIFY_ANALYSIS_WAIT)
     if (
         event.kind == EventKind.NEW_STAGE
+        and event.stage is not None
         and event.stage.state == State.PENDING
         and not ready_to_announce(event.stage)
         and now < event.created_at + wait
@@ -324,12 +344,20 @@ def _fan_out(
     event: NotificationEvent, now: datetime
 ) -> tuple[list[Notification], list[WebhookDelivery]]:
     stage = event.stage
-    if event.kind in (EventKind.NEW_STAGE, EventKind.REMINDER) and stage.state != State.PENDING:
+    if stage is None:
+        # A team's own event (its policy changed): every member hears, by their choice.
+        assert event.team is not None
+        teams = [event.team]
+        people = recipients(teams)
+    elif event.kind in (EventKind.NEW_STAGE, EventKind.REMINDER) and stage.state != State.PENDING:
         return [], []  # decided before anyone was told: the decision is the news
-    if event.kind == EventKind.REMINDER:
+    elif event.kind == EventKind.REMINDER:
         assert event.team is not None
         teams = [event.team]
         people = recipients(teams, min_role=Role.APPROVER)
+    elif event.kind in DISCUSSION_KINDS:
+        teams = owning_teams(stage.package_name)
+        people = discussion_recipients(event, stage, teams)
     else:
         teams = owning_teams(stage.package_name)
         # The person who decided in the portal knows; everyone else hears.
@@ -364,9 +392,75 @@ def _fan_out(
     return emails, hooks
 
 
+def discussion_recipients(
+    event: NotificationEvent, stage: StagedVersion, teams: list[Team]
+) -> list[Recipient]:
+    """Who hears about a review or a comment: the person who staged the version and everyone
+    who reviewed or commented on it before (for a reply or a resolution: the thread's people
+    too); for a review, also the approvers, who wait for approvals. Never its author; only
+    members of an owning team, by their choice for that team."""
+    author = discussion_author(event)
+    wanted = set(stager_ids(stage))
+    wanted |= set(
+        Review.objects.filter(stage=stage).exclude(author=None).values_list("author_id", flat=True)
+    )
+    if event.kind in (EventKind.REVIEW, EventKind.COMMENT):
+        wanted |= set(
+            LineComment.objects.filter(stage=stage)
+            .exclude(author=None)
+            .values_list("author_id", flat=True)
+        )
+    elif event.comment is not None:
+        root = event.comment.thread_id or event.comment.pk
+        wanted |= set(
+            LineComment.objects.filter(Q(pk=root) | Q(thread_id=root))
+            .exclude(author=None)
+            .values_list("author_id", flat=True)
+        )
+    found = [person for person in recipients(teams) if person.user.pk in wanted]
+    if event.kind == EventKind.REVIEW:
+        known = {person.user.pk for person in found}
+        found += [p for p in recipients(teams, min_role=Role.APPROVER) if p.user.pk not in known]
+    return [person for person in found if person.user.pk != author]
+
+
+def discussion_author(event: NotificationEvent) -> int | None:
+    if event.kind == EventKind.RESOLVED:
+        # The resolution's author is whoever resolved the thread.
+        return event.comment.resolved_by_id if event.comment else None
+    if event.review is not None:
+        return event.review.author_id
+    return event.comment.author_id if event.comment else None
+
+
+def discussion_words(event: NotificationEvent) -> str:
+    """'bob requested changes', 'alice replied on index.js line 4', ..."""
+    if event.review is not None:
+        verbs = {
+            Review.Verdict.APPROVE: "approved",
+            Review.Verdict.REQUEST_CHANGES: "requested changes on",
+            Review.Verdict.COMMENT: "commented on",
+        }
+        return f"{event.review.author_name} {verbs[Review.Verdict(event.review.verdict)]}"
+    comment = event.comment
+    if comment is None:
+        return "someone commented on"
+    where = f"{comment.path} line {comment.line}"
+    if event.kind == EventKind.RESOLVED:
+        who = comment.resolved_by.get_username() if comment.resolved_by else "someone"
+        return f"{who} resolved the thread on {where} of"
+    verb = "replied on" if event.kind == EventKind.REPLY else "commented on"
+    return f"{comment.author_name} {verb} {where} of"
+
+
 def event_summary(event: NotificationEvent) -> str:
     stage = event.stage
+    if stage is None:
+        team = event.team.name if event.team else "a team"
+        return f"The review policy of {team} changed"
     name = f"{stage.package_name}@{stage.version}"
+    if event.kind in DISCUSSION_KINDS:
+        return f"{discussion_words(event)} {name}"
     if event.kind == EventKind.NEW_STAGE:
         return f"New stage: {name}"
     if event.kind == EventKind.REMINDER:
@@ -544,7 +638,12 @@ def send_notification(notification_id: int) -> str:
     if not claimed:
         return BUSY
     notification = Notification.objects.select_related(
-        "user", "team", "event__stage__decided_by", "event__team"
+        "user",
+        "team",
+        "event__stage__decided_by",
+        "event__team",
+        "event__review",
+        "event__comment__resolved_by",
     ).get(pk=notification_id)
     try:
         message = build_message(notification)
@@ -684,16 +783,19 @@ def build_message(notification: Notification) -> EmailMultiAlternatives | None:
         if mode_of(user, team) != NotificationMode.IMMEDIATE:
             return None  # chose the digest or nothing since
         stage = event.stage
-        if notification.kind != Kind.DECIDED and stage.state != State.PENDING:
-            return None
-        name = {
-            Kind.NEW_STAGE: "stage-new",
-            Kind.DECIDED: "stage-decided",
-            Kind.REMINDER: "stage-reminder",
-        }[Kind(notification.kind)]
-        ctx.update(stage_context(stage, notification.created_at))
+        if stage is None:
+            name = "team-policy"
+            ctx.update(policy_context(team))
+        else:
+            waiting_kind = notification.kind in (Kind.NEW_STAGE, Kind.REMINDER)
+            if waiting_kind and stage.state != State.PENDING:
+                return None
+            name = EMAIL_TEMPLATES[Kind(notification.kind)]
+            ctx.update(stage_context(stage, notification.created_at))
+        if notification.kind in DISCUSSION_KINDS:
+            ctx.update(discussion_context(event))
         ctx.update(event=event, reminder_number=event.number)
-        if notification.kind == Kind.NEW_STAGE:
+        if notification.kind == Kind.NEW_STAGE and stage is not None:
             found = highlights(stage)
             ctx.update(highlights=found, analysis_missing=found is None)
     unsubscribe = unsubscribe_url(user, teams)
@@ -706,6 +808,38 @@ def build_message(notification: Notification) -> EmailMultiAlternatives | None:
         "X-Greenroom-Event": str(notification.kind),
     }
     return make_message(name, user.email, ctx, headers)
+
+
+EMAIL_TEMPLATES = {
+    Kind.NEW_STAGE: "stage-new",
+    Kind.DECIDED: "stage-decided",
+    Kind.REMINDER: "stage-reminder",
+    Kind.REVIEW: "stage-discussion",
+    Kind.COMMENT: "stage-discussion",
+    Kind.REPLY: "stage-discussion",
+    Kind.RESOLVED: "stage-discussion",
+}
+
+
+def discussion_context(event: NotificationEvent) -> dict[str, Any]:
+    """What a review or comment email says: who did what, its text, and a link to it."""
+    assert event.stage is not None
+    url = absolute(reverse("reviews:stage", args=[event.stage.stage_id]))
+    text = ""
+    if event.review is not None:
+        text = event.review.body
+        url += "#reviews"
+    elif event.comment is not None:
+        text = "" if event.kind == EventKind.RESOLVED else event.comment.body
+        url += f"#thread-{event.comment.thread_id or event.comment.pk}"
+    return {"what": discussion_words(event), "text": text, "discussion_url": url}
+
+
+def policy_context(team: Team) -> dict[str, Any]:
+    return {
+        "policy_team": team,
+        "team_url": absolute(reverse("reviews:team", args=[team.slug])),
+    }
 
 
 def stage_context(stage: StagedVersion, now: datetime) -> dict[str, Any]:

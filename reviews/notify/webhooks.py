@@ -54,8 +54,10 @@ from reviews.models import (
     WebhookDelivery,
 )
 from reviews.notify.dispatch import (
+    DISCUSSION_KINDS,
     absolute,
     decision_words,
+    discussion_words,
     event_summary,
     highlights,
     one_line,
@@ -325,6 +327,8 @@ def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
             "greenroom": {"event": "webhook.test", "team": delivery.team.slug},
         }
     stage = event.stage
+    if stage is None:
+        return team_payload(delivery.team, event)
     url = absolute(reverse("reviews:stage", args=[stage.stage_id]))
     name = f"{stage.package_name}@{stage.version}"
     facts: dict[str, Any] = {
@@ -353,7 +357,13 @@ def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
                 changed_files=found.counts,
                 install_scripts=found.install_scripts,
                 new_dependencies=found.new_dependencies,
+                risk=found.risk or "none",
+                top_findings=found.findings,
             )
+            fields.insert(0, ("Risk", found.risk or "none found"))
+            if found.findings:
+                more = f" (and {found.more_findings} more)" if found.more_findings else ""
+                fields.insert(1, ("Findings", "; ".join(found.findings) + more))
             counts = ", ".join(f"{n} {status}" for status, n in found.counts.items())
             fields.append(("Files", counts or "no changes"))
             if found.install_scripts:
@@ -370,6 +380,9 @@ def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
         )
         fields.append(("Decision", words))
         headline = f"{name} was {words}"
+    elif event.kind in DISCUSSION_KINDS:
+        headline = event_summary(event)
+        facts.update(review_event=discussion_words(event))
     else:
         days = max((timezone.now() - stage.staged_at).days, 0)
         facts.update(reminder=event.number, waiting_days=days)
@@ -390,6 +403,16 @@ def payload_for(delivery: WebhookDelivery) -> dict[str, Any]:
             }
         ],
         "greenroom": facts,
+    }
+
+
+def team_payload(team: Team, event: NotificationEvent) -> dict[str, Any]:
+    """A team's own event (its review policy changed): a line and a link to the team page."""
+    url = absolute(reverse("reviews:team", args=[team.slug]))
+    summary = one_line(event_summary(event), 300)
+    return {
+        "text": f"{slack_escape(summary)} <{url}|See it in Greenroom>",
+        "greenroom": {"event": str(event.kind), "team": team.slug, "url": url},
     }
 
 

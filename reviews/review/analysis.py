@@ -62,6 +62,7 @@ from reviews.inspect.diffing import (
 from reviews.inspect.highlight import lexer_name
 from reviews.inspect.manifest_diff import EntryChange, ManifestDiff, diff_manifests
 from reviews.inspect.render import render_context
+from reviews.inspect.rules import PairScan
 from reviews.inspect.storable import storable, storable_text
 from reviews.mirror import leases
 from reviews.mirror.registry import (
@@ -82,11 +83,13 @@ from reviews.models import (
     StagedVersion,
     Tarball,
 )
+from reviews.review import risk
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Of what an `Analysis` stores; bump it and pairs are analysed again into new rows."""
+FORMAT_VERSION = 2
+"""Of what an `Analysis` stores; bump it and pairs are analysed again into new rows.
+2: risk findings (`reviews.review.risk`)."""
 MAX_ATTEMPTS = 3
 """Claims of one pair whose worker died or ran past the lease; then it fails, with why."""
 MAX_ERROR_CHARS = 1000
@@ -247,11 +250,14 @@ def _analyse_stage(
     analysis = None if problem else analysis_for(baseline_tarball, staged)
     if against is None:
         record_baseline(stage, staged, choice, published, analysis, problem)
+        record_maintainers(stage, packument)
     if analysis is None:
         return Outcome(NO_BASELINE, message=problem)
     status = run_analysis(analysis.pk, again=again)
     if status == SKIPPED:
         status = Analysis.objects.values_list("status", flat=True).get(pk=analysis.pk)
+    if against is None:
+        risk.record_stage_risk(stage, packument)
     return Outcome(status, analysis.pk)
 
 
@@ -303,6 +309,26 @@ def record_baseline(
             "chosen_at": timezone.now(),
         },
     )
+
+
+MAX_MAINTAINERS = 500
+
+
+def maintainer_names(packument: Packument | None) -> list[str] | None:
+    """The packument's `maintainers` names (None: no packument to read them from)."""
+    if packument is None:
+        return None
+    listed = packument.raw.get("maintainers")
+    if not isinstance(listed, list):
+        return []
+    names = [item.get("name") if isinstance(item, dict) else item for item in listed]
+    return [name[:214] for name in names if isinstance(name, str) and name][:MAX_MAINTAINERS]
+
+
+def record_maintainers(stage: StagedVersion, packument: Packument | None) -> None:
+    """Keep who maintains the package, read with the baseline, so the stage page can say
+    before the click whether the registry will let a person approve."""
+    StageBaseline.objects.filter(stage=stage).update(maintainers=maintainer_names(packument))
 
 
 def baseline_of(row: StageBaseline, staged_version: str) -> Baseline | None:
@@ -603,8 +629,9 @@ def run_analysis(analysis_id: int, *, again: bool = False) -> str:
     try:
         analysis = Analysis.objects.select_related("baseline", "staged").get(id=analysis_id)
         with leases.Heartbeat(partial(bump_analysis_claim, analysis_id, claim)):
-            package, manifest = compute(analysis.baseline, analysis.staged, archive_limits())
-        return save_analysis(analysis_id, claim, package, manifest, time.monotonic() - started)
+            package, manifest, scan = compute(analysis.baseline, analysis.staged, archive_limits())
+        seconds = time.monotonic() - started
+        return save_analysis(analysis_id, claim, package, manifest, seconds, scan=scan)
     except Exception as e:
         # A bug, a lost file or a row the database refuses must not leave the analysis
         # "running" (the page would say "Analysing…" until the lease ends, and again after).
@@ -614,26 +641,34 @@ def run_analysis(analysis_id: int, *, again: bool = False) -> str:
 
 
 def compute(
-    baseline: Tarball | None, staged: Tarball, limits: Limits
-) -> tuple[PackageAnalysis, ManifestDiff]:
-    """The whole-package analysis and the package.json diff, from the stored tarballs."""
+    baseline: Tarball | None, staged: Tarball, limits: Limits, *, rules: bool = True
+) -> tuple[PackageAnalysis, ManifestDiff, PairScan | None]:
+    """The whole-package analysis, the package.json diff and the risk findings (unless
+    `rules` is off, or a tarball was refused), from the stored tarballs."""
+    rule_limits = risk.scan_limits()
+    keep = risk.keep_for_rules(rule_limits) if rules else None
     with _opened(staged) as opened, _opened(baseline) as old:
         new = cast(BinaryIO, opened)
-        package = analyse_tarballs(old, new, limits)
+        package = analyse_tarballs(old, new, limits, also_keep=keep)
         new.seek(0)
         new_manifest = read_members(new, [MANIFEST], limits).get(MANIFEST)
         old_manifest = None
         if old is not None:
             old.seek(0)
             old_manifest = read_members(old, [MANIFEST], limits).get(MANIFEST)
-    manifest = diff_manifests(
-        old_manifest,
-        new_manifest,
-        old_has_binding_gyp=package.old is not None and BINDING_GYP in package.old.files,
-        new_has_binding_gyp=BINDING_GYP in package.new.files,
-        first_release=baseline is None,
-    )
-    return package, manifest
+        manifest = diff_manifests(
+            old_manifest,
+            new_manifest,
+            old_has_binding_gyp=package.old is not None and BINDING_GYP in package.old.files,
+            new_has_binding_gyp=BINDING_GYP in package.new.files,
+            first_release=baseline is None,
+        )
+        scan = None
+        if rules:
+            scan = risk.scan_package(
+                package, manifest, new_manifest, old_manifest, old, limits, rule_limits
+            )
+    return package, manifest, scan
 
 
 def save_analysis(
@@ -642,6 +677,8 @@ def save_analysis(
     package: PackageAnalysis,
     manifest: ManifestDiff,
     seconds: float,
+    *,
+    scan: PairScan | None = None,
 ) -> str:
     """Store the result, if the claim is still ours; the status stored (or SKIPPED)."""
     changeset = package.changeset
@@ -654,6 +691,7 @@ def save_analysis(
         "manifest": manifest_data(manifest, first_release=changeset.first_release),
         "unpacked_bytes": package.new.unpacked_bytes,
         "seconds": round(seconds, 3),
+        **risk.risk_fields(package, scan),
     }
     if refusal is not None:
         fields.update(

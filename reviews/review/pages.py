@@ -2,12 +2,15 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
 
 from reviews.models import StagedVersion
+from reviews.review import discussion_views
 from reviews.review import views as review_views
 from reviews.teams.access import get_visible_stage, is_staff, unowned_stages, visible_stages
 
@@ -15,6 +18,18 @@ STAGES_PER_PAGE = 50
 STAGE_HISTORY_ROWS = 50
 ALL_STATES = "all"
 STATE_CHOICES = [*StagedVersion.State.choices, (ALL_STATES, "All")]
+# The risk filter keeps stages whose risk is at least this (StageBaseline.risk_rank).
+RISK_CHOICES = [
+    ("", "Any"),
+    ("critical", "Critical"),
+    ("high", "High or above"),
+    ("medium", "Medium or above"),
+    ("low", "Low or above"),
+    ("none", "None found"),
+    ("unknown", "Not analysed yet"),
+]
+RISK_RANKS = {"critical": 5, "high": 4, "medium": 3, "low": 2}
+SORTS = {"risk": "Risk, highest first", "": "Newest first"}
 
 
 @login_required
@@ -24,20 +39,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if state not in dict(STATE_CHOICES):
         state = StagedVersion.State.PENDING
 
+    risk = request.GET.get("risk", "")
+    risk = risk if risk in dict(RISK_CHOICES) else ""
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in SORTS else ""
+
     stages = visible_stages(request.user)
     if state != ALL_STATES:
         stages = stages.filter(state=state)
     if package:
         stages = stages.filter(package_name__icontains=package)
+    stages = with_risk(stages, risk, sort)
 
     page_obj = Paginator(stages, STAGES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     ctx = {
         "page_obj": page_obj,
-        "filters": {"package": package, "state": state},
+        "filters": {"package": package, "state": state, "risk": risk, "sort": sort},
         "state_choices": STATE_CHOICES,
+        "risk_choices": RISK_CHOICES,
+        "sort_choices": SORTS,
         "query_without_page": f"{query.urlencode()}&" if query else "",
+        "query_without_sort": _query_without(request, "page", "sort"),
         "unowned_pending": (
             unowned_stages().filter(state=StagedVersion.State.PENDING).count()
             if is_staff(request.user)
@@ -45,6 +69,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
     }
     return render(request, "reviews/dashboard.html", ctx)
+
+
+@login_required
+@require_GET
+def all_files(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """Every changed file on one page, each diff loaded as it scrolls into view (htmx); the
+    files this person ticked as viewed start collapsed."""
+    stage = get_visible_stage(request.user, stage_id)
+    review = review_views.review_page(request, stage, None)
+    files, more = review_views.changed_files(review)
+    ctx = {"stage": stage, "review": review, "files": files, "more": more}
+    return render(request, "reviews/review/all_files.html", ctx)
 
 
 @login_required
@@ -65,7 +101,33 @@ def stage_detail(request: HttpRequest, stage_id: UUID, path: str | None = None) 
         "may_recheck": review_views.may_recheck(request, stage),
         "check_due": stage.next_check_at is not None and stage.next_check_at <= timezone.now(),
         "unread": stage.unread_tarball(),
+        "team_review": discussion_views.team_review(request, stage, review.comparison),
     }
     response = render(request, "reviews/stage.html", ctx)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
+
+
+def with_risk(stages: QuerySet[StagedVersion], risk: str, sort: str) -> QuerySet[StagedVersion]:
+    """Each stage's risk (from its baseline choice, when it is for the tarball it has now),
+    filtered to at least `risk` and sorted by it when asked."""
+    stages = stages.annotate(
+        risk=F("review_baseline__risk"), risk_rank=F("review_baseline__risk_rank")
+    )
+    current = F("review_baseline__staged_tarball_id")
+    if risk in RISK_RANKS:
+        stages = stages.filter(risk_rank__gte=RISK_RANKS[risk], tarball_id=current)
+    elif risk == "none":
+        stages = stages.filter(risk_rank=0, tarball_id=current)
+    elif risk == "unknown":
+        stages = stages.filter(risk_rank__isnull=True)
+    if sort == "risk":
+        stages = stages.order_by(F("risk_rank").desc(nulls_last=True), "-staged_at", "-id")
+    return stages
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return f"{query.urlencode()}&" if query else ""

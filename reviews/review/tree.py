@@ -41,6 +41,12 @@ class TreeFile:
     """Over the inline diff limit: shown as a notice, not lines."""
     lines_added: int | None = None
     lines_removed: int | None = None
+    findings: int = 0
+    """Risk findings on this file."""
+    worst: str = ""
+    """The highest severity among its new and changed findings, or "existing"."""
+    viewed: bool = False
+    """Ticked as viewed by the person looking, for the content it has now."""
 
 
 @dataclass(slots=True)
@@ -132,6 +138,13 @@ def _file_item(
     tags = []
     if file.is_binary:
         tags.append('<span class="gr-tag">binary</span>')
+    if file.findings:
+        noun = "finding" if file.findings == 1 else "findings"
+        level = escape(file.worst)
+        tags.append(
+            f'<span class="gr-risk gr-risk-{level}" title="{file.findings:,} {noun}, '
+            f'highest new or changed: {level}">&#9873; {file.findings:,}</span>'
+        )
     if file.oversized:
         tags.append('<span class="gr-tag gr-tag-warn">over the file limit</span>')
     elif file.huge:
@@ -142,6 +155,8 @@ def _file_item(
             f' <span class="gr-lines"><span class="gr-added">+{file.lines_added:,}</span> '
             f'<span class="gr-removed">&minus;{file.lines_removed or 0:,}</span></span>'
         )
+    if file.viewed:
+        tags.append('<span class="gr-viewed" title="you viewed this file">\N{CHECK MARK}</span>')
     selected = ' aria-current="page"' if file.path == current else ""
     return (
         f'<li class="gr-file gr-status-{status}" data-path="{escape(_visible(file.path))}">'

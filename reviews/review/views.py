@@ -21,8 +21,10 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.safestring import SafeString, mark_safe
@@ -31,12 +33,15 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews.audit.trail import Actor
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
-from reviews.inspect.render import render_side_by_side, render_unified, render_view
+from reviews.inspect.render import NEW, OLD, render_side_by_side, render_unified, render_view
 from reviews.inspect.textcheck import escape_and_mark
 from reviews.mirror import sync
 from reviews.mirror.tarballs import open_stored
 from reviews.models import Analysis, FileChangeRow, PublishedTarball, Role, StagedVersion
 from reviews.review import analysis as review_analysis
+from reviews.review import discussion
+from reviews.review import risk as review_risk
+from reviews.review.risk_view import RiskView, file_marks, risk_view, tree_marks
 from reviews.review.tree import MINUS, TreeFile, render_tree
 from reviews.tasks import analyse_stage_task, download_stage_tarball_task
 from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
@@ -46,6 +51,7 @@ LAYOUT_SESSION_KEY = "review_layout"
 TREE_MAX_FILES = 5000
 POLL_EVERY_SECONDS = 2
 _GAP_ROW = re.compile(r'<tr class="gr-gap" data-gap="(\d+)"')
+_COMMENT_AT = re.compile(r"(old|new)-([0-9]{1,9})")
 _TREE_FIELDS = (
     "path",
     "status",
@@ -81,6 +87,8 @@ class Comparison:
     versions: list[str] = field(default_factory=list)
     problem: str = ""
     baseline_check: str = ""
+    release_findings: list[dict[str, Any]] = field(default_factory=list)
+    """What the release itself says (tag move, stager): the same whatever the baseline."""
 
     @property
     def ready(self) -> bool:
@@ -93,6 +101,7 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
     chosen = review_analysis.current_baseline(stage)
     versions = list(chosen.published) if chosen else []
     default = (chosen.version or None) if chosen else None
+    release = list(chosen.release_findings or []) if chosen else []
     if against is not None and against == default:
         against = None
     if against is None:
@@ -106,6 +115,7 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
             analysis=chosen.analysis,
             default_version=default,
             versions=versions,
+            release_findings=release,
         )
         if chosen.problem:
             found.state, found.problem = "problem", chosen.problem
@@ -120,6 +130,7 @@ def compare_with(stage: StagedVersion, against: str | None) -> Comparison:
         against=against,
         default_version=default,
         versions=versions,
+        release_findings=release,
     )
     if against not in versions:
         found.state = "unknown-version"
@@ -165,6 +176,8 @@ class FilePane:
     html: SafeString
     layout_links: list[tuple[str, str, bool]]
     context_url: str = ""
+    viewed: bool = False
+    other_threads: list[discussion.Thread] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +190,8 @@ class ReviewPage:
     layout: str = "unified"
     filter_text: str = ""
     changed_only: bool = True
+    with_findings: bool = False
+    risk: RiskView | None = None
     tree_html: SafeString = field(default_factory=SafeString)
     tree_shown: int = 0
     tree_more: bool = False
@@ -184,6 +199,15 @@ class ReviewPage:
     manifest: list[dict[str, Any]] = field(default_factory=list)
     manifest_problems: list[SafeString] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    request: HttpRequest | None = None
+    may_comment: bool = False
+    comment_at: tuple[str, int] | None = None
+    """`?comment=new-12`: the line whose new-comment form is open."""
+    viewed: set[str] = field(default_factory=set)
+    viewed_changed: int = 0
+    changed_files: int = 0
+    all_files: bool = False
+    """Drawn as one pane of the all-files page (htmx target `pane-N`), not the file page."""
 
     @property
     def page_path(self) -> str:
@@ -222,10 +246,24 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     comparison = compare_with(stage, against)
     query = f"?{urlencode({'against': comparison.against})}" if comparison.against else ""
     page = ReviewPage(stage, comparison, query, path=path, layout=_layout(request))
+    page.request = request
+    page.all_files = request.headers.get("HX-Target", "").startswith("pane-")
     page.filter_text = request.GET.get("q", "").strip()[:200]
+    role = role_for_package(request.user, stage.package_name)
+    page.may_comment = role is not None and role >= Role.REVIEWER
+    asked = _COMMENT_AT.fullmatch(request.GET.get("comment", ""))
+    if asked and page.may_comment:
+        page.comment_at = (asked.group(1), int(asked.group(2)))
     changed = request.GET.getlist("changed")
     page.changed_only = not changed or changed[-1] != "0"
+    page.with_findings = request.GET.get("findings") == "1"
     analysis = comparison.analysis
+    if analysis is not None and analysis.finished:
+        page.risk = risk_view(
+            review_risk.stage_findings(analysis, comparison.release_findings),
+            ran=analysis.risk_findings is not None,
+            link=lambda path, line: file_url(stage, path, query) + (f"#L{line}" if line else ""),
+        )
     if analysis is not None:
         page.findings = [
             {
@@ -237,10 +275,13 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
         ]
     if not comparison.ready or analysis is None:
         return page
+    row = None
     if path is not None:
         row = FileChangeRow.objects.filter(analysis=analysis, path=path).first()
         if row is None:
             raise Http404("No such file in this review")
+    _count_viewed(page, analysis, request.user)
+    if row is not None:
         page.pane = file_pane(page, analysis, row)
     _fill_tree(page, analysis)
     page.manifest, page.manifest_problems = manifest_groups(analysis.manifest)
@@ -251,10 +292,11 @@ def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
     """The fragment an htmx request targets, or None for the whole page."""
     target = request.headers.get("HX-Target", "")
     response: HttpResponse | None = None
-    if target == "diff" and page.pane is not None:
-        response = render(request, "reviews/review/_file.html", {"review": page})
+    ctx = {"review": page, "stage": page.stage}
+    if (target == "diff" or page.all_files) and page.pane is not None:
+        response = render(request, "reviews/review/_file.html", ctx)
     elif target == "tree":
-        response = render(request, "reviews/review/_tree.html", {"review": page})
+        response = render(request, "reviews/review/_tree.html", ctx)
     elif target == "review-pending":
         if page.comparison.state in ("waiting", "queued"):
             response = render(request, "reviews/review/_pending.html", {"review": page})
@@ -263,6 +305,62 @@ def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
     if response is not None:
         patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
+
+
+def _count_viewed(page: ReviewPage, analysis: Analysis, user: object) -> None:
+    """The person's viewed ticks that still hold, and "12 of 40 changed files viewed"."""
+    page.viewed = discussion.viewed_paths(
+        page.stage, user if isinstance(user, User) else None, analysis
+    )
+    page.changed_files = (
+        analysis.files_added + analysis.files_removed + analysis.files_modified
+    ) + analysis.files_renamed
+    if page.viewed:
+        page.viewed_changed = (
+            FileChangeRow.objects.filter(analysis=analysis, path__in=list(page.viewed))
+            .exclude(status="unchanged")
+            .count()
+        )
+
+
+ALL_FILES_MAX = 500
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    path: str
+    status: str
+    url: str
+    anchor: str
+    viewed: bool
+    lines_added: int | None
+    lines_removed: int | None
+
+
+def changed_files(page: ReviewPage) -> tuple[list[ListedFile], bool]:
+    """The analysis' changed files for the all-files page (the first ALL_FILES_MAX), each
+    with its viewed tick; and whether there are more."""
+    if page.analysis is None:
+        return [], False
+    rows = (
+        FileChangeRow.objects.filter(analysis=page.analysis)
+        .exclude(status="unchanged")
+        .order_by("ordinal")
+        .values_list("path", "status", "lines_added", "lines_removed")[: ALL_FILES_MAX + 1]
+    )
+    found = [
+        ListedFile(
+            path,
+            status,
+            file_url(page.stage, path, page.query),
+            discussion.file_anchor(path),
+            path in page.viewed,
+            added,
+            removed,
+        )
+        for path, status, added, removed in rows
+    ]
+    return found[:ALL_FILES_MAX], len(found) > ALL_FILES_MAX
 
 
 def _layout(request: HttpRequest) -> str:
@@ -276,11 +374,14 @@ def _layout(request: HttpRequest) -> str:
 
 
 def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
+    marks = tree_marks(review_risk.findings_of(analysis.risk_findings))
     rows = FileChangeRow.objects.filter(analysis=analysis)
     if page.changed_only:
         rows = rows.exclude(status="unchanged")
     if page.filter_text:
         rows = rows.filter(path__icontains=page.filter_text)
+    if page.with_findings:
+        rows = rows.filter(path__in=list(marks))
     limit = review_analysis.diff_options().limits.max_side_bytes
     files = [
         TreeFile(
@@ -294,6 +395,9 @@ def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
             huge=max(size or 0, old_size or 0) > limit,
             lines_added=lines_added,
             lines_removed=lines_removed,
+            findings=marks.get(path, (0, ""))[0],
+            worst=marks.get(path, (0, ""))[1],
+            viewed=path in page.viewed,
         )
         for (
             path,
@@ -330,17 +434,96 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
         + quote(row.path, safe="/")
         + (page.query or "?")
     )
+    hooks = CommentHooks(page, row, url)
+    marks = file_marks(review_risk.findings_of(analysis.risk_findings), row.path)
     try:
         if page.layout == "file":
-            html = render_view(review_analysis.file_view(analysis, row, options), row.path)
+            side = NEW if row.sha256 else OLD
+            view = review_analysis.file_view(analysis, row, options)
+            html = render_view(view, row.path, side=side, hooks=hooks, marks=marks)
         else:
             diff = review_analysis.file_diff(analysis, row, options)
             render = render_side_by_side if page.layout == "split" else render_unified
-            html = render(diff, row.path, old_path=row.old_path or None)
+            html = render(diff, row.path, old_path=row.old_path or None, hooks=hooks, marks=marks)
             html = _expandable(html, context_url, page.layout)
     except review_analysis.FileUnavailable as e:
         html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
-    return FilePane(row, page.layout, mark_safe(html), links, context_url)  # noqa: S308
+    pane = FilePane(row, page.layout, mark_safe(html), links, context_url)  # noqa: S308
+    pane.viewed = row.path in page.viewed
+    pane.other_threads = hooks.not_drawn()
+    return pane
+
+
+class CommentHooks:
+    """Line numbers that open a comment form, and each line's threads drawn under it."""
+
+    def __init__(self, page: ReviewPage, row: FileChangeRow, url: str) -> None:
+        self.page = page
+        self.row = row
+        self.url = url + ("&" if "?" in url else "?")
+        self.threads = discussion.mark_outdated(
+            discussion.threads(page.stage, row.path), page.analysis
+        )
+        self.placed: dict[tuple[str, int], list[discussion.Thread]] = {}
+        for thread in self.threads:
+            if not thread.outdated:
+                key = (thread.root.side, thread.root.line)
+                self.placed.setdefault(key, []).append(thread)
+        self.drawn: set[int] = set()
+
+    def number(self, side: str, number: int) -> str:
+        if not self.page.may_comment:
+            return str(number)
+        url = escape(f"{self.url}comment={side}-{number}")
+        label = "baseline" if side == OLD else "staged"
+        push = "" if self.page.all_files else ' hx-push-url="true"'
+        return (
+            f'<a class="gr-ln-link" href="{url}#new-comment" hx-get="{url}" '
+            f'hx-target="closest .review-pane"{push} title="Comment on {label} line {number}">'
+            f"{number}</a>"
+        )
+
+    def after(self, old_no: int | None, new_no: int | None, colspan: int) -> str:
+        parts = []
+        for side, number in ((OLD, old_no), (NEW, new_no)):
+            if number is None:
+                continue
+            for thread in self.placed.get((side, number), []):
+                if thread.root.pk not in self.drawn:
+                    self.drawn.add(thread.root.pk)
+                    parts.append(self._row("reviews/review/_thread.html", colspan, thread=thread))
+            if self.page.comment_at == (side, number):
+                self.page.comment_at = None  # one form, under the first row showing the line
+                parts.append(
+                    self._row(
+                        "reviews/review/_comment_form.html",
+                        colspan,
+                        side=side,
+                        line=number,
+                        side_label="baseline" if side == OLD else "staged",
+                    )
+                )
+        return "".join(parts)
+
+    def _row(self, template: str, colspan: int, **ctx: Any) -> str:
+        inner = render_to_string(
+            template,
+            {
+                "review": self.page,
+                "stage": self.page.stage,
+                "row": self.row,
+                "where": "file",
+                "may_comment": self.page.may_comment,
+                "against": self.page.comparison.against or "",
+                **ctx,
+            },
+            request=self.page.request,
+        )
+        return f'<tr class="gr-comment-row"><td colspan="{colspan}">{inner}</td></tr>'
+
+    def not_drawn(self) -> list[discussion.Thread]:
+        """Threads of this file not drawn on a line: outdated, or on lines the diff hides."""
+        return [thread for thread in self.threads if thread.root.pk not in self.drawn]
 
 
 def _expandable(html: str, context_url: str, layout: str) -> str:

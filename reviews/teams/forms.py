@@ -3,6 +3,7 @@ from django.contrib.auth.models import User
 
 from reviews.models import Role
 from reviews.teams.access import is_valid_pattern
+from reviews.teams.policy import MAX_REQUIRED_APPROVALS
 
 
 class MemberForm(forms.Form):
@@ -29,3 +30,35 @@ class PatternForm(forms.Form):
                 "Use a package name, or a name with * wildcards such as @acme/* or @acme/ui-*."
             )
         return pattern
+
+
+class PolicyForm(forms.Form):
+    required_approvals = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_REQUIRED_APPROVALS,
+        label="Approving reviews before the final approve",
+        help_text="From distinct people with the reviewer role or above; 0 lets one approver "
+        "decide alone.",
+    )
+    no_self_approval = forms.BooleanField(
+        required=False, label="The person who staged a version may not approve it"
+    )
+    acknowledge_findings = forms.BooleanField(
+        required=False, label="New critical or high findings must be ticked as read to approve"
+    )
+
+
+NPM_NAME = r"^(?:[A-Za-z0-9][A-Za-z0-9._~-]*)?$"
+
+
+class StagingNpmUserForm(forms.Form):
+    staging_npm_user = forms.RegexField(
+        regex=NPM_NAME,
+        max_length=214,
+        required=False,
+        label="npm user you stage with from CI",
+        error_messages={"invalid": "An npm user name: lowercase letters, digits, - . _ ~."},
+    )
+
+    def clean_staging_npm_user(self) -> str:
+        return str(self.cleaned_data["staging_npm_user"]).strip().lower()

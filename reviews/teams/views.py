@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from reviews.audit.trail import Actor
 from reviews.models import PackagePattern, Role, Team
 from reviews.teams import changes as teams
+from reviews.teams import policy
 from reviews.teams.access import (
     Overlap,
     get_administered_team,
@@ -23,7 +24,7 @@ from reviews.teams.access import (
     team_role,
     visible_teams,
 )
-from reviews.teams.forms import MemberForm, PatternForm
+from reviews.teams.forms import MemberForm, PatternForm, PolicyForm, StagingNpmUserForm
 
 
 @login_required
@@ -45,6 +46,7 @@ def render_team(
     pattern_form: PatternForm | None = None,
     invalid: dict[str, Any] | None = None,
     pending_overlaps: list[Overlap] | None = None,
+    policy_form: PolicyForm | None = None,
 ) -> HttpResponse:
     """The team page; `invalid` carries a higher room's form with errors (the notification
     settings), which the page's template tags pick up from the context."""
@@ -61,10 +63,11 @@ def render_team(
         "member_form": member_form or MemberForm(),
         "pattern_form": pattern_form or PatternForm(),
         "roles": Role.choices,
+        "policy_form": policy_form or PolicyForm(initial=policy_initial(team)),
         **(invalid or {}),
     }
     # A refused form is a 400; a pattern waiting for staff to confirm its overlaps is not.
-    refused = (member_form or pattern_form or invalid) and not pending_overlaps
+    refused = (member_form or pattern_form or policy_form or invalid) and not pending_overlaps
     return render(request, "reviews/team.html", ctx, status=400 if refused else 200)
 
 
@@ -128,3 +131,40 @@ def team_remove_pattern(request: HttpRequest, slug: str, pattern_id: int) -> Htt
     require_staff_for_patterns(request.user)
     teams.remove_pattern(team, pattern_id, Actor.from_request(request))
     return redirect("reviews:team", slug=team.slug)
+
+
+def policy_initial(team: Team) -> dict[str, object]:
+    return {
+        "required_approvals": team.required_approvals,
+        "no_self_approval": team.no_self_approval,
+        "acknowledge_findings": team.acknowledge_findings,
+    }
+
+
+@login_required
+@require_POST
+def team_set_policy(request: HttpRequest, slug: str) -> HttpResponse:
+    """A team admin changes the team's review policy (audited, and announced to the team)."""
+    team = get_administered_team(request.user, slug)
+    form = PolicyForm(request.POST)
+    if not form.is_valid():
+        return render_team(request, slug, policy_form=form)
+    if policy.set_policy(team, Actor.from_request(request), **form.cleaned_data):
+        messages.success(request, "The review policy was changed.")
+    return redirect("reviews:team", slug=team.slug)
+
+
+@login_required
+@require_POST
+def set_staging_npm_user(request: HttpRequest) -> HttpResponse:
+    """A person names the npm user they stage with from CI, so that no-self-approval knows
+    them by it too (it can only make the rule stricter for them)."""
+    assert isinstance(request.user, User)  # login_required ran first
+    form = StagingNpmUserForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("staging_npm_user", [])))
+    elif policy.set_staging_npm_user(
+        request.user, form.cleaned_data["staging_npm_user"], Actor.from_request(request)
+    ):
+        messages.success(request, "Your CI npm user was saved.")
+    return redirect("reviews:settings")

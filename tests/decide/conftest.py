@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,10 @@ class Registry:
         return NpmPerson(name, self.live.token(name), secret)
 
     @property
+    def other_mode(self) -> bool:
+        return self.live.compat == "other"
+
+    @property
     def alice(self) -> NpmPerson:
         return self.people["alice"]
 
@@ -139,10 +144,15 @@ class Registry:
             return str(stage.stage_id) in state.stages
 
     def revoke_tokens_of(self, name: str) -> None:
+        """Revoked, not forgotten: a registry may answer a revoked token differently."""
         with Store(self.live.data_dir).write() as state:
-            for key, token in list(state.tokens.items()):
+            for token in state.tokens.values():
                 if token.user == name:
-                    del state.tokens[key]
+                    token.revoked = True
+
+    def reject_elsewhere(self, stage: StagedVersion) -> None:
+        with RegistryClient(self.url, self.ci_token, timeout=5) as client:
+            client.reject_stage(stage.stage_id)
 
     def publish_behind_the_stage(self, stage: StagedVersion) -> None:
         """Put the staged version into the packument directly, as a conflicting release."""
@@ -178,9 +188,20 @@ def traffic(monkeypatch: pytest.MonkeyPatch, stage_traffic: StageTraffic) -> Tra
     return seen
 
 
+# `@both_modes`: the test runs against npm's answers and against those of another open-source
+# registry (`LiveRegistry(compat="other")`, devregistry/README.md); the portal must be right
+# with either.
+both_modes = pytest.mark.parametrize("registry", ["npm", "other"], indirect=True)
+
+
 @pytest.fixture
-def registry(live_registry: LiveRegistry, traffic: Traffic, settings: LazySettings) -> Registry:
-    reg = Registry(live_registry, traffic)
+def registry(
+    request: pytest.FixtureRequest,
+    registry_factory: Callable[..., LiveRegistry],
+    traffic: Traffic,
+    settings: LazySettings,
+) -> Registry:
+    reg = Registry(registry_factory(compat=getattr(request, "param", "npm")), traffic)
     settings.GREENROOM_REGISTRY_URL = reg.url
     settings.GREENROOM_SYNC_TOKEN = reg.sync_token
     settings.GREENROOM_DECISION_TIMEOUT = 5

@@ -95,7 +95,7 @@ def test_a_wrong_code_asks_again_and_keeps_nothing_then_a_right_one_works(
 
     assert response.status_code == 200
     body = response.content.decode()
-    assert "did not accept that code: it is wrong or has expired" in body
+    assert "did not accept that code (wrong, already used, or too many attempts" in body
     assert 'name="otp"' in body
     assert wrong not in body  # the form keeps nothing secret
     assert "ship it" in body  # but keeps what is not
@@ -122,7 +122,9 @@ def test_a_malformed_code_is_refused_before_the_registry(registry: Registry, wor
     response = approve(client_for(world.approver), stage, otp="12ab56")
 
     assert response.status_code == 400
-    assert "A one-time code is 6 to 8 digits." in response.content.decode()
+    assert "Type the 6 to 8 digits from your authenticator app, or a recovery code" in (
+        response.content.decode()
+    )
     assert registry.traffic.approvals() == 0
 
 
@@ -151,32 +153,13 @@ def test_a_revoked_token_is_named_and_must_be_linked_again(registry: Registry, w
     response = approve(client_for(world.approver), stage)
 
     body = response.content.decode()
-    assert "Your linked npm token is no longer valid" in body
-    assert "Link it again" in body
+    assert "The registry no longer accepts your linked npm token" in body
+    assert "Link a new token" in body
     stage.refresh_from_db()
     assert stage.state == State.PENDING
     assert stage.decision_claimed_at is None
     event = last_event(stage)
     assert (event.action, event.registry_status) == (Action.DECISION_REFUSED, 401)
-
-
-def test_an_npm_account_without_publish_rights_is_told_so(registry: Registry, world: World):
-    stage = registry.stage()
-    link(world.approver, registry.mallory)
-
-    response = approve(client_for(world.approver), stage, otp=registry.mallory.code())
-
-    body = response.content.decode()
-    assert "your npm account (mallory) may not publish this package" in body
-    assert registry.still_staged(stage)
-    stage.refresh_from_db()
-    assert stage.state == State.PENDING
-    event = last_event(stage)
-    assert (event.action, event.registry_status, event.npm_user) == (
-        Action.DECISION_REFUSED,
-        403,
-        "mallory",
-    )
 
 
 def test_a_stage_approved_elsewhere_in_between_is_refreshed(registry: Registry, world: World):
@@ -187,8 +170,7 @@ def test_a_stage_approved_elsewhere_in_between_is_refreshed(registry: Registry, 
     response = approve(client_for(world.approver), stage, otp=registry.alice.code())
 
     body = response.content.decode()
-    assert "already decided or changed elsewhere" in body
-    assert "The registry shows it approved." in body
+    assert "This stage was already decided elsewhere: the registry shows it approved." in body
     stage.refresh_from_db()
     assert stage.state == State.APPROVED
     assert stage.resolved_elsewhere
@@ -231,27 +213,6 @@ def test_a_registry_error_changes_nothing_and_is_not_retried(registry: Registry,
     assert registry.still_staged(stage)
     event = last_event(stage)
     assert (event.action, event.registry_status) == (Action.DECISION_FAILED, 500)
-
-
-def test_a_registry_that_does_not_answer_in_time(registry: Registry, world: World, settings):
-    settings.GREENROOM_DECISION_TIMEOUT = 0.3
-    stage = registry.stage()
-    link(world.approver, registry.alice)
-    registry.live.set_faults(
-        [{"method": "POST", "path": "/approve$", "delay": 1.0, "status": 503, "times": 1}]
-    )
-
-    response = approve(client_for(world.approver), stage, otp=registry.alice.code())
-
-    body = response.content.decode()
-    assert "did not answer in time. Nothing was changed; try again." in body
-    stage.refresh_from_db()
-    assert stage.state == State.PENDING
-    assert stage.decision_claimed_at is None
-    event = last_event(stage)
-    assert event.action == Action.DECISION_FAILED
-    assert event.registry_status is None
-    assert event.payload["why"] == "no answer"
 
 
 @pytest.mark.parametrize(

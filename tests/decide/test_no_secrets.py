@@ -27,7 +27,15 @@ from django.views.debug import ExceptionReporter
 from reviews.audit.trail import Action
 from reviews.decide.decisions import DecisionCrashed
 from reviews.models import AuditEvent, WebAuthChallenge
-from tests.decide.conftest import Registry, approve, client_for, link, poll, reject
+from tests.decide.conftest import (
+    Registry,
+    approve,
+    both_modes,
+    client_for,
+    link,
+    poll,
+    reject,
+)
 from tests.personas import World
 
 pytestmark = pytest.mark.django_db
@@ -192,6 +200,45 @@ def test_no_code_or_token_is_kept_anywhere(
     assert [list(m["body"][0]) for m in tasks] == [[first.pk], [second.pk]]
     assert any("SELECT" in r.getMessage() for r in every_log_record.records)  # SQL was logged
 
+    assert secrets.found_in(log_text(every_log_record)) == []
+    audit_rows = [json.dumps(e.__dict__, default=str) for e in AuditEvent.objects.all()]
+    assert secrets.found_in("\n".join(audit_rows)) == []
+    assert secrets.found_in(database_text()) == []
+    assert secrets.found_in(cache_text()) == []
+    assert secrets.found_in(broker_text(celery_messages)) == []
+
+
+@both_modes
+def test_no_recovery_code_is_kept_anywhere(
+    registry: Registry,
+    world: World,
+    every_log_record: pytest.LogCaptureFixture,
+    celery_messages: list[Any],
+    django_capture_on_commit_callbacks: Any,
+):
+    secrets = Secrets()
+    client = client_for(world.approver)
+    assert client.post(LINK_URL, {"token": secrets.add(registry.alice.token)}).status_code == 302
+    issued = registry.live.recovery_codes("alice")
+    first = registry.stage("@acme/widget", "1.0.0")
+    second = registry.stage("@acme/widget", "1.1.0")
+
+    # One the registry never issued (refused either way), then two real ones, one with hyphens.
+    never_issued = secrets.add("0123456789abcdef")
+    assert never_issued not in issued
+    assert approve(client, first, otp=never_issued).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        approve(client, first, otp=secrets.add(issued[0]))
+    hyphenated = secrets.add("-".join(issued[1][i : i + 4] for i in range(0, 16, 4)))
+    reject(client, second, confirm_version="1.1.0", reason="no", otp=hyphenated)
+    secrets.add(issued[1])
+
+    factors = {e.payload.get("factor") for e in AuditEvent.objects.filter(stage=first)}
+    assert "recovery code" in factors
+    if registry.other_mode:  # the registry took them: they really were sent and used
+        first.refresh_from_db()
+        second.refresh_from_db()
+        assert (first.state, second.state) == ("approved", "rejected")
     assert secrets.found_in(log_text(every_log_record)) == []
     audit_rows = [json.dumps(e.__dict__, default=str) for e in AuditEvent.objects.all()]
     assert secrets.found_in("\n".join(audit_rows)) == []

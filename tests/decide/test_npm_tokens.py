@@ -15,7 +15,7 @@ from portal import settings as portal_settings
 from reviews.audit.trail import Action
 from reviews.decide import npm_tokens
 from reviews.models import AuditEvent, NpmToken
-from tests.decide.conftest import Registry, approve, client_for, link
+from tests.decide.conftest import Registry, approve, both_modes, client_for, link
 from tests.personas import World
 from tests.portal.test_settings import PRODUCTION_ENV, manage
 
@@ -178,3 +178,19 @@ def test_development_gets_a_fixed_key_only_with_debug(monkeypatch):
     monkeypatch.setattr(portal_settings, "DEBUG", False)
     with pytest.raises(ImproperlyConfigured):
         portal_settings.token_keys()
+
+
+@both_modes
+def test_a_revoked_token_is_refused_when_linking_in_either_registry(
+    registry: Registry, world: World
+):
+    registry.revoke_tokens_of("alice")
+
+    response = client_for(world.approver).post(LINK, {"token": registry.alice.token})
+
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "The registry did not accept this token (wrong, revoked or expired)" in body
+    assert "create a new token and link that one" in body
+    assert "could not check the token" not in body  # a 403 is not a registry hiccup
+    assert not NpmToken.objects.exists()

@@ -169,7 +169,8 @@ def test_a_stage_decided_while_the_key_waits(registry: Registry, world: World):
 
     assert response["HX-Redirect"] == url("stage", stage)
     page = client.get(response["HX-Redirect"]).content.decode()
-    assert "already decided or changed elsewhere" in page
+    assert "already decided elsewhere: the registry shows it approved" in page
+    assert registry.traffic.approvals(with_factor=True) == 0  # the key's token was not spent
     stage.refresh_from_db()
     assert stage.state == StagedVersion.State.APPROVED
     assert stage.resolved_elsewhere

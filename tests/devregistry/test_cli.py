@@ -125,3 +125,23 @@ def test_serve_prints_its_url_first_and_stops_on_sigterm(tmp_path):
         _, stderr = server.communicate(timeout=10)
     assert server.returncode == 0
     assert "GET /-/ping 200" in stderr
+
+
+def test_revoke_and_recovery_codes(tmp_path):
+    data = ["--data", str(tmp_path)]
+    devregistry("adduser", "ann", "--password", "pw", "--otp-secret", pyotp.random_base32(), *data)
+    token = devregistry("token", "ann", *data).stdout.strip()
+
+    codes = devregistry("recovery-codes", "ann", *data)
+    revoked = devregistry("revoke", token, *data)
+    unknown = devregistry("revoke", "npm_" + "0" * 36, *data)
+
+    assert codes.returncode == 0
+    assert re.fullmatch(r"([0-9a-f]{16}\n){5}", codes.stdout)
+    assert (revoked.returncode, revoked.stdout) == (0, "revoked\n")
+    assert (unknown.returncode, unknown.stderr) == (1, "no such token\n")
+    with LiveRegistry(tmp_path, compat="other") as registry:
+        whoami = requests.get(
+            f"{registry.url}-/whoami", headers={"authorization": f"Bearer {token}"}, timeout=5
+        )
+    assert (whoami.status_code, whoami.json()) == (403, {"error": "unauthorized access"})

@@ -48,7 +48,7 @@ def test_a_missing_field_fails():
 
 
 def test_an_undeclared_status_fails():
-    assert exchange("GET", f"/-/stage/{STAGE_ID}", 403, {"message": "no"}).problems()
+    assert exchange("GET", f"/-/stage/{STAGE_ID}", 409, {"message": "no"}).problems()
 
 
 def test_a_bad_access_value_fails():

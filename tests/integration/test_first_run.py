@@ -104,3 +104,12 @@ def test_the_dashboard_shows_six_analysed_stages_as_soon_as_the_url_is_printed(
         assert "Not analysed yet" not in page, link
         assert 'id="review-pending"' not in page, link
         assert 'id="tree"' in page, link
+
+    # The demo shows team review: a two-approval policy, and one stage already under review.
+    reviewed = [carol.get(base + link, timeout=10).text for link in stage_links]
+    under_review = [page for page in reviewed if "Changes requested by bob" in page]
+    assert len(under_review) == 1
+    assert "tiny-colors@1.3.0" in under_review[0]
+    assert "Why does line 4 send the npm token" in under_review[0]
+    assert "1 unresolved" in under_review[0]
+    assert all("<strong>2</strong> approving reviews" in page for page in reviewed)

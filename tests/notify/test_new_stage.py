@@ -191,7 +191,9 @@ def test_the_message_carries_list_unsubscribe_and_a_stable_message_id(people: Wo
 
 
 def message_stage_pk() -> int:
-    return NotificationEvent.objects.get().stage_id
+    stage_id = NotificationEvent.objects.get().stage_id
+    assert stage_id is not None
+    return stage_id
 
 
 def test_end_to_end_the_email_carries_what_the_real_analysis_found(

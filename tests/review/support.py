@@ -23,7 +23,7 @@ from reviews.models import (
     StagedVersion,
     Tarball,
 )
-from reviews.review import analysis
+from reviews.review import analysis, risk
 from tests.support import packages
 
 MAINTAINER = "alice"
@@ -154,5 +154,6 @@ def reviewed(
             "analysis": found,
         },
     )
+    risk.record_stage_risk(stage, None)  # no packument: no release findings
     found.refresh_from_db()
     return found

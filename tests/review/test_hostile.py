@@ -20,7 +20,14 @@ from devregistry.wire import Request, Response
 from reviews.audit.trail import Action, Actor
 from reviews.decide import npm_tokens
 from reviews.mirror import leases
-from reviews.models import Analysis, AuditEvent, FileChangeRow, StageBaseline, StagedVersion
+from reviews.models import (
+    Analysis,
+    AuditEvent,
+    FileChangeRow,
+    StageBaseline,
+    StagedVersion,
+    Team,
+)
 from reviews.review import analysis
 from tests.inspect.builders import Entry, gzip_bomb, make_tarball, many_entries, package
 from tests.personas import World
@@ -370,6 +377,8 @@ def test_a_truncated_tarball_leads_the_page_and_approving_needs_an_acknowledgeme
     unread = "Reading it stopped early: The gzip stream ends early."
     assert stage.unread_tarball() == unread
     npm_tokens.link(world.approver, registry.token, Actor(user=world.approver))
+    # The registry token staged it too: this test is about the acknowledgement, not who staged.
+    Team.objects.filter(pk=world.acme.pk).update(no_self_approval=False)
     client = Client()
     client.force_login(world.approver)
 
@@ -388,8 +397,10 @@ def test_a_truncated_tarball_leads_the_page_and_approving_needs_an_acknowledgeme
     stage.refresh_from_db()
     assert stage.state == StagedVersion.State.PENDING
 
+    # The truncation is also a critical finding, which the team's policy asks to be ticked.
     approved = client.post(
-        reverse("reviews:stage-approve", args=[stage.stage_id]), {"acknowledge_unread": "on"}
+        reverse("reviews:stage-approve", args=[stage.stage_id]),
+        {"acknowledge_unread": "on", "acknowledge_findings": "on"},
     )
 
     assert approved.status_code == 303

@@ -15,13 +15,18 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from reviews.audit import trail as audit
 from reviews.models import (
     AuditEvent,
+    FileViewed,
+    LineComment,
     Membership,
     NotificationPreference,
     PackagePattern,
+    Profile,
     PublishedTarball,
+    Review,
     Role,
     StageBaseline,
     StagedVersion,
+    Team,
     TeamNotificationSettings,
 )
 from tests.personas import World
@@ -61,6 +66,24 @@ def unavailable_url(world: World, name: str) -> str:
         integrity=StagedVersion.Integrity.UNAVAILABLE, integrity_reason="registry answered 403"
     )
     return reverse(name, args=[world.acme_stage.stage_id])
+
+
+def thread_url(world: World, name: str) -> str:
+    """A URL of a line-comment thread on the Acme stage (started by Acme's team admin)."""
+    reviewed_url(world, "reviews:stage")
+    thread, _ = LineComment.objects.get_or_create(
+        stage=world.acme_stage,
+        thread=None,
+        defaults={
+            "author": world.acme_admin,
+            "author_name": "acme-admin",
+            "path": "index.js",
+            "side": "new",
+            "line": 16,
+            "body": "Why fifteen in words?",
+        },
+    )
+    return reverse(name, args=[world.acme_stage.stage_id, thread.pk])
 
 
 @dataclass
@@ -124,6 +147,82 @@ CASES: dict[str, Case] = {
             action="tarball.recheck_requested", stage=w.acme_stage, username="approver"
         ).exists(),
     ),
+    # Team review: reviewers and above review, comment, reply and resolve; anyone who sees
+    # the stage keeps their own viewed ticks (tests/review/test_discussion_views.py).
+    "reviews:stage-all-files": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-all-files"), allowed="viewer"
+    ),
+    "reviews:stage-review": Case(
+        url=lambda w: reverse("reviews:stage-review", args=[w.acme_stage.stage_id]),
+        method="post",
+        data=lambda w: {"verdict": "request_changes", "text": "Line 16 spells a number."},
+        too_low="viewer",
+        allowed_status=303,
+        effect=lambda w: Review.objects.filter(
+            stage=w.acme_stage, author=w.approver, verdict="request_changes"
+        ).exists(),
+    ),
+    "reviews:stage-comment": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-comment", "index.js"),
+        method="post",
+        data=lambda w: {"side": "new", "line": "16", "text": "Why fifteen in words?"},
+        too_low="viewer",
+        allowed_status=303,
+        effect=lambda w: LineComment.objects.filter(
+            stage=w.acme_stage, author=w.approver, line=16, side="new"
+        ).exists(),
+    ),
+    "reviews:stage-thread-reply": Case(
+        url=lambda w: thread_url(w, "reviews:stage-thread-reply"),
+        method="post",
+        data=lambda w: {"text": "It reads better."},
+        too_low="viewer",
+        allowed_status=303,
+        effect=lambda w: LineComment.objects.filter(
+            stage=w.acme_stage, author=w.approver, thread__isnull=False
+        ).exists(),
+    ),
+    "reviews:stage-thread-resolve": Case(
+        url=lambda w: thread_url(w, "reviews:stage-thread-resolve"),
+        method="post",
+        data=lambda w: {"resolved": "1"},
+        too_low="viewer",
+        allowed_status=303,
+        effect=lambda w: LineComment.objects.filter(
+            stage=w.acme_stage, resolved_by=w.approver
+        ).exists(),
+    ),
+    "reviews:stage-file-viewed": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-file-viewed", "index.js"),
+        method="post",
+        data=lambda w: {"viewed": "1"},
+        allowed="viewer",
+        allowed_status=303,
+        effect=lambda w: FileViewed.objects.filter(
+            stage=w.acme_stage, user=w.viewer, path="index.js"
+        ).exists(),
+    ),
+    "reviews:team-policy": Case(
+        url=lambda w: reverse("reviews:team-policy", args=["acme"]),
+        method="post",
+        data=lambda w: {"required_approvals": "2", "no_self_approval": "on"},
+        too_low="approver",
+        allowed="acme_admin",
+        allowed_status=302,
+        effect=lambda w: Team.objects.filter(
+            slug="acme", required_approvals=2, acknowledge_findings=False
+        ).exists(),
+    ),
+    "reviews:staging-npm-user": Case(
+        url=lambda w: reverse("reviews:staging-npm-user"),
+        method="post",
+        data=lambda w: {"staging_npm_user": "approver-ci"},
+        outsider="",
+        allowed_status=302,
+        effect=lambda w: Profile.objects.filter(
+            user=w.approver, staging_npm_user="approver-ci"
+        ).exists(),
+    ),
     "reviews:me": Case(url=lambda w: reverse("reviews:me"), outsider=""),
     "reviews:audit": Case(url=lambda w: reverse("reviews:audit"), outsider=""),
     "reviews:audit-export": Case(
@@ -172,6 +271,12 @@ CASES: dict[str, Case] = {
     "reviews:stage-decision-panel": Case(
         url=lambda w: reverse("reviews:stage-decision-panel", args=[w.acme_stage.stage_id]),
         allowed="viewer",
+    ),
+    "reviews:stage-decision-check": Case(
+        url=lambda w: reverse("reviews:stage-decision-check", args=[w.acme_stage.stage_id]),
+        method="post",
+        too_low="viewer",
+        allowed_status=303,  # no decision waits for an answer: back to the stage, with a message
     ),
     "reviews:stage-approve-form": Case(
         url=lambda w: reverse("reviews:stage-approve-form", args=[w.acme_stage.stage_id]),

@@ -6,11 +6,12 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from reviews.decide import outcomes
 from reviews.mirror import sync
 from reviews.mirror.registry import RegistryClient, RegistryError, sync_client
 from reviews.models import StagedVersion
 from reviews.review import analysis
-from reviews.tasks import enqueue_pending_work
+from reviews.tasks import enqueue_pending_work, verify_published_digest_task
 
 VERDICTS = (
     StagedVersion.Integrity.VERIFIED,
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         except ImproperlyConfigured as e:
             raise CommandError(str(e)) from None
         with client:
+            settled = outcomes.settle_unanswered(client)
+            for settlement in settled:
+                if settlement.approved_here:
+                    verify_published_digest_task.delay_on_commit(settlement.stage_pk)
             summary = sync.sync_stages(client)
             if enqueue:
                 # Each queued once: what is already waiting in the queue is not sent again.
@@ -46,12 +51,13 @@ class Command(BaseCommand):
                 tarballs = f"{downloads} tarball downloads enqueued"
                 analyses = f"{waiting} analyses enqueued"
             else:
-                outcomes = sync.download_stages(summary.to_download, client)
+                verdicts = sync.download_stages(summary.to_download, client)
                 tarballs = "tarballs: " + ", ".join(
-                    f"{outcomes[outcome]} {outcome}" for outcome in (*VERDICTS, sync.DEFERRED)
+                    f"{verdicts[verdict]} {verdict}" for verdict in (*VERDICTS, sync.DEFERRED)
                 )
                 analyses = self.analyse_all(client)
-        self.stdout.write(f"Sync: {summary}; {tarballs}; {analyses}")
+        unanswered = f"; {len(settled)} unanswered decisions settled" if settled else ""
+        self.stdout.write(f"Sync: {summary}; {tarballs}; {analyses}{unanswered}")
         if not summary.complete:
             raise CommandError(f"the stage listing did not complete: {summary.error}")
 

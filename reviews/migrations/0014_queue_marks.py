@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0009_challenge_acknowledged_unread'),
+        ('reviews', '0013_team_review'),
     ]
 
     operations = [

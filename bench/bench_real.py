@@ -1,0 +1,90 @@
+"""The risk rules on real releases packed with `npm pack` (false positives, and time).
+
+    npm pack express@4.18.2 express@4.21.2 --pack-destination /tmp/real
+    .venv/bin/python -m bench.bench_real /tmp/real/express-4.18.2.tgz /tmp/real/express-4.21.2.tgz
+
+For each (baseline, staged) pair given: the analysis' CPU seconds without and with the rules, the
+counts of findings by severity and status, and every new or changed finding above info (the
+README lists them). Nothing here downloads anything; it is never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from pathlib import Path
+
+from reviews.inspect.archive import read_members
+from reviews.inspect.changes import analyse_tarballs
+from reviews.inspect.manifest import parse_manifest
+from reviews.inspect.manifest_diff import diff_manifests
+from reviews.inspect.rules import PackageFacts, ScanLimits, Severity, scan_pair, wants_bytes
+
+
+def run(old: bytes, new: bytes, *, rules: bool, limits: ScanLimits) -> tuple[float, object]:
+    started = time.process_time()
+    keep = (lambda e, b: wants_bytes(e, b, limits)) if rules else None
+    package = analyse_tarballs(old, new, also_keep=keep)
+    new_manifest = read_members(new, ["package.json"]).get("package.json")
+    old_manifest = read_members(old, ["package.json"]).get("package.json")
+    diff = diff_manifests(
+        old_manifest,
+        new_manifest,
+        old_has_binding_gyp=package.old is not None and "binding.gyp" in package.old.files,
+        new_has_binding_gyp="binding.gyp" in package.new.files,
+    )
+    scan = None
+    if rules and package.old is not None:
+        facts = PackageFacts(
+            diff,
+            parse_manifest(new_manifest).document,
+            parse_manifest(old_manifest).document,
+            package.new.files,
+            package.old.files,
+            new_manifest or b"",
+            package.new.findings,
+            package.old.findings,
+        )
+        scan = scan_pair(
+            package.changeset.changes,
+            package.new.contents,
+            lambda paths: read_members(old, paths),
+            facts,
+            limits,
+        )
+    return time.process_time() - started, scan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("tarballs", nargs="+", type=Path, help="baseline and staged, in pairs")
+    parser.add_argument("--budget", type=float, default=60.0)
+    args = parser.parse_args()
+    limits = ScanLimits(time_budget=args.budget)
+    pairs = list(zip(args.tarballs[::2], args.tarballs[1::2], strict=True))
+    for old_path, new_path in pairs:
+        old, new = old_path.read_bytes(), new_path.read_bytes()
+        without, _ = run(old, new, rules=False, limits=limits)
+        with_rules, scan = run(old, new, rules=True, limits=limits)
+        assert scan is not None
+        findings = scan.findings  # type: ignore[attr-defined]
+        print(f"== {old_path.name} -> {new_path.name}")
+        print(
+            f"   CPU without rules {without:.2f} s, with {with_rules:.2f} s "
+            f"(+{100 * (with_rules - without) / without:.0f} %); "
+            f"scanned {scan.files_scanned}, parsed {scan.files_parsed}, "  # type: ignore[attr-defined]
+            f"not scanned {scan.files_skipped}"  # type: ignore[attr-defined]
+        )
+        counts = Counter((f.status.value, f.severity.value) for f in findings)
+        print("   " + ", ".join(f"{s}/{v}: {n}" for (s, v), n in sorted(counts.items())))
+        for finding in findings:
+            if finding.counts_for_risk and finding.severity.rank >= Severity.LOW.rank:
+                print(
+                    f"   {finding.severity.value:8} {finding.status.value:8} {finding.rule:30} "
+                    f"{finding.where[:60]:60} {finding.title[:90]}"
+                )
+
+
+if __name__ == "__main__":
+    main()

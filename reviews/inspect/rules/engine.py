@@ -1,0 +1,371 @@
+"""Run every rule on a (baseline, staged) pair and say, for each finding, whether it is new.
+
+`scan_pair()` looks at the added and changed files of the staged side (unchanged files are not
+read: whatever they hold was already there), then at the baseline side of the changed files that
+had findings, and gives each finding its status: *existing* when the same rule matched the same
+code (`Finding.key`) in the baseline file, *changed* when the rule matched that file but not this
+code, *new* otherwise. Package-level rules (package.json, shape, archive anomalies) compare the
+two sides themselves.
+
+It is bounded: a per-file byte cap for reading and a lower one for parsing, and a time budget
+for the whole pair. What is skipped is never silent: it becomes a `scan.not-scanned` finding
+saying why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import tree_sitter
+
+from reviews.inspect.archive import FileEntry, format_size
+from reviews.inspect.changes import ChangeStatus, FileChange
+from reviews.inspect.rules import syntax
+from reviews.inspect.rules.code import CodeFile, code_findings, script_findings
+from reviews.inspect.rules.content import (
+    binary_finding,
+    executable_bit_finding,
+    hidden_character_findings,
+    secret_file_finding,
+    secret_findings,
+)
+from reviews.inspect.rules.findings import Finding, Severity, Status, make, rule
+from reviews.inspect.rules.manifest import PackageFacts, package_findings
+from reviews.inspect.rules.obfuscation import (
+    became_minified,
+    encoded_text_findings,
+    minified_outside_build,
+    obfuscation_findings,
+)
+from reviews.inspect.rules.prefilter import Anchors, Kind, find_anchors
+
+__all__ = ["FileScan", "PairScan", "ScanLimits", "scan_file", "scan_pair", "wants_bytes"]
+
+MiB = 1024 * 1024
+
+NOT_SCANNED = rule(
+    "scan.not-scanned",
+    Severity.LOW,
+    "A new or changed file the rules did not read or parse: over the per-file limit, past the "
+    "time budget, or its bytes not kept by the analysis.",
+)
+PARTIAL = rule(
+    "scan.partial",
+    Severity.INFO,
+    "A file with more interesting places than the rules examine; the first ones were.",
+)
+
+MAX_NOT_SCANNED_LISTED = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ScanLimits:
+    max_read_bytes: int = 16 * MiB
+    """Text files up to this size get the byte-level rules (pre-filter, secrets, characters)."""
+    max_parse_bytes: int = 2 * MiB
+    """Code files up to this size are parsed."""
+    max_binary_bytes: int = 16 * MiB
+    """Binary files up to this size are kept for their magic number."""
+    time_budget: float = 60.0
+    """Seconds for the whole pair; files left when it runs out are listed as not scanned."""
+    max_findings: int = 5_000
+
+
+DEFAULT_LIMITS = ScanLimits()
+
+
+@dataclass
+class FileScan:
+    findings: list[Finding] = field(default_factory=list)
+    parsed: bool = False
+    tree: tree_sitter.Tree | None = None
+    """The syntax tree, when asked to keep it (to parse the other side incrementally)."""
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The other side of a changed file, already parsed: its tree is edited into this side's
+    (tree-sitter's incremental parsing) instead of parsing this side from scratch."""
+
+    tree: tree_sitter.Tree
+    data: bytes
+
+
+@dataclass
+class PairScan:
+    findings: list[Finding]
+    seconds: float
+    files_scanned: int
+    files_parsed: int
+    files_skipped: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(f.severity.value for f in self.findings if f.counts_for_risk)
+        return {s.value: counted.get(s.value, 0) for s in Severity.ordered()}
+
+
+def wants_bytes(entry: FileEntry, before: FileEntry | None, limits: ScanLimits) -> bool:
+    """Whether the analysis should keep a staged file's bytes for the rules: added or changed
+    content, within the read limits."""
+    if before is not None and before.sha256 == entry.sha256:
+        return False
+    cap = limits.max_binary_bytes if entry.is_binary else limits.max_read_bytes
+    return entry.size <= cap
+
+
+def scan_file(
+    path: str,
+    data: bytes,
+    entry: FileEntry,
+    limits: ScanLimits = DEFAULT_LIMITS,
+    *,
+    anchors: Anchors | None = None,
+    previous: Previous | None = None,
+    keep_tree: bool = False,
+) -> FileScan:
+    """Every file-level rule on one side of one file (`anchors`, if the caller has them)."""
+    result = FileScan()
+    path_finding = secret_file_finding(path, data)
+    if path_finding is not None:
+        result.findings.append(path_finding)
+    if entry.is_binary:
+        found = binary_finding(path, data[:4096], True, entry.sha256)
+        if found is not None:
+            result.findings.append(found)
+        return result
+    if len(data) > limits.max_read_bytes:
+        result.findings.append(_not_scanned(path, f"it is {format_size(len(data))}"))
+        return result
+    native = binary_finding(path, data[:4096], False, entry.sha256)
+    if native is not None:
+        result.findings.append(native)
+    if anchors is None:
+        anchors = find_anchors(data, longest_line=entry.longest_line)
+    if not anchors:
+        return result
+    if anchors.truncated:
+        result.findings.append(
+            make(PARTIAL, "Only the first interesting places were examined", path=path, key=path)
+        )
+    language = syntax.language_for(path, data)
+    if language is not None and anchors.wants_parse:
+        if len(data) > limits.max_parse_bytes:
+            result.findings.append(
+                _not_scanned(
+                    path,
+                    f"it is {format_size(len(data))}, over the "
+                    f"{format_size(limits.max_parse_bytes)} parse limit",
+                )
+            )
+        else:
+            if previous is not None:
+                tree = syntax.reparse(language, previous.tree, previous.data, data)
+            else:
+                tree = syntax.parse_tree(language, data)
+            code = CodeFile(path, data, tree.root_node, anchors)
+            result.findings += code_findings(code)
+            result.findings += obfuscation_findings(code)
+            result.parsed = True
+            result.tree = tree if keep_tree else None
+    elif language is None:
+        result.findings += encoded_text_findings(data, anchors.of(Kind.ENCODED), path)
+        result.findings += script_findings(path, data, anchors.of(Kind.DOWNLOAD))
+    if anchors.of(Kind.HIDDEN_CHAR):
+        result.findings += hidden_character_findings(path, data)
+    if anchors.of(Kind.SECRET):
+        result.findings += secret_findings(path, data, anchors.of(Kind.SECRET))
+    return result
+
+
+def scan_pair(
+    changes: Sequence[FileChange],
+    new_contents: Mapping[str, bytes],
+    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]],
+    package: PackageFacts,
+    limits: ScanLimits = DEFAULT_LIMITS,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> PairScan:
+    """Every rule on a pair; `read_baseline(paths)` gives baseline bytes of changed files
+    (asked once, for the changed text files that hold anything the rules look at)."""
+    started = clock()
+    deadline = started + limits.time_budget
+    bins = _bin_targets(package)
+    findings: list[Finding] = []
+    skipped: list[Finding] = []
+    work: list[tuple[FileChange, bytes, Anchors | None]] = []
+    for change in changes:
+        new = change.new
+        if new is None or change.status is ChangeStatus.UNCHANGED:
+            continue
+        if change.status is ChangeStatus.RENAMED:
+            findings += _renamed(change)
+            continue
+        data = new_contents.get(new.path)
+        findings += _shape_findings(change, data, bins)
+        if data is None:
+            skipped.append(_not_scanned(new.path, _why_missing(new, limits)))
+            continue
+        anchors = None
+        if not new.is_binary and len(data) <= limits.max_read_bytes:
+            anchors = find_anchors(data, longest_line=new.longest_line)
+        work.append((change, data, anchors))
+
+    wanted = [
+        change.old.path
+        for change, _data, anchors in work
+        if anchors and change.old is not None and _content_changed(change)
+    ]
+    baseline = read_baseline(wanted) if wanted and clock() <= deadline else {}
+    scanned = parsed = 0
+    for change, data, anchors in work:
+        new, old = change.new, change.old
+        assert new is not None
+        if clock() > deadline:
+            skipped.append(_not_scanned(new.path, "the time budget for this release ran out"))
+            continue
+        modified = old is not None and change.status is not ChangeStatus.ADDED
+        result = scan_file(new.path, data, new, limits, anchors=anchors, keep_tree=modified)
+        scanned += 1
+        parsed += result.parsed
+        if not modified or old is None:
+            findings += result.findings
+        elif not _content_changed(change):  # only the mode changed
+            findings += [f.with_status(Status.EXISTING) for f in result.findings]
+        elif result.findings:
+            before = _baseline_findings(change, result, data, baseline.get(old.path), limits)
+            findings += assign_statuses(result.findings, before)
+        result.tree = None
+
+    findings += package_findings(package)
+    findings += _summarised(skipped)
+    findings = list({(f.rule, f.path, f.line, f.key, f.status): f for f in findings}.values())
+    findings.sort(key=_order)
+    return PairScan(
+        findings[: limits.max_findings],
+        seconds=clock() - started,
+        files_scanned=scanned,
+        files_parsed=parsed,
+        files_skipped=len(skipped),
+    )
+
+
+def _content_changed(change: FileChange) -> bool:
+    return bool(change.old and change.new and change.old.sha256 != change.new.sha256)
+
+
+def _baseline_findings(
+    change: FileChange,
+    staged: FileScan,
+    data: bytes,
+    old_bytes: bytes | None,
+    limits: ScanLimits,
+) -> list[Finding]:
+    """The same rules on the baseline side of a changed file, for the statuses. Without its
+    bytes (binary, or not read) only what the path and the kind of file say is compared, and
+    everything else reads as new."""
+    old = change.old
+    assert old is not None
+    if old.is_binary or old_bytes is None:
+        before = binary_finding(old.path, None, True, old.sha256) if old.is_binary else None
+        return [f for f in (before, secret_file_finding(old.path, None)) if f is not None]
+    previous = Previous(staged.tree, data) if staged.tree is not None else None
+    return scan_file(old.path, old_bytes, old, limits, previous=previous).findings
+
+
+def assign_statuses(staged: Sequence[Finding], baseline: Sequence[Finding]) -> list[Finding]:
+    """Existing when the same rule matched the same code in the baseline (each baseline match
+    is used once), changed when the rule matched something else there, new otherwise. Without
+    the baseline's bytes, `baseline` holds only its path findings: the rest read as new."""
+    remaining = Counter((f.rule, f.key) for f in baseline)
+    rules = {f.rule for f in baseline}
+    out: list[Finding] = []
+    for finding in staged:
+        if remaining[(finding.rule, finding.key)] > 0:
+            remaining[(finding.rule, finding.key)] -= 1
+            out.append(finding.with_status(Status.EXISTING))
+        elif finding.rule in rules:
+            out.append(finding.with_status(Status.CHANGED))
+        else:
+            out.append(finding.with_status(Status.NEW))
+    return out
+
+
+def _renamed(change: FileChange) -> list[Finding]:
+    """Same bytes under a new path: only what the name says can be news."""
+    assert change.new is not None
+    assert change.old is not None
+    staged = secret_file_finding(change.new.path, None)
+    if staged is None:
+        return []
+    before = secret_file_finding(change.old.path, None)
+    return assign_statuses([staged], [before] if before else [])
+
+
+def _shape_findings(change: FileChange, data: bytes | None, bins: set[str]) -> list[Finding]:
+    """Rules on what the index says about a file: executable bits and line lengths."""
+    new, old = change.new, change.old
+    assert new is not None
+    found: list[Finding] = []
+    if change.became_executable:
+        found.append(
+            executable_bit_finding(new.path, new.mode, old.mode if old else None, new.path in bins)
+        )
+    if change.status is ChangeStatus.ADDED and not new.is_binary:
+        minified = minified_outside_build(new.path, new.longest_line, new.line_count, new.size)
+        if minified is not None:
+            found.append(minified)
+    if old is not None and not new.is_binary and not old.is_binary:
+        shape = became_minified(new.path, data, old.longest_line, new.longest_line)
+        if shape is not None:
+            found.append(shape)
+    return found
+
+
+def _bin_targets(package: PackageFacts) -> set[str]:
+    value = package.new_manifest.get("bin")
+    values = [value] if isinstance(value, str) else list((value or {}).values())
+    if not isinstance(value, str | dict):
+        values = []
+    return {v.strip().removeprefix("./") for v in values if isinstance(v, str)}
+
+
+def _why_missing(entry: FileEntry, limits: ScanLimits) -> str:
+    if entry.oversized:
+        return f"it is {format_size(entry.size)}, over the analysis' limit for one file"
+    cap = limits.max_binary_bytes if entry.is_binary else limits.max_read_bytes
+    if entry.size > cap:
+        return f"it is {format_size(entry.size)}, over the {format_size(cap)} read limit"
+    return "the analysis ran out of memory budget before keeping its bytes"
+
+
+def _not_scanned(path: str, why: str) -> Finding:
+    return make(NOT_SCANNED, f"Not scanned: {why}", path=path, key=path)
+
+
+def _summarised(skipped: list[Finding]) -> list[Finding]:
+    if len(skipped) <= MAX_NOT_SCANNED_LISTED:
+        return skipped
+    rest = len(skipped) - MAX_NOT_SCANNED_LISTED
+    summary = make(
+        NOT_SCANNED,
+        f"Not scanned: {rest:,} more files (time budget or size limits)",
+        key="not-scanned:more",
+    )
+    return [*skipped[:MAX_NOT_SCANNED_LISTED], summary]
+
+
+_STATUS_ORDER = {Status.NEW: 0, Status.CHANGED: 1, Status.EXISTING: 2}
+
+
+def _order(finding: Finding) -> tuple[int, int, str, int]:
+    return (
+        -finding.severity.rank,
+        _STATUS_ORDER[finding.status],
+        finding.path,
+        finding.line or 0,
+    )
