@@ -42,6 +42,9 @@ FAST = {
     "GREENROOM_SYNC_INTERVAL": "2",
     "GREENROOM_NOTIFY_INTERVAL": "2",
     "GREENROOM_CLAIM_LEASE": "4",  # a killed worker's claims are taken over within seconds
+    # The dev registry on loopback needs no gentleness (reviews.mirror.throttle).
+    "GREENROOM_DOWNLOAD_CONCURRENCY": "4",
+    "GREENROOM_DOWNLOAD_PAUSE": "0",
 }
 
 
