@@ -170,8 +170,7 @@ class Store:
                 dict.__setitem__(records, key, cls(**json.loads(doc)))
         for key, doc in db.execute("SELECT id, doc FROM stages"):
             state.stages.load(key, Stage(**json.loads(doc)))
-        found = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-        state.next_seq = int(found[0]) if found else 1
+        _load_plain_fields(db, state)
         return state
 
     def _save(self, state: State) -> None:
@@ -186,7 +185,7 @@ class Store:
             for key in sorted(state.stages.touched, key=lambda key: key in state.stages):
                 _save_stage(db, key, state.stages)
             self._generation = self._stored_generation() + 1
-            _set_meta(db, "next_seq", state.next_seq)
+            _save_plain_fields(db, state)
             _set_meta(db, "generation", self._generation)
             _set_meta(db, "format", STATE_FORMAT)
 
@@ -203,8 +202,7 @@ class Store:
         for key in state.stages.touched:
             found = db.execute("SELECT doc FROM stages WHERE id = ?", (key,)).fetchone()
             state.stages.restore(key, Stage(**json.loads(found[0])) if found else None)
-        found = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-        state.next_seq = int(found[0]) if found else 1
+        _load_plain_fields(db, state)
 
     def _import_legacy_state(self) -> None:
         """A state.json from before the database: loaded once, saved whole, set aside."""
@@ -262,6 +260,25 @@ def _save_stage(db: sqlite3.Connection, key: str, stages: Records[Stage]) -> Non
             "INSERT INTO stages (id, package_name, version, doc) VALUES (?, ?, ?, ?)",
             (key, stage.package_name, stage.version, _doc(stage)),
         )
+
+
+def _plain_fields(state: State) -> list[str]:
+    """State's fields other than its record collections (`next_seq`, and any a later change
+    adds): plain JSON values, saved whole on every write."""
+    collections = {*KINDS, "stages"}
+    return [f.name for f in dataclasses.fields(state) if f.name not in collections]
+
+
+def _save_plain_fields(db: sqlite3.Connection, state: State) -> None:
+    for name in _plain_fields(state):
+        _set_meta(db, f"field:{name}", json.dumps(getattr(state, name)))
+
+
+def _load_plain_fields(db: sqlite3.Connection, state: State) -> None:
+    default = State()
+    for name in _plain_fields(state):
+        found = db.execute("SELECT value FROM meta WHERE key = ?", (f"field:{name}",)).fetchone()
+        setattr(state, name, json.loads(found[0]) if found else getattr(default, name))
 
 
 def _set_meta(db: sqlite3.Connection, key: str, value: object) -> None:

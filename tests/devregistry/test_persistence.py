@@ -155,3 +155,22 @@ def test_a_failed_write_puts_back_the_records_it_changed(tmp_path):
     with store.read() as state:
         assert state.users["ann"].email == "ann@example.com"
         assert "bea" not in state.users
+
+
+def test_plain_fields_of_the_state_are_kept_whatever_they_are(tmp_path, monkeypatch):
+    """A field added to State later (a setting, a counter) is saved and loaded without the
+    store knowing it by name."""
+    store = Store(tmp_path)
+    with store.write() as state:
+        state.next_seq = 41
+        state.__dict__["extra_setting"] = {"mode": "strict"}
+    monkeypatch.setattr(
+        "devregistry.store._plain_fields", lambda state: ["next_seq", "extra_setting"]
+    )
+    with store.write() as state:
+        state.__dict__["extra_setting"] = {"mode": "compatible"}
+
+    fresh = Store(tmp_path)
+    with fresh.read() as state:
+        assert state.next_seq == 41
+        assert state.__dict__["extra_setting"] == {"mode": "compatible"}
