@@ -92,6 +92,12 @@ class RegistryHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve()
 
+    def finish(self) -> None:
+        # The buffered writer flushes once more on close: a client that hung up already (a
+        # truncated answer, a timeout) is not an error of ours.
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # _serve logs its own line, without the query string
 
