@@ -140,6 +140,7 @@ def measure(args: argparse.Namespace, work: Path, database_url: str) -> list[dic
         "GREENROOM_SYNC_TOKEN": seed["sync_token"],
         "GREENROOM_TASK_QUEUE": f"greenroom-load-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
+        "GREENROOM_DOWNLOAD_PAUSE": "0",  # the dev registry on loopback needs no gentleness
     }
     processes: list[subprocess.Popen[str]] = []
     try:
