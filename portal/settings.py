@@ -157,6 +157,11 @@ if not 0 <= GREENROOM_DIGEST_HOUR <= 23:
     raise ImproperlyConfigured("GREENROOM_DIGEST_HOUR must be an hour from 0 to 23")
 GREENROOM_WEBHOOK_TIMEOUT = float(env_str("GREENROOM_WEBHOOK_TIMEOUT", "5"))
 GREENROOM_WEBHOOK_ALLOW_PRIVATE = env_bool("GREENROOM_WEBHOOK_ALLOW_PRIVATE", False)
+# The JSON API (reviews.api): requests each token may make per window (0: no limit).
+GREENROOM_API_RATE_LIMIT = env_int("GREENROOM_API_RATE_LIMIT", 600)
+GREENROOM_API_RATE_WINDOW = env_int("GREENROOM_API_RATE_WINDOW", 60)
+if GREENROOM_API_RATE_WINDOW < 1:
+    raise ImproperlyConfigured("GREENROOM_API_RATE_WINDOW must be at least 1 second")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -167,6 +172,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "csp",
+    # Only for its bundled Swagger UI files: the API docs page loads them from our own static
+    # files (no CDN, no inline script), so the Content-Security-Policy holds there too.
+    "ninja",
     "reviews",
 ]
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from portal.health import healthz
 from portal.metrics import metrics
+from reviews.api.endpoints import urlpatterns as api_urlpatterns
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -11,5 +12,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_urlpatterns())),
     path("", include("reviews.urls")),
 ]

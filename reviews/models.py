@@ -320,6 +320,37 @@ class NpmToken(models.Model):
         return f"npm user {self.npm_user} for {self.user}"
 
 
+class ApiToken(models.Model):
+    """A person's token for the JSON API (reviews.api.tokens). Only its SHA-256 is stored: the
+    token itself is shown once, when it is made, and acts with its owner's access, never more."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE
+    )
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex")
+    hint = models.CharField(
+        max_length=16, help_text="the token's first characters, to tell tokens apart in a list"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"API token {self.name!r} of {self.user}"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and not self.is_expired()
+
+
 class WebAuthChallenge(models.Model):
     """A security-key challenge the registry opened for one person's approve or reject.
 

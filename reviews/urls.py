@@ -1,6 +1,7 @@
 from django.urls import path, re_path, register_converter
 from django.urls.converters import StringConverter
 
+from reviews.api import views as api_token_views
 from reviews.audit import views as audit_views
 from reviews.decide import token_views
 from reviews.decide import views as decision_views
@@ -85,6 +86,12 @@ urlpatterns = [
     path("settings/npm-token/", token_views.link_token, name="npm-token-link"),
     path("settings/npm-token/unlink/", token_views.unlink_token, name="npm-token-unlink"),
     path("settings/ci-npm-user/", team_views.set_staging_npm_user, name="staging-npm-user"),
+    path("settings/api-tokens/", api_token_views.create_token, name="api-token-create"),
+    path(
+        "settings/api-tokens/<int:token_id>/revoke/",
+        api_token_views.revoke_token,
+        name="api-token-revoke",
+    ),
     path("me/", notification_views.me, name="me"),
     path(
         "me/notifications/<slug:slug>/",

@@ -84,6 +84,9 @@ class Action(StrEnum):
     TEAM_POLICY_CHANGED = "team.policy_changed"
     FINDINGS_ACKNOWLEDGED = "findings.acknowledged"
     PROFILE_NPM_USER_SET = "profile.staging_npm_user_set"
+    # Tokens for the JSON API (reviews.api), made and revoked on the settings page or by command.
+    API_TOKEN_CREATED = "api_token.created"  # noqa: S105 (an action's name, not a secret)
+    API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105
 
 
 @dataclass(frozen=True)

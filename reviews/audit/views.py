@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from reviews.audit.trail import Action
 from reviews.models import AuditEvent
-from reviews.teams.access import visible_audit_events
+from reviews.teams.access import AnyUser, visible_audit_events
 
 EVENTS_PER_PAGE = 50
 EXPORT_FIELDS = [
@@ -53,7 +53,12 @@ def read_filters(request: HttpRequest) -> dict[str, str]:
 
 
 def filtered_events(request: HttpRequest, filters: dict[str, str]) -> QuerySet[AuditEvent]:
-    events = visible_audit_events(request.user)
+    return events_matching(request.user, filters)
+
+
+def events_matching(user: AnyUser, filters: dict[str, str]) -> QuerySet[AuditEvent]:
+    """The entries this person may read that match the page's filters (the API's too)."""
+    events = visible_audit_events(user)
     if filters["package"]:
         events = events.filter(package_name=filters["package"])
     if filters["stage"]:

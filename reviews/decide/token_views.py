@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -31,13 +33,18 @@ def the_user(request: HttpRequest) -> User:
 
 
 def render_settings(
-    request: HttpRequest, form: LinkTokenForm | None = None, status: int = 200
+    request: HttpRequest,
+    form: LinkTokenForm | None = None,
+    status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
+    """The settings page; `extra` is for sections other rooms render (the API tokens')."""
     user = the_user(request)
     ctx = {
         "linked": npm_tokens.linked_record(user),
         "form": form or LinkTokenForm(),
         "staging_form": StagingNpmUserForm(initial={"staging_npm_user": staging_npm_user(user)}),
+        **(extra or {}),
     }
     return render(request, "reviews/settings.html", ctx, status=status)
 

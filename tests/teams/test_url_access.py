@@ -12,8 +12,10 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from reviews.api import tokens
 from reviews.audit import trail as audit
 from reviews.models import (
+    ApiToken,
     AuditEvent,
     FileViewed,
     LineComment,
@@ -359,6 +361,27 @@ CASES: dict[str, Case] = {
         outsider="",
         allowed_status=302,
     ),
+    # API tokens (tests/api has the API itself): a person makes and revokes their own.
+    "reviews:api-token-create": Case(
+        url=lambda w: reverse("reviews:api-token-create"),
+        method="post",
+        data=lambda w: {"name": "release job", "expires_in_days": "30"},
+        outsider="",
+        allowed_status=200,  # the page, with the new token shown once
+        effect=lambda w: ApiToken.objects.filter(user=w.approver, name="release job").exists(),
+    ),
+    "reviews:api-token-revoke": Case(
+        # The approver's token: anyone else gets a 404, as for a token that does not exist.
+        url=lambda w: reverse(
+            "reviews:api-token-revoke",
+            args=[tokens.create(w.approver, "ci", audit.SYSTEM).record.pk],
+        ),
+        method="post",
+        allowed_status=302,
+        effect=lambda w: ApiToken.objects.filter(
+            user=w.approver, revoked_at__isnull=False
+        ).exists(),
+    ),
 }
 
 
@@ -368,6 +391,8 @@ def url_names(resolvers: list[URLPattern | URLResolver], namespace: str = "") ->
         if isinstance(entry, URLResolver):
             if entry.namespace == "admin":
                 continue  # Django's admin guards itself (staff only)
+            if entry.namespace == "api":
+                continue  # the JSON API answers 401, not a login page: tests/api/test_access.py
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
             names |= url_names(entry.url_patterns, inner)
         elif entry.name:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0013_team_review'),
+        ('reviews', '0014_api_tokens'),
     ]
 
     operations = [

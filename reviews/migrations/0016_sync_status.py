@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0014_queue_marks'),
+        ('reviews', '0015_queue_marks'),
     ]
 
     operations = [
