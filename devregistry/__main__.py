@@ -99,7 +99,9 @@ def run_seed(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(seed.seed(args.data, wipe=args.force).describe())
+    if args.stages < 0:
+        raise ValueError("--stages must be 0 or more")
+    print(seed.seed(args.data, wipe=args.force, extra_stages=args.stages).describe())
     return 0
 
 
@@ -164,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("seed", parents=[common], help="fill DATA with the demo")
     p.add_argument("--force", action="store_true", help="wipe existing data first")
+    p.add_argument(
+        "--stages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also stage N versions of bulk-* packages (for benchmarks)",
+    )
     p.set_defaults(run=run_seed)
     return parser
 

@@ -75,7 +75,7 @@ def versions_taken(state: State, name: str, version: str) -> bool:
     pkg = state.packages.get(name)
     if pkg is not None and version in pkg.versions:
         return True
-    return any(s.package_name == name and s.version == version for s in state.stages.values())
+    return state.stages.has_version(name, version)  # an index, not a scan of every stage
 
 
 def require_maintainer(state: State, principal: Principal, name: str) -> Package | None:

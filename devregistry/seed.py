@@ -38,6 +38,7 @@ class SeedResult:
     sync_token: str = ""
     automation_token: str = ""
     stages: list[dict[str, str]] = field(default_factory=list)
+    extra_stages: int = 0  # `--stages N`: pending bulk stages besides the demo's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class SeedResult:
             "sync_token": self.sync_token,
             "automation_token": self.automation_token,
             "stages": self.stages,
+            "extra_stages": self.extra_stages,
         }
 
     def describe(self) -> str:
@@ -65,10 +67,16 @@ class SeedResult:
             f"  {s['id']}  {s['package']}@{s['version']} -> {s['tag']}: {s['shows']}"
             for s in self.stages
         ]
+        if self.extra_stages:
+            lines.append(f"  and {self.extra_stages} bulk stages of bulk-* packages (--stages)")
         return "\n".join(lines)
 
 
-def seed(data_dir: Path, *, wipe: bool = False) -> SeedResult:
+# `seed --stages N`: the extra stages are spread over packages of this many versions each.
+BULK_VERSIONS_PER_PACKAGE = 100
+
+
+def seed(data_dir: Path, *, wipe: bool = False, extra_stages: int = 0) -> SeedResult:
     store = Store(data_dir)
     result = SeedResult()
     with store.write() as state:
@@ -76,8 +84,25 @@ def seed(data_dir: Path, *, wipe: bool = False) -> SeedResult:
             _wipe(state, store)
         people = _add_users(state, result)
         _publish_demo(state, store, people, result)
+        _stage_many(state, store, people["ci-bot"], extra_stages)
+    result.extra_stages = extra_stages
     write_atomic(data_dir / "seed.json", (json.dumps(result.to_json(), indent=2) + "\n").encode())
     return result
+
+
+def _stage_many(state: State, store: Store, bot: Principal, count: int) -> None:
+    """`count` more pending stages for benchmarks: `bulk-<n>` packages, each with up to
+    BULK_VERSIONS_PER_PACKAGE staged versions `1.0.<i>`, staged by ci-bot and listed by the
+    portal's sync token."""
+    for number in range(count):
+        name = f"bulk-{number // BULK_VERSIONS_PER_PACKAGE}"
+        version = f"1.0.{number % BULK_VERSIONS_PER_PACKAGE}"
+        stages.create(
+            state, store, bot, _upload(name, version, _simple(name, version, "bulk"), "latest")
+        )
+        if number % BULK_VERSIONS_PER_PACKAGE == 0:
+            for user in ("alice", "carol", "portal-sync"):
+                packages.add_maintainer(state, name, user)
 
 
 def _wipe(state: State, store: Store) -> None:

@@ -73,6 +73,11 @@ class RegistryServer(ThreadingHTTPServer):
 class RegistryHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "devregistry"
+    # Headers and body leave together: written to a buffer and sent by one flush, with
+    # TCP_NODELAY. Written apart, a kept-alive connection waited for the client's delayed ACK
+    # (Nagle) before the body went out: 55 ms a page instead of 11.
+    wbufsize = 256 * 1024
+    disable_nagle_algorithm = True
     server: RegistryServer
 
     def do_GET(self) -> None:
@@ -86,6 +91,12 @@ class RegistryHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve()
+
+    def finish(self) -> None:
+        # The buffered writer flushes once more on close: a client that hung up already (a
+        # truncated answer, a timeout) is not an error of ours.
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # _serve logs its own line, without the query string

@@ -1,4 +1,7 @@
-"""`/healthz`: 200 when the database and the Celery broker answer, 503 otherwise."""
+"""`/healthz`: 200 when the database and the Celery broker answer, 503 otherwise; it also says
+how far behind the registry the mirror may be (`sync_lag_seconds`: since the last complete sync
+pass began; null if none ever completed). Lag alone does not make it fail: a registry that is
+down is not the portal's fault, and /metrics is where to alert on it."""
 
 import logging
 
@@ -8,6 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
+
+from reviews.models import SyncStatus
 
 logger = logging.getLogger(__name__)
 
@@ -46,4 +51,20 @@ def broker_ok() -> bool:
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": database_ok(), "broker": broker_ok()}
     status = 200 if all(checks.values()) else 503
-    return JsonResponse({"ok": status == 200, **checks}, status=status)
+    return JsonResponse(
+        {
+            "ok": status == 200,
+            **checks,
+            "sync_lag_seconds": sync_lag() if checks["database"] else None,
+        },
+        status=status,
+    )
+
+
+def sync_lag() -> float | None:
+    try:
+        lag = SyncStatus.lag_seconds()
+    except Exception:
+        logger.exception("healthz: the sync status could not be read")
+        return None
+    return None if lag is None else round(lag, 1)

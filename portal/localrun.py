@@ -1,9 +1,9 @@
 """`make run`: the whole of Greenroom on one machine, in the foreground, with no outside services.
 
 Starts the dev registry (seeded on first run), migrates, creates the demo portal users, runs the
-first sync (downloads and analyses included), then runs the portal, a Celery worker and Celery
-beat together. Ctrl-C stops everything. With DATABASE_URL
-and REDIS_URL set, the same stack runs on PostgreSQL and Redis.
+first sync (downloads and analyses included), then runs the portal, two Celery workers (the
+default queue and the analysis queue) and Celery beat together. Ctrl-C stops everything. With
+DATABASE_URL and REDIS_URL set, the same stack runs on PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def local_environment() -> dict[str, str]:
     env.setdefault("GREENROOM_VAR_DIR", str(ROOT / "var"))
     env.setdefault("GREENROOM_DEV_REGISTRY_PORT", "4873")
     env.setdefault("GREENROOM_PORT", "8000")
+    env.setdefault("LOG_FORMAT", "console")  # people read these; production logs JSON
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -133,8 +134,14 @@ def main() -> None:
         raise
     celery = [PYTHON, "-m", "celery", "-A", "portal"]
     beat_schedule = str(var_dir / "celerybeat-schedule")
+    # Two workers, one per queue (settings.CELERY_TASK_ROUTES): analyses have their own, so a
+    # large one never holds up downloads, sync passes or emails.
+    default_queue = env.get("GREENROOM_TASK_QUEUE") or "celery"
+    analysis_queue = env.get("GREENROOM_ANALYSIS_QUEUE") or "analysis"
+    worker = [*celery, "worker", "--loglevel", "INFO"]
     processes += [
-        start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"], env),
+        start("worker", [*worker, "-Q", default_queue, "-n", "default@%h", "-c", "2"], env),
+        start("analysis", [*worker, "-Q", analysis_queue, "-n", "analysis@%h", "-c", "1"], env),
         start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", beat_schedule], env),
         start(
             "portal",

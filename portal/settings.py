@@ -16,6 +16,8 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.logs import logging_config
+
 django_stubs_ext.monkeypatch()  # generic admin/queryset classes at runtime
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -188,6 +190,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# First: every log line of a request carries its id.
+MIDDLEWARE.insert(0, "portal.observability.RequestIdMiddleware")
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -239,13 +243,45 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_ROOT = VAR_DIR / "media"
+
+
+def tarball_storage() -> dict[str, object]:
+    """Where tarballs live: the local folder GREENROOM_TARBALL_DIR by default, or, when
+    GREENROOM_S3_BUCKET is set, an S3-compatible bucket (django-storages), so that workers on
+    other machines share them. Objects are private; a download streams from the bucket.
+    Credentials: GREENROOM_S3_ACCESS_KEY_ID and GREENROOM_S3_SECRET_ACCESS_KEY, else boto3's
+    usual chain (AWS_ACCESS_KEY_ID..., an instance role)."""
+    bucket = env_str("GREENROOM_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": env_str("GREENROOM_TARBALL_DIR", str(VAR_DIR / "tarballs"))},
+        }
+    options: dict[str, object] = {
+        "bucket_name": bucket,
+        "location": env_str("GREENROOM_S3_PREFIX", "tarballs"),
+        "default_acl": "private",
+        "querystring_auth": True,  # never a public URL
+        "querystring_expire": 60,
+        "file_overwrite": False,
+        "object_parameters": {"ContentType": "application/gzip"},
+    }
+    for option, variable in (
+        ("endpoint_url", "GREENROOM_S3_ENDPOINT_URL"),  # MinIO, Ceph, moto...: http(s)://host:port
+        ("region_name", "GREENROOM_S3_REGION"),
+        ("access_key", "GREENROOM_S3_ACCESS_KEY_ID"),
+        ("secret_key", "GREENROOM_S3_SECRET_ACCESS_KEY"),
+        ("addressing_style", "GREENROOM_S3_ADDRESSING_STYLE"),  # "path" for most servers
+    ):
+        if env_str(variable):
+            options[option] = env_str(variable)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Tarballs live in their own storage so production can point it at private object storage.
-    "tarballs": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": env_str("GREENROOM_TARBALL_DIR", str(VAR_DIR / "tarballs"))},
-    },
+    "tarballs": tarball_storage(),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -270,6 +306,12 @@ if CELERY_BROKER_URL == "filesystem://":
     for _folder in (_queue_dir, VAR_DIR / "broker-control"):
         _folder.mkdir(parents=True, exist_ok=True)  # Kombu does not create its folders
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Two queues: analyses (seconds to minutes on a large package) have their own, so downloads,
+# sync passes and emails never wait behind one. Run at least one worker on each
+# (`celery -A portal worker -Q celery` and `-Q analysis`, or one worker with `-Q celery,analysis`).
+CELERY_TASK_DEFAULT_QUEUE = env_str("GREENROOM_TASK_QUEUE", "celery")
+GREENROOM_ANALYSIS_QUEUE = env_str("GREENROOM_ANALYSIS_QUEUE", "analysis")
+CELERY_TASK_ROUTES = {"reviews.tasks.analyse_stage_task": {"queue": GREENROOM_ANALYSIS_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -309,6 +351,7 @@ else:
     }
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "emails"))  # the file backend's folder
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -350,10 +393,10 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Structured logs (portal/logs.py): one JSON object per line, or readable lines for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"), LOG_FORMAT)
+
+# /metrics (portal/metrics.py) answers staff sessions, and a scraper that sends
+# `Authorization: Bearer <GREENROOM_METRICS_TOKEN>` when that is set.
+GREENROOM_METRICS_TOKEN = env_str("GREENROOM_METRICS_TOKEN")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
@@ -72,6 +73,10 @@ class StagedVersion(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True)
     # Checks in a row that ended unavailable for a transient reason: how long the next waits.
     failed_checks = models.PositiveIntegerField(default=0)
+    # When the download (or the analysis) was last handed to the workers: a sync pass queues
+    # it again only once this is older than a lease, so passes never multiply the queue.
+    download_queued_at = models.DateTimeField(null=True, blank=True)
+    analysis_queued_at = models.DateTimeField(null=True, blank=True)
 
     # A decision made in the portal, with the deciding person's own npm token.
     decided_by = models.ForeignKey(
@@ -133,6 +138,33 @@ class StagedVersion(models.Model):
         if analysis is None:
             return ""
         return analysis.unread_staged_tarball()
+
+
+class SyncStatus(models.Model):
+    """The sync's last pass (one row): how far behind the registry the mirror may be, for
+    /healthz and /metrics. Written by reviews.mirror.sync at the end of every pass."""
+
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    # Of the last pass whose listing reached its end: everything the registry had was seen.
+    last_completed_at = models.DateTimeField(null=True, blank=True)
+    last_listed = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "sync status"
+
+    def __str__(self) -> str:
+        return f"sync completed at {self.last_completed_at}"
+
+    @classmethod
+    def lag_seconds(cls, now: datetime | None = None) -> float | None:
+        """Seconds since the last complete pass began; None if none ever completed. (A pass
+        records when it began: whatever it listed was true at least then.)"""
+        completed = cls.objects.filter(pk=1).values_list("last_completed_at", flat=True).first()
+        if completed is None:
+            return None
+        lag: float = ((now or timezone.now()) - completed).total_seconds()
+        return max(0.0, lag)
 
 
 class Team(models.Model):
@@ -788,6 +820,25 @@ class NotificationEventManager(models.Manager["NotificationEvent"]):
                 },
             )
         return event if created else None
+
+    def record_many(
+        self, kind: str, stages: Iterable[StagedVersion], *, now: datetime | None = None
+    ) -> None:
+        """One event of `kind` (not a reminder) per stage, in one insert; a stage whose event
+        is already recorded keeps it (its key is taken)."""
+        created_at = now or timezone.now()
+        self.bulk_create(
+            [
+                NotificationEvent(
+                    key=notification_event_key(kind, stage.pk, None, 0),
+                    kind=kind,
+                    stage=stage,
+                    created_at=created_at,
+                )
+                for stage in stages
+            ],
+            ignore_conflicts=True,
+        )
 
 
 # Events of which a stage has many (each review, comment, resolution, policy change): the key

@@ -46,7 +46,8 @@ ANALYSIS_RETRY_BACKOFF = 5.0
     expires=float(settings.GREENROOM_SYNC_INTERVAL),
 )
 def sync_stages_task(self: DjangoTask[Any, Any]) -> None:
-    """One sync pass, then a download task for every stage that still needs its tarball.
+    """One sync pass, then a download task for every stage that still needs its tarball and an
+    analysis task for every analysis still to run, each queued once (`enqueue_pending_work`).
 
     Not retried: the in-pass reads retry transient errors themselves, and beat runs the next
     pass in GREENROOM_SYNC_INTERVAL seconds anyway.
@@ -55,14 +56,22 @@ def sync_stages_task(self: DjangoTask[Any, Any]) -> None:
     for settled in outcomes.settle_unanswered():
         if settled.approved_here:
             verify_published_digest_task.delay_on_commit(settled.stage_pk)
-    summary = sync.sync_stages()
-    for staged_version_id in summary.to_download:
+    sync.sync_stages()
+    enqueue_pending_work()
+
+
+def enqueue_pending_work() -> tuple[int, int]:
+    """A message for each download and each analysis that needs one and was not queued within
+    a lease (marked as queued first), so a pass never multiplies the queue: how many of each.
+    Analyses are queued here when they never ran or were abandoned (a download queues its own).
+    """
+    downloads = sync.downloads_to_queue()
+    for staged_version_id in downloads:
         download_stage_tarball_task.delay_on_commit(staged_version_id)
-    # Stages whose analysis never ran or was abandoned (enqueued after download otherwise).
-    waiting = analysis.stages_needing_analysis()
-    analysis.mark_queued(waiting)
-    for staged_version_id in waiting:
+    analyses = analysis.analyses_to_queue()
+    for staged_version_id in analyses:
         analyse_stage_task.delay_on_commit(staged_version_id)
+    return len(downloads), len(analyses)
 
 
 @shared_task(
@@ -84,6 +93,7 @@ def download_stage_tarball_task(self: DjangoTask[Any, Any], staged_version_id: i
         countdown = sync.backoff_delay(
             self.request.retries + 1, e, base=DOWNLOAD_RETRY_BACKOFF, cap=DOWNLOAD_RETRY_CAP
         )
+        sync.mark_download_queued(staged_version_id)  # the retry is its message: no other
         raise self.retry(exc=e, countdown=countdown) from None
     if outcome != sync.SKIPPED:
         # download_stage committed its verdict already (a task runs in autocommit): the

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -171,6 +171,20 @@ def lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry to append, for `record_many` (the arguments of `record`)."""
+
+    action: Action
+    actor: Actor = SYSTEM
+    stage: StagedVersion | None = None
+    target: str = ""
+    npm_user: str = ""
+    registry_status: int | None = None
+    registry_message: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
 def record(
     action: Action,
     actor: Actor = SYSTEM,
@@ -182,33 +196,79 @@ def record(
     registry_message: str = "",
     payload: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    payload = payload or {}
-    refuse_secrets(payload)
+    entry = Entry(
+        action,
+        actor,
+        stage=stage,
+        target=target,
+        npm_user=npm_user,
+        registry_status=registry_status,
+        registry_message=registry_message,
+        payload=payload or {},
+    )
+    refuse_secrets(entry.payload)
     with transaction.atomic():
         lock_chain()
-        prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        event = AuditEvent(
-            created_at=timezone.now(),
-            action=str(action),
-            user=actor.user,
-            username=actor.user.get_username() if actor.user else "",
-            npm_user=storable_text(npm_user),
-            stage=stage,
-            stage_uuid=str(stage.stage_id) if stage else "",
-            package_name=stage.package_name if stage else "",
-            version=stage.version if stage else "",
-            shasum=stage.shasum if stage else "",
-            target=storable_text(target),
-            ip=normalise_ip(actor.ip),
-            user_agent=storable_text(actor.user_agent[:400]),
-            registry_status=registry_status,
-            registry_message=storable_text(registry_message[:2000]),
-            # Reasons and registry answers may quote a tarball: stored (and hashed) storable.
-            payload=storable(json.loads(json.dumps(payload, sort_keys=True))),
-            prev_hash=prev_hash or GENESIS_HASH,
-        )
-        event.hash = hash_of(event)
+        event = _chained(entry, _chain_head())
         event.save()
+    return event
+
+
+def record_many(entries: Sequence[Entry], *, chain_locked: bool = False) -> list[AuditEvent]:
+    """Append several entries at once: the chain is locked and its head read once, the entries
+    are chained in memory (hashed exactly as `record` hashes one) and inserted together, in
+    order. Every stage named must already have its row (its id is hashed). `chain_locked`: the
+    caller took `lock_chain()` in this transaction already."""
+    if not entries:
+        return []
+    for entry in entries:
+        refuse_secrets(entry.payload)
+    with transaction.atomic():
+        if not chain_locked:
+            lock_chain()
+        prev_hash = _chain_head()
+        events = []
+        for entry in entries:
+            event = _chained(entry, prev_hash)
+            events.append(event)
+            prev_hash = event.hash
+        created = AuditEvent.objects.bulk_create(events)
+        ids = [event.pk for event in created]
+        if any(pk is None for pk in ids) or ids != sorted(ids):
+            # verify_chain() walks the chain by id: an insert that numbered the entries in
+            # another order would break it, so nothing of it is kept.
+            raise RuntimeError("the audit entries were not numbered in the order they chain")
+    return created
+
+
+def _chain_head() -> str:
+    head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    return head or GENESIS_HASH
+
+
+def _chained(entry: Entry, prev_hash: str) -> AuditEvent:
+    actor, stage = entry.actor, entry.stage
+    event = AuditEvent(
+        created_at=timezone.now(),
+        action=str(entry.action),
+        user=actor.user,
+        username=actor.user.get_username() if actor.user else "",
+        npm_user=storable_text(entry.npm_user),
+        stage=stage,
+        stage_uuid=str(stage.stage_id) if stage else "",
+        package_name=stage.package_name if stage else "",
+        version=stage.version if stage else "",
+        shasum=stage.shasum if stage else "",
+        target=storable_text(entry.target),
+        ip=normalise_ip(actor.ip),
+        user_agent=storable_text(actor.user_agent[:400]),
+        registry_status=entry.registry_status,
+        registry_message=storable_text(entry.registry_message[:2000]),
+        # Reasons and registry answers may quote a tarball: stored (and hashed) storable.
+        payload=storable(json.loads(json.dumps(entry.payload, sort_keys=True))),
+        prev_hash=prev_hash,
+    )
+    event.hash = hash_of(event)
     return event
 
 

@@ -16,13 +16,16 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Model)
 
 # How long leaving the block waits for a beat in flight (one UPDATE): never the whole work.
 STOP_WAIT_SECONDS = 10.0
@@ -34,6 +37,31 @@ def lease() -> timedelta:
 
 def new_token() -> str:
     return uuid.uuid4().hex
+
+
+QUEUE_MARK_CHUNK = 500  # ids per UPDATE, well under SQLite's variable limit
+
+
+def take_queue_marks(queryset: QuerySet[M], mark: str, now: datetime) -> list[int]:
+    """Of the rows of `queryset`, those not handed to the workers within a lease: marked as
+    queued at `now` (the `mark` field), their ids returned for the caller to enqueue.
+
+    Two passes at once never both take a row: PostgreSQL locks the rows taken (others skip
+    them), SQLite runs one write transaction at a time. A row marked less than a lease ago is
+    left alone, so a message waiting in the queue is not doubled; a row whose message was lost
+    (a killed worker, a broker that restarted empty) is taken again once the mark is stale."""
+    stale = Q(**{f"{mark}__isnull": True}) | Q(**{f"{mark}__lt": now - lease()})
+    with transaction.atomic():
+        ids = list(
+            queryset.filter(stale)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for start in range(0, len(ids), QUEUE_MARK_CHUNK):
+            chunk = ids[start : start + QUEUE_MARK_CHUNK]
+            queryset.model._default_manager.filter(pk__in=chunk).update(**{mark: now})
+    return ids
 
 
 class Heartbeat:

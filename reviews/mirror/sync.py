@@ -24,7 +24,8 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -45,10 +46,11 @@ from reviews.mirror.registry import (
     RegistryClient,
     RegistryError,
     Stage,
+    StagePage,
     sync_client,
 )
 from reviews.mirror.tarballs import Verdict, check_tarball, store_tarball
-from reviews.models import NotificationEvent, StagedVersion, Tarball
+from reviews.models import NotificationEvent, StagedVersion, SyncStatus, Tarball
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +158,26 @@ def sync_stages(
         summary.complete = True
         _resolve_vanished(client, listed, started, summary)
     summary.to_download = stages_needing_download(now)
+    record_pass(started, summary)
     logger.info("sync pass: %s", summary)
     return summary
+
+
+def record_pass(started: datetime, summary: SyncSummary) -> None:
+    """What /healthz and /metrics say about the sync: when the last complete pass began."""
+    fields: dict[str, object] = {"last_started_at": started, "last_listed": summary.listed}
+    if summary.complete:
+        fields.update(last_completed_at=started, last_error="")
+    else:
+        fields["last_error"] = summary.error[:2000]
+    _row, created = SyncStatus.objects.get_or_create(pk=1, defaults=fields)
+    if not created:
+        # A slower pass that began earlier must not move the completion time back.
+        newer = Q(last_completed_at__isnull=True) | Q(last_completed_at__lt=started)
+        if summary.complete:
+            SyncStatus.objects.filter(newer, pk=1).update(**fields)
+        else:
+            SyncStatus.objects.filter(pk=1).update(**fields)
 
 
 def _walk_listing(client: RegistryClient, summary: SyncSummary) -> set[uuid.UUID] | None:
@@ -167,43 +187,65 @@ def _walk_listing(client: RegistryClient, summary: SyncSummary) -> set[uuid.UUID
     reached too: a registry whose pages come short or whose total lies is not taken at its word.
     """
     seen: set[uuid.UUID] = set()
-    for number in range(MAX_PAGES):
-        page = read_with_retries(partial(client.list_stages, number, PAGE_SIZE))
-        fresh = [stage for stage in page.items if stage.id not in seen]
-        seen.update(stage.id for stage in fresh)
-        summary.listed = len(seen)
-        record_listed_stages(fresh, summary)
-        if len(page.items) < PAGE_SIZE:
-            if len(seen) < page.total:
-                summary.error = f"the listing ended at {len(seen)} of {page.total} stages"
+    # A full page means another follows: it is read (by one thread of its own, the only user
+    # of the client meanwhile) while this one is recorded, so the registry's time and the
+    # database's overlap.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="listing") as reader:
+        upcoming = reader.submit(_read_page, client, 0)
+        for number in range(MAX_PAGES):
+            page = upcoming.result()
+            fresh = [stage for stage in page.items if stage.id not in seen]
+            if fresh and len(page.items) == PAGE_SIZE and number + 1 < MAX_PAGES:
+                upcoming = reader.submit(_read_page, client, number + 1)
+            seen.update(stage.id for stage in fresh)
+            summary.listed = len(seen)
+            record_listed_stages(fresh, summary)
+            if len(page.items) < PAGE_SIZE:
+                if len(seen) < page.total:
+                    summary.error = f"the listing ended at {len(seen)} of {page.total} stages"
+                    return None
+                return seen
+            if not fresh:
+                summary.error = f"page {number} repeats stages already listed"
                 return None
-            return seen
-        if not fresh:
-            summary.error = f"page {number} repeats stages already listed"
-            return None
     summary.error = f"the listing did not end within {MAX_PAGES} pages"
     return None
 
 
+def _read_page(client: RegistryClient, number: int) -> StagePage:
+    return read_with_retries(partial(client.list_stages, number, PAGE_SIZE))
+
+
 def record_listed_stages(stages: Iterable[Stage], summary: SyncSummary) -> None:
-    """Create the stages not known yet, refresh the pending ones that are."""
+    """Create the stages not known yet, refresh the pending ones that are: one transaction for
+    the page, and a number of statements that does not grow with it (new stages, their audit
+    entries and their notification events are inserted in bulk), except one refresh per stage
+    the registry changed."""
     stages = list(stages)
+    with transaction.atomic():
+        known = _known_stages([stage.id for stage in stages])
+        new = [stage for stage in stages if stage.id not in known]
+        summary.new += len(record_new_stages(new))
+        unchanged = []
+        for stage in stages:
+            staged_version = known.get(stage.id)
+            if staged_version is None:
+                continue
+            if refresh_stage(staged_version, stage):
+                summary.updated += 1
+            else:
+                unchanged.append(staged_version.id)
+        now = timezone.now()
+        for unchanged_ids in _chunks(unchanged):
+            StagedVersion.objects.filter(id__in=unchanged_ids).update(last_seen_at=now)
+
+
+def _known_stages(stage_ids: list[uuid.UUID]) -> dict[uuid.UUID, StagedVersion]:
     known: dict[uuid.UUID, StagedVersion] = {}
-    for chunk in _chunks([stage.id for stage in stages]):
-        known.update((sv.stage_id, sv) for sv in StagedVersion.objects.filter(stage_id__in=chunk))
-    unchanged = []
-    for stage in stages:
-        staged_version = known.get(stage.id)
-        if staged_version is None:
-            if record_new_stage(stage) is not None:
-                summary.new += 1
-        elif refresh_stage(staged_version, stage):
-            summary.updated += 1
-        else:
-            unchanged.append(staged_version.id)
-    now = timezone.now()
-    for unchanged_ids in _chunks(unchanged):
-        StagedVersion.objects.filter(id__in=unchanged_ids).update(last_seen_at=now)
+    for chunk in _chunks(stage_ids):
+        rows = StagedVersion.objects.filter(stage_id__in=chunk).only(*REFRESHED_FIELDS)
+        known.update((sv.stage_id, sv) for sv in rows)
+    return known
 
 
 def _resolve_vanished(
@@ -277,6 +319,22 @@ def stages_needing_download(now: datetime | None = None) -> list[int]:
         _claimable(StagedVersion.objects.all(), now or timezone.now())
         .order_by("id")
         .values_list("id", flat=True)
+    )
+
+
+def downloads_to_queue(now: datetime | None = None) -> list[int]:
+    """The stages whose download should be handed to the workers now, marked as queued: those
+    needing one whose download was not queued within a lease (`leases.take_queue_marks`)."""
+    now = now or timezone.now()
+    return leases.take_queue_marks(
+        _claimable(StagedVersion.objects.all(), now), "download_queued_at", now
+    )
+
+
+def mark_download_queued(staged_version_id: int, now: datetime | None = None) -> None:
+    """A download was queued outside a pass (a retry, a person's request): passes leave it be."""
+    StagedVersion.objects.filter(id=staged_version_id).update(
+        download_queued_at=now or timezone.now()
     )
 
 
@@ -396,22 +454,49 @@ def download_stages(
 
 def record_new_stage(stage: Stage) -> StagedVersion | None:
     """The new row for a stage first seen now; None if another pass created it first."""
+    created = record_new_stages([stage])
+    return created[0] if created else None
+
+
+def record_new_stages(stages: Sequence[Stage]) -> list[StagedVersion]:
+    """The rows of stages first seen now, with their audit entries and notification events, in
+    one transaction and a few bulk inserts; stages another pass created first are left out.
+
+    The audit chain's lock is taken before looking again for the stages: every pass that
+    creates stages takes it (PostgreSQL; SQLite writes one transaction at a time), so no two
+    create the same one.
+    """
+    if not stages:
+        return []
     with transaction.atomic():
-        staged_version, created = StagedVersion.objects.get_or_create(
-            stage_id=stage.id, defaults=_fields_of(stage)
+        audit.lock_chain()
+        taken = _known_stages([stage.id for stage in stages])
+        fresh = list({stage.id: stage for stage in stages if stage.id not in taken}.values())
+        now = timezone.now()
+        created = StagedVersion.objects.bulk_create(
+            [
+                StagedVersion(
+                    stage_id=stage.id, first_seen_at=now, last_seen_at=now, **_fields_of(stage)
+                )
+                for stage in fresh
+            ]
         )
-        if created:
-            audit.record(
-                Action.STAGE_SEEN,
-                stage=staged_version,
-                npm_user=stage.actor,
-                payload={"tag": stage.tag, "actor_type": stage.actor_type},
-            )
-            NotificationEvent.objects.record(NotificationEvent.Kind.NEW_STAGE, staged_version)
-    if not created:
-        return None
-    logger.info("new stage %s (%s)", staged_version, stage.id)
-    return staged_version
+        audit.record_many(
+            [
+                audit.Entry(
+                    Action.STAGE_SEEN,
+                    stage=staged_version,
+                    npm_user=stage.actor,
+                    payload={"tag": stage.tag, "actor_type": stage.actor_type},
+                )
+                for staged_version, stage in zip(created, fresh, strict=True)
+            ],
+            chain_locked=True,
+        )
+        NotificationEvent.objects.record_many(NotificationEvent.Kind.NEW_STAGE, created, now=now)
+    for staged_version in created:
+        logger.info("new stage %s (%s)", staged_version, staged_version.stage_id)
+    return created
 
 
 def refresh_stage(staged_version: StagedVersion, stage: Stage) -> bool:
@@ -623,7 +708,7 @@ def request_recheck(
             id=staged_version_id,
             state=StagedVersion.State.PENDING,
             integrity__in=RECHECKABLE,
-        ).update(next_check_at=now, failed_checks=0)
+        ).update(next_check_at=now, failed_checks=0, download_queued_at=now)  # the caller queues it
         if requested:
             staged_version = StagedVersion.objects.get(id=staged_version_id)
             audit.record(
@@ -647,6 +732,22 @@ INTEGRITY_ACTIONS = {
 
 def _audit_value(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+# What refresh_stage reads of a known row (and its audit entry): only these are loaded.
+REFRESHED_FIELDS = (
+    "id",
+    "stage_id",
+    "state",
+    "package_name",
+    "version",
+    "tag",
+    "actor",
+    "actor_type",
+    "access",
+    "shasum",
+    "staged_at",
+)
 
 
 def _fields_of(stage: Stage) -> dict[str, str | datetime]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.core.files import File
 from django.core.files.storage import storages
@@ -118,6 +118,17 @@ def _shown(value: object) -> str:
 
 def storage_name(sha256: str) -> str:
     return f"sha256/{sha256[:2]}/{sha256}.tgz"
+
+
+def open_stored(tarball: Tarball) -> BinaryIO:
+    """The stored bytes, to read once from start to end. From object storage this is the
+    object's body as it arrives, where the storage's own `open()` would first copy the whole
+    object to a local temporary file."""
+    file = storages["tarballs"].open(tarball.storage_name, "rb")
+    remote = getattr(file, "obj", None)  # django-storages' S3File: the boto3 Object
+    if remote is None:
+        return cast(BinaryIO, file)
+    return cast(BinaryIO, remote.get()["Body"])
 
 
 def store_tarball(tarball: DownloadedTarball) -> Tarball:

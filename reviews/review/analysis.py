@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reviews.inspect.archive import ArchiveResult, Limits, format_size, read_members
@@ -343,7 +343,13 @@ def baseline_of(row: StageBaseline, staged_version: str) -> Baseline | None:
 def stages_needing_analysis(now: datetime | None = None) -> list[int]:
     """Pending stages with a tarball whose default baseline was not chosen for it, or whose
     analysis waits or was abandoned by a worker that died."""
-    stale = (now or timezone.now()) - leases.lease()
+    return list(
+        _needing_analysis(now or timezone.now()).order_by("id").values_list("id", flat=True)
+    )
+
+
+def _needing_analysis(now: datetime) -> QuerySet[StagedVersion]:
+    stale = now - leases.lease()
     chosen = StageBaseline.objects.filter(
         stage=OuterRef("pk"), staged_tarball=OuterRef("tarball")
     ).filter(
@@ -351,30 +357,34 @@ def stages_needing_analysis(now: datetime | None = None) -> list[int]:
         | Q(analysis__status__in=[Status.DONE, Status.REFUSED, Status.FAILED])
         | Q(analysis__status=Status.RUNNING, analysis__claimed_at__gte=stale)
     )
-    return list(
-        StagedVersion.objects.filter(state=StagedVersion.State.PENDING, tarball__isnull=False)
-        .exclude(Exists(chosen))
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+    return StagedVersion.objects.filter(
+        state=StagedVersion.State.PENDING, tarball__isnull=False
+    ).exclude(Exists(chosen))
 
 
-def queued_key(staged_version_id: int) -> str:
-    return f"greenroom:analysis-queued:{staged_version_id}"
+def analyses_to_queue(now: datetime | None = None) -> list[int]:
+    """The stages whose analysis should be handed to the workers now, marked as queued: those
+    needing one whose analysis was not queued within a lease (`leases.take_queue_marks`)."""
+    now = now or timezone.now()
+    return leases.take_queue_marks(_needing_analysis(now), "analysis_queued_at", now)
 
 
-def mark_queued(staged_version_ids: Iterable[int]) -> None:
-    """Remember for a lease that these stages' analyses were handed to the workers, so a page
-    says "queued" rather than offering to queue them again (and never claims work is under
-    way when nothing was queued)."""
-    cache.set_many(
-        {queued_key(pk): timezone.now().isoformat() for pk in staged_version_ids},
-        timeout=leases.lease().total_seconds(),
-    )
+def mark_queued(staged_version_ids: Iterable[int], now: datetime | None = None) -> None:
+    """These stages' analyses were handed to the workers (after a download, or from the page):
+    for a lease, a page says "queued" rather than offering to queue them again (and never
+    claims work is under way when nothing was queued), and sync passes do not queue them."""
+    ids = list(staged_version_ids)
+    for start in range(0, len(ids), leases.QUEUE_MARK_CHUNK):
+        StagedVersion.objects.filter(id__in=ids[start : start + leases.QUEUE_MARK_CHUNK]).update(
+            analysis_queued_at=now or timezone.now()
+        )
 
 
-def is_queued(staged_version_id: int) -> bool:
-    return cache.get(queued_key(staged_version_id)) is not None
+def is_queued(staged_version_id: int, now: datetime | None = None) -> bool:
+    fresh = (now or timezone.now()) - leases.lease()
+    return StagedVersion.objects.filter(
+        id=staged_version_id, analysis_queued_at__gte=fresh
+    ).exists()
 
 
 def request_comparison(stage: StagedVersion, version: str) -> bool:

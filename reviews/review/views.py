@@ -22,7 +22,6 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -37,6 +36,7 @@ from reviews.inspect.baseline import Baseline, BaselineRule
 from reviews.inspect.render import NEW, OLD, render_side_by_side, render_unified, render_view
 from reviews.inspect.textcheck import escape_and_mark
 from reviews.mirror import sync
+from reviews.mirror.tarballs import open_stored
 from reviews.models import Analysis, FileChangeRow, PublishedTarball, Role, StagedVersion
 from reviews.review import analysis as review_analysis
 from reviews.review import discussion
@@ -632,13 +632,13 @@ def download_tarball(request: HttpRequest, stage_id: UUID) -> FileResponse:
     if tarball is None:
         raise Http404("The tarball has not been downloaded")
     name = stage.package_name.lstrip("@").replace("/", "-")
-    file = storages["tarballs"].open(tarball.storage_name, "rb")
     response = FileResponse(
-        file,
+        open_stored(tarball),  # streamed, from the folder or the bucket
         as_attachment=True,
         filename=f"{name}-{stage.version}.tgz",
         content_type="application/gzip",
     )
+    response["Content-Length"] = str(tarball.size)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -102,7 +102,7 @@ def test_data_defaults_to_the_environment(tmp_path):
 
     devregistry("adduser", "ann", "--password", "pw", env=env)
 
-    assert (tmp_path / "from-env" / "state.json").is_file()
+    assert (tmp_path / "from-env" / "state.sqlite3").is_file()
 
 
 def test_serve_prints_its_url_first_and_stops_on_sigterm(tmp_path):

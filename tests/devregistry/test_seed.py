@@ -196,3 +196,28 @@ def test_seeding_again_refuses_without_force(seeded, tmp_path):
         assert StageApi(live).list(Person("x", first["sync_token"])).status_code == 401
         total = StageApi(live).list(Person("x", second["sync_token"])).json()["total"]
     assert total == 6
+
+
+def test_seed_stages_adds_bulk_stages_the_sync_token_lists(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "devregistry", "seed", "--data", str(tmp_path), "--stages", "150"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    doc = json.loads((tmp_path / "seed.json").read_text())
+    with LiveRegistry(tmp_path) as live:
+        api = StageApi(live)
+        sync = Person("portal-sync", doc["sync_token"])
+        first = api.list(sync, perPage=100).json()
+        second = api.list(sync, perPage=100, page=1).json()
+
+    assert doc["extra_stages"] == 150
+    assert first["total"] == 156  # the six demo stages and the bulk ones
+    listed = {f"{i['packageName']}@{i['version']}" for i in first["items"] + second["items"]}
+    assert len(listed) == 156
+    assert {"bulk-0@1.0.0", "bulk-0@1.0.99", "bulk-1@1.0.49"} <= listed
+    assert {i["actorType"] for i in first["items"] if i["packageName"].startswith("bulk-")} == {
+        "trusted automation"
+    }

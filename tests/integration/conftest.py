@@ -58,6 +58,11 @@ class SharedDatabase:
             conn.cursor().execute(sql.replace("%s", self._placeholder), params)
             conn.commit()
 
+    def age_queue_marks(self) -> None:
+        """Moves every download's queued mark an hour back, past its lease."""
+        sql = "UPDATE reviews_stagedversion SET download_queued_at = {}"
+        self.execute(sql.format(self.hour_ago))
+
     def expire_download_claims(self) -> None:
         """Moves every live download claim an hour back, past its lease."""
         sql = "UPDATE reviews_stagedversion SET download_claimed_at = {} WHERE {} IS NOT NULL"
@@ -250,7 +255,7 @@ def wait_for(
 
 @dataclass
 class Worker:
-    """A Celery worker subprocess consuming a queue of its own on Redis."""
+    """A Celery worker subprocess consuming this test's queues on Redis."""
 
     process: subprocess.Popen[str]
     broker_url: str
@@ -285,16 +290,51 @@ def redis_url() -> str:
     return url
 
 
+@dataclass
+class BrokerQueues:
+    """This test's own queues on Redis (the default one and the analysis one) and the
+    environment that points portal processes at them."""
+
+    broker_url: str
+    task: str
+    analysis: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "CELERY_BROKER_URL": self.broker_url,
+            "GREENROOM_TASK_QUEUE": self.task,
+            "GREENROOM_ANALYSIS_QUEUE": self.analysis,
+        }
+
+    def lengths(self) -> tuple[int, int]:
+        """Messages waiting in the default queue and in the analysis queue."""
+        client = redis.Redis.from_url(self.broker_url)
+        return int(client.llen(self.task)), int(client.llen(self.analysis))
+
+
 @pytest.fixture
-def start_worker(portal: Portal, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    """`start_worker(**environment)` starts a Celery worker on this test's own queue (one queue
-    for all, so a worker started after another was killed takes up its queue); all are
+def broker_queues(redis_url: str) -> Iterator[BrokerQueues]:
+    name = f"greenroom-it-{uuid.uuid4().hex[:12]}"
+    queues = BrokerQueues(redis_url, name, f"{name}-analysis")
+    yield queues
+    client = redis.Redis.from_url(redis_url)
+    for queue in (queues.task, queues.analysis):
+        client.delete(queue, f"_kombu.binding.{queue}")
+        forget_unacked(client, queue)
+
+
+@pytest.fixture
+def start_worker(
+    portal: Portal, broker_queues: BrokerQueues, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
+    """`start_worker(**environment)` starts a Celery worker on this test's own queues (the
+    same for all, so a worker started after another was killed takes up its queues); all are
     stopped at the end."""
-    queue = f"greenroom-it-{uuid.uuid4().hex[:12]}"
     started: list[Worker] = []
 
     def start(**environment: str) -> Worker:
-        env = {**portal.env, "CELERY_BROKER_URL": redis_url, "GREENROOM_TEST_QUEUE": queue}
+        env = {**portal.env, **broker_queues.env}
         env.update(LOG_LEVEL="INFO", **environment)
         log = tmp_path / f"worker-{len(started)}.log"
         with log.open("w") as log_file:
@@ -307,7 +347,7 @@ def start_worker(portal: Portal, redis_url: str, tmp_path: Path) -> Iterator[Cal
                 text=True,
                 start_new_session=True,
             )
-        started.append(Worker(process, redis_url, queue, log))
+        started.append(Worker(process, broker_queues.broker_url, broker_queues.task, log))
         return started[-1]
 
     try:
@@ -315,9 +355,6 @@ def start_worker(portal: Portal, redis_url: str, tmp_path: Path) -> Iterator[Cal
     finally:
         for worker in started:
             stop(worker.process)
-        client = redis.Redis.from_url(redis_url)
-        client.delete(queue, f"_kombu.binding.{queue}")
-        forget_unacked(client, queue)
 
 
 @pytest.fixture

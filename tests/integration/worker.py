@@ -1,5 +1,6 @@
-"""A Celery worker for the integration tests: the portal's app, on a queue of the test's own
-(GREENROOM_TEST_QUEUE), so tasks it enqueues itself stay away from any other worker."""
+"""A Celery worker for the integration tests: the portal's app, on queues of the test's own
+(GREENROOM_TASK_QUEUE and GREENROOM_ANALYSIS_QUEUE, read by the settings), so tasks it enqueues
+itself stay away from any other worker."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from portal.celery import app
 
 
 def main() -> None:
-    queue = os.environ["GREENROOM_TEST_QUEUE"]
-    app.conf.task_default_queue = queue
+    queues = os.environ.get("GREENROOM_WORKER_QUEUES") or ",".join(
+        (os.environ["GREENROOM_TASK_QUEUE"], os.environ["GREENROOM_ANALYSIS_QUEUE"])
+    )
     app.worker_main(
         [
             "worker",
             "--queues",
-            queue,
+            queues,
             "--pool",
             "threads",
             "--concurrency",

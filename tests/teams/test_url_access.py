@@ -103,6 +103,14 @@ class Case:
 
 
 CASES: dict[str, Case] = {
+    # Operations: staff only (or a scraper's token, tests/portal/test_metrics.py); anyone else
+    # signed in gets a 404, so the URL reveals nothing.
+    "metrics": Case(
+        url=lambda w: reverse("metrics"),
+        outsider="teamless",
+        allowed="staff",
+        effect=lambda w: True,
+    ),
     "reviews:dashboard": Case(url=lambda w: reverse("reviews:dashboard"), outsider=""),
     "reviews:stage": Case(
         url=lambda w: reverse("reviews:stage", args=[w.acme_stage.stage_id]), allowed="viewer"

@@ -11,11 +11,7 @@ from reviews.mirror import sync
 from reviews.mirror.registry import RegistryClient, RegistryError, sync_client
 from reviews.models import StagedVersion
 from reviews.review import analysis
-from reviews.tasks import (
-    analyse_stage_task,
-    download_stage_tarball_task,
-    verify_published_digest_task,
-)
+from reviews.tasks import enqueue_pending_work, verify_published_digest_task
 
 VERDICTS = (
     StagedVersion.Integrity.VERIFIED,
@@ -50,16 +46,10 @@ class Command(BaseCommand):
                     verify_published_digest_task.delay_on_commit(settlement.stage_pk)
             summary = sync.sync_stages(client)
             if enqueue:
-                # A download queues its analysis when it ends; these are the stages whose
-                # tarball is here already and whose analysis never ran or was abandoned.
-                for staged_version_id in summary.to_download:
-                    download_stage_tarball_task.delay_on_commit(staged_version_id)
-                waiting = analysis.stages_needing_analysis()
-                analysis.mark_queued(waiting)
-                for staged_version_id in waiting:
-                    analyse_stage_task.delay_on_commit(staged_version_id)
-                tarballs = f"{len(summary.to_download)} tarball downloads enqueued"
-                analyses = f"{len(waiting)} analyses enqueued"
+                # Each queued once: what is already waiting in the queue is not sent again.
+                downloads, waiting = enqueue_pending_work()
+                tarballs = f"{downloads} tarball downloads enqueued"
+                analyses = f"{waiting} analyses enqueued"
             else:
                 verdicts = sync.download_stages(summary.to_download, client)
                 tarballs = "tarballs: " + ", ".join(
