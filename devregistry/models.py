@@ -108,6 +108,8 @@ class User:
     otp_secret: str | None = None
     # The highest TOTP time step accepted so far, for --refuse-otp-reuse.
     last_otp_step: int = -1
+    # How many times the code of `last_otp_step` was accepted, for the max-uses switch.
+    otp_step_uses: int = 0
     # `--compat other` only: SHA-256 of each unused recovery code, failed codes since the last
     # accepted one, and the end of a lock-out (ISO 8601) once there were too many.
     recovery_codes: list[str] = field(default_factory=list)

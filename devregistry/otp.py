@@ -98,8 +98,12 @@ def require_second_factor(
     *,
     refuse_reuse: bool,
     strict: bool = False,
+    max_uses: int | None = None,
 ) -> None:
-    """Checks the factor for a write; records its use in `state` (inside the caller's write)."""
+    """Checks the factor for a write; records its use in `state` (inside the caller's write).
+
+    `max_uses`: a TOTP code is accepted that many times, then refused as used (the switch
+    `DIR/otp-max-uses`, to test a portal that re-sends one code until it is refused)."""
     if user.otp_secret is None:
         return
     if strict:
@@ -117,7 +121,15 @@ def require_second_factor(
         raise _otp_refusal("Invalid one-time password.")
     if refuse_reuse and step <= user.last_otp_step:
         raise _otp_refusal("This one-time password has already been used; wait for the next one.")
-    user.last_otp_step = max(user.last_otp_step, step)
+    _count_use(user, step, max_uses)
+
+
+def _count_use(user: User, step: int, max_uses: int | None) -> None:
+    if step > user.last_otp_step:
+        user.last_otp_step, user.otp_step_uses = step, 0
+    if max_uses is not None and (step < user.last_otp_step or user.otp_step_uses >= max_uses):
+        raise _otp_refusal("This one-time password has already been used; wait for the next one.")
+    user.otp_step_uses += 1
 
 
 def _require_strictly(user: User, otp: str) -> None:

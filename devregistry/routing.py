@@ -28,6 +28,7 @@ class Context:
     store: Store
     refuse_otp_reuse: Callable[[], bool]
     compat: Compat = Compat.NPM
+    otp_max_uses: Callable[[], int | None] = lambda: None
 
     @property
     def other(self) -> bool:
@@ -49,6 +50,7 @@ class Context:
                 request.header("npm-auth-type"),
                 refuse_reuse=self.refuse_otp_reuse(),
                 strict=self.other,
+                max_uses=self.otp_max_uses(),
             )
 
         return check

@@ -21,6 +21,7 @@ from devregistry.wire import Request, Response
 
 MAX_BODY = 256 * 1024 * 1024
 REFUSE_REUSE_FLAG = "refuse-otp-reuse"
+OTP_MAX_USES_FILE = "otp-max-uses"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ class RegistryServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], config: Config) -> None:
         self.config = config
-        self.context = Context(Store(config.data_dir), self._refuse_otp_reuse, config.compat)
+        self.context = Context(
+            Store(config.data_dir), self._refuse_otp_reuse, config.compat, self._otp_max_uses
+        )
         self.faults = FaultRules(config.faults_file or config.data_dir / "faults.json")
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -68,6 +71,15 @@ class RegistryServer(ThreadingHTTPServer):
 
     def _refuse_otp_reuse(self) -> bool:
         return self.config.refuse_otp_reuse or (self.config.data_dir / REFUSE_REUSE_FLAG).exists()
+
+    def _otp_max_uses(self) -> int | None:
+        """N from `DIR/otp-max-uses` (read on every request): a code works N times; None: no
+        such file (or no number in it)."""
+        try:
+            text = (self.config.data_dir / OTP_MAX_USES_FILE).read_text()
+        except OSError:
+            return None
+        return int(text.strip()) if text.strip().isdigit() else None
 
 
 class RegistryHandler(BaseHTTPRequestHandler):

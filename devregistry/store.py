@@ -7,6 +7,7 @@ Layout of DIR:
   .lock                  flock'd around every access
   faults.json            optional fault rules (faults.py)
   refuse-otp-reuse       optional flag file (otp.py)
+  otp-max-uses           optional: how many times one TOTP code is accepted (otp.py)
 
 Every access takes an exclusive flock on DIR/.lock (so a CLI command can change state while a
 server runs). The state lives in memory between accesses; a write saves only the records it

@@ -107,6 +107,15 @@ class LiveRegistry:
         """Writes DIR/faults.json; the server re-reads it on its next request."""
         write_atomic(self.data_dir / "faults.json", json.dumps(rules).encode())
 
+    def set_otp_max_uses(self, uses: int | None) -> None:
+        """Writes (or, with None, removes) DIR/otp-max-uses: a TOTP code is accepted `uses`
+        times, then refused as already used; the count starts again with the next code."""
+        path = self.data_dir / "otp-max-uses"
+        if uses is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, str(uses).encode())
+
     def clear_faults(self) -> None:
         (self.data_dir / "faults.json").unlink(missing_ok=True)
 

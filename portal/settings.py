@@ -146,6 +146,9 @@ GREENROOM_DECISION_TIMEOUT = float(env_str("GREENROOM_DECISION_TIMEOUT", "15"))
 GREENROOM_DECISION_CHECK_SECONDS = float(env_str("GREENROOM_DECISION_CHECK_SECONDS", "5"))
 GREENROOM_DECISION_CHECK_INTERVAL = float(env_str("GREENROOM_DECISION_CHECK_INTERVAL", "1"))
 GREENROOM_DECISION_SETTLE_SECONDS = env_int("GREENROOM_DECISION_SETTLE_SECONDS", 120)
+# Releases on the dashboard: pending stages without a shared gitHead belong together when the
+# same npm user staged them within this many minutes of each other.
+GREENROOM_RELEASE_WINDOW_MINUTES = env_int("GREENROOM_RELEASE_WINDOW_MINUTES", 15)
 # How long a security-key challenge is waited for before the portal gives up on it.
 GREENROOM_WEB_AUTH_TIMEOUT = env_int("GREENROOM_WEB_AUTH_TIMEOUT", 300)
 # Notifications: how often due events are dispatched, how long a new stage's email waits for

@@ -96,6 +96,10 @@ class StagedVersion(models.Model):
     published_integrity = models.CharField(max_length=200, blank=True)
     published_integrity_matches = models.BooleanField(null=True)
     published_checked_at = models.DateTimeField(null=True, blank=True)
+    # What batches need from the staged package.json, read once from the downloaded tarball
+    # (reviews.decide.releases): {"gitHead": str, "dependencies": {name: range}}; None: not
+    # read yet.
+    release_facts = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-staged_at", "-id"]
@@ -850,6 +854,7 @@ NUMBERED_EVENT_KINDS = (
     "comment.replied",
     "comment.resolved",
     "team.policy_changed",
+    "batch.decided",
 )
 
 
@@ -874,6 +879,9 @@ class NotificationEvent(models.Model):
         REPLY = "comment.replied", "Reply"
         RESOLVED = "comment.resolved", "Thread resolved"
         POLICY = "team.policy_changed", "Team policy changed"
+        # One event per batch of decisions (its number is the batch's id; its stage is the
+        # batch's first decided stage, for the owning teams).
+        BATCH_DECIDED = "batch.decided", "Batch decided"
 
     # One event per fact: `stage.new:<stage>`, `stage.decided:<stage>`,
     # `stage.reminder:<stage>:<team>:<number>`. A second sync pass finds the key taken.
@@ -930,6 +938,9 @@ class Notification(models.Model):
         REPLY = "comment.replied", "Reply"
         RESOLVED = "comment.resolved", "Thread resolved"
         POLICY = "team.policy_changed", "Team policy changed"
+        # One event per batch of decisions (its number is the batch's id; its stage is the
+        # batch's first decided stage, for the owning teams).
+        BATCH_DECIDED = "batch.decided", "Batch decided"
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -991,3 +1002,63 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.summary} to {self.team}'s webhook"
+
+
+class Batch(models.Model):
+    """Several stages approved (or rejected) in one sitting, in dependency order.
+
+    The row and its items are where a batch stands: a reloaded page (or a crashed browser)
+    shows it and continues. The typed code is never here: it lives in the request that sends.
+    """
+
+    class State(models.TextChoices):
+        READY = "ready", "Ready"  # nothing sent yet
+        RUNNING = "running", "Sending"
+        NEEDS_CODE = "needs_code", "Waiting for a code"
+        FINISHED = "finished", "Finished"
+        REJECTED = "rejected", "Rejected"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, related_name="+", on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    title = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.READY)
+    # The run claim: one request at a time sends this batch's approvals.
+    running_since = models.DateTimeField(null=True, blank=True)
+    message = models.TextField(blank=True)  # the last thing the registry or the portal said
+    # Cycles found in the dependencies, and how they were broken, in words.
+    cycles = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk}"
+
+
+class BatchItem(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "To send"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"  # decided elsewhere meanwhile
+        HELD = "held", "Held back"  # a stage it depends on failed
+        EXCLUDED = "excluded", "Left out"  # this person may not approve it
+
+    batch = models.ForeignKey(Batch, related_name="items", on_delete=models.CASCADE)
+    stage = models.ForeignKey(StagedVersion, related_name="+", on_delete=models.CASCADE)
+    position = models.PositiveIntegerField()  # dependency order
+    # Positions of the items of this batch it depends on.
+    after = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    message = models.TextField(blank=True)  # the registry's words, or why it was left out
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "stage"], name="batch_item_once"),
+            models.UniqueConstraint(fields=["batch", "position"], name="batch_item_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch} item {self.position}"

@@ -3,7 +3,7 @@ from django.urls.converters import StringConverter
 
 from reviews.api import views as api_token_views
 from reviews.audit import views as audit_views
-from reviews.decide import token_views
+from reviews.decide import batch_views, token_views
 from reviews.decide import views as decision_views
 from reviews.notify import views as notification_views
 from reviews.review import discussion_views
@@ -68,6 +68,12 @@ urlpatterns = [
         decision_views.decision_check,
         name="stage-decision-check",
     ),
+    # Batches: many stages approved (or rejected) in one sitting, in dependency order.
+    path("batches/new/", batch_views.start, name="batch-start"),
+    path("batches/<int:batch_id>/", batch_views.show, name="batch"),
+    path("batches/<int:batch_id>/progress/", batch_views.progress, name="batch-progress"),
+    path("batches/<int:batch_id>/approve/", batch_views.approve, name="batch-approve"),
+    path("batches/<int:batch_id>/reject/", batch_views.reject, name="batch-reject"),
     path("stages/<uuid:stage_id>/approve/", decision_views.approve_form, name="stage-approve-form"),
     path("stages/<uuid:stage_id>/approve/confirm/", decision_views.approve, name="stage-approve"),
     path("stages/<uuid:stage_id>/reject/", decision_views.reject_form, name="stage-reject-form"),

@@ -70,6 +70,10 @@ class Action(StrEnum):
     DECISION_OUTCOME_UNKNOWN = "decision.outcome_unknown"
     DECISION_OUTCOME_KNOWN = "decision.outcome_known"
     PUBLISHED_DIGEST_MISMATCH = "stage.published_digest_mismatch"
+    # Batches: several stages decided in one sitting; each stage's outcome is its own entry
+    # above (its payload names the batch), held-back stages included.
+    BATCH_CREATED = "batch.created"
+    BATCH_FINISHED = "batch.finished"
     # Notifications: a team's reminder rate and webhook, a person's choice per team.
     TEAM_NOTIFICATIONS_CHANGED = "team.notifications_changed"
     TEAM_WEBHOOK_SET = "team.webhook_set"

@@ -189,14 +189,19 @@ def decide(
     reason: str = "",
     factor: Factor | None = None,
     acknowledged_unread: bool = False,
+    batch: int | None = None,
 ) -> Outcome:
     """Send one approve or reject for `stage` as `user`; the caller has checked their role.
 
     `otp` is a typed code (or recovery code) or a security key's token; None for the first
     attempt. `acknowledged_unread`: the person confirmed they understand that Greenroom could
-    not read the whole staged tarball; approving such a stage is refused without it.
+    not read the whole staged tarball; approving such a stage is refused without it. `batch`:
+    the batch this decision belongs to (its audit entry names it; the batch is announced once,
+    so the stage is not announced on its own).
     """
     attempt = Attempt(stage, decision, actor, factor or factor_of(otp), reason.strip())
+    if batch is not None:
+        attempt.details["batch"] = batch
     try:
         linked = npm_tokens.linked(user)
     except npm_tokens.TokenUnreadable as e:
@@ -588,7 +593,8 @@ def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: R
         WebAuthChallenge.objects.filter(stage=stage).delete()
         stage.refresh_from_db()
         attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
-        NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, stage)
+        if "batch" not in attempt.details:  # a batch is announced once, as a whole
+            NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, stage)
     logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
 
 

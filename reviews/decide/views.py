@@ -253,11 +253,15 @@ def queue_follow_up(stage: StagedVersion, outcome: Outcome) -> None:
     """After an approval, compare what the registry published with the tarball we reviewed."""
     if outcome.kind != Kind.DONE or outcome.decision != Decision.APPROVE:
         return
+    queue_follow_up_of(stage.pk)
+
+
+def queue_follow_up_of(stage_pk: int) -> None:
     try:
-        verify_published_digest_task.delay_on_commit(stage.pk)
+        verify_published_digest_task.delay_on_commit(stage_pk)
     except Exception:
         # The approval stands; only its follow-up check could not be queued.
-        logger.exception("could not queue the published digest check of %s", stage)
+        logger.exception("could not queue the published digest check of stage %s", stage_pk)
 
 
 @login_required

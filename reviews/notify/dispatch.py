@@ -46,6 +46,8 @@ from django.utils import timezone
 from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.models import (
+    Batch,
+    BatchItem,
     DeliveryStatus,
     LineComment,
     Membership,
@@ -361,7 +363,8 @@ def _fan_out(
     else:
         teams = owning_teams(stage.package_name)
         # The person who decided in the portal knows; everyone else hears.
-        decider = stage.decided_by_id if event.kind == EventKind.DECIDED else None
+        decided = (EventKind.DECIDED, EventKind.BATCH_DECIDED)
+        decider = stage.decided_by_id if event.kind in decided else None
         people = recipients(teams, exclude_user_id=decider)
     emails = [
         Notification(
@@ -465,7 +468,31 @@ def event_summary(event: NotificationEvent) -> str:
         return f"New stage: {name}"
     if event.kind == EventKind.REMINDER:
         return f"Reminder {event.number}: {name} is waiting"
+    if event.kind == EventKind.BATCH_DECIDED:
+        return batch_words(event.number)
     return f"{name} {decision_words(stage)}"
+
+
+def batch_stages(batch_pk: int) -> list[StagedVersion]:
+    """The stages a batch decided, in its order."""
+    return [
+        item.stage
+        for item in BatchItem.objects.filter(batch_id=batch_pk, state=BatchItem.State.DONE)
+        .select_related("stage", "stage__decided_by")
+        .order_by("position")
+    ]
+
+
+def batch_words(batch_pk: int) -> str:
+    """'Batch #3: 30 stages approved by alice in Greenroom: @acme/a@1.0.0, ...'."""
+    stages = batch_stages(batch_pk)
+    batch = Batch.objects.filter(pk=batch_pk).first()
+    who = batch.created_by.get_username() if batch and batch.created_by else "a former user"
+    verb = "rejected" if batch and batch.state == Batch.State.REJECTED else "approved"
+    names = ", ".join(str(stage) for stage in stages[:5])
+    more = f" and {len(stages) - 5} more" if len(stages) > 5 else ""
+    count = f"{len(stages)} stage{'' if len(stages) == 1 else 's'}"
+    return f"Batch #{batch_pk}: {count} {verb} by {who} in Greenroom: {names}{more}"
 
 
 def decision_words(stage: StagedVersion) -> str:
@@ -794,6 +821,8 @@ def build_message(notification: Notification) -> EmailMultiAlternatives | None:
             ctx.update(stage_context(stage, notification.created_at))
         if notification.kind in DISCUSSION_KINDS:
             ctx.update(discussion_context(event))
+        if notification.kind == Kind.BATCH_DECIDED:
+            ctx.update(summary=batch_words(event.number), batch_stages=batch_stages(event.number))
         ctx.update(event=event, reminder_number=event.number)
         if notification.kind == Kind.NEW_STAGE and stage is not None:
             found = highlights(stage)
@@ -813,6 +842,7 @@ def build_message(notification: Notification) -> EmailMultiAlternatives | None:
 EMAIL_TEMPLATES = {
     Kind.NEW_STAGE: "stage-new",
     Kind.DECIDED: "stage-decided",
+    Kind.BATCH_DECIDED: "batch-decided",
     Kind.REMINDER: "stage-reminder",
     Kind.REVIEW: "stage-discussion",
     Kind.COMMENT: "stage-discussion",

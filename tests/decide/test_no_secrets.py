@@ -22,11 +22,12 @@ from django.core.cache import caches
 from django.core.signals import got_request_exception
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
 from reviews.audit.trail import Action
 from reviews.decide.decisions import DecisionCrashed
-from reviews.models import AuditEvent, WebAuthChallenge
+from reviews.models import AuditEvent, Batch, WebAuthChallenge
 from tests.decide.conftest import (
     Registry,
     approve,
@@ -293,3 +294,44 @@ def test_an_unexpected_crash_reports_neither_code_nor_token(
     )
     stage.refresh_from_db()
     assert stage.decision_claimed_at is None
+
+
+def test_no_batch_code_is_kept_anywhere(
+    registry: Registry,
+    world: World,
+    every_log_record: pytest.LogCaptureFixture,
+    celery_messages: list[Any],
+    django_capture_on_commit_callbacks: Any,
+):
+    """A batch re-sends one code for many stages, pauses when it is refused and goes on with a
+    fresh one: neither code lands in the database, the broker, the cache or a log."""
+    secrets = Secrets()
+    client = client_for(world.approver)
+    assert client.post(LINK_URL, {"token": secrets.add(registry.alice.token)}).status_code == 302
+    registry.live.set_otp_max_uses(2)
+    stages = [registry.stage(f"@acme/b{i}", "1.0.0") for i in range(4)]
+    answer = client.post(reverse("reviews:batch-start"), {"stage": [s.stage_id for s in stages]})
+    batch = Batch.objects.get()
+    approve_url = reverse("reviews:batch-approve", args=[batch.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(approve_url, {"otp": secrets.add(registry.alice.code())})
+    assert answer.status_code == 303
+    batch.refresh_from_db()
+    assert batch.state == Batch.State.NEEDS_CODE
+    client.get(reverse("reviews:batch", args=[batch.pk]))  # the page, with its messages
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(approve_url, {"otp": secrets.add(registry.alice.code(1))})
+    client.get(reverse("reviews:batch-progress", args=[batch.pk]))
+
+    batch.refresh_from_db()
+    assert batch.state == Batch.State.FINISHED
+    assert AuditEvent.objects.filter(action=Action.STAGE_APPROVED).count() == 4
+    tasks = [m for m in celery_messages if "verify_published_digest" in repr(m["headers"])]
+    assert len(tasks) == 4  # the broker was used, with ids only
+    assert secrets.found_in(log_text(every_log_record)) == []
+    audit_rows = [json.dumps(e.__dict__, default=str) for e in AuditEvent.objects.all()]
+    assert secrets.found_in("\n".join(audit_rows)) == []
+    assert secrets.found_in(database_text()) == []
+    assert secrets.found_in(cache_text()) == []
+    assert secrets.found_in(broker_text(celery_messages)) == []

@@ -89,6 +89,31 @@ def test_the_flag_file_switches_reuse_refusal_on_a_running_server(
     assert_otp_challenge(api.approve(people.alice, alices[1], npm_otp=code))
 
 
+def test_otp_max_uses_accepts_a_code_n_times_then_refuses_it(
+    live_registry, people: People, api: StageApi, alices
+):
+    live_registry.set_otp_max_uses(2)
+    code = people.alice.code()
+    assert api.approve(people.alice, alices[0], npm_otp=code).status_code == 201
+    assert api.approve(people.alice, alices[1], npm_otp=code).status_code == 201
+
+    assert_otp_challenge(api.approve(people.alice, alices[2], npm_otp=code))
+    assert api.view(people.alice, alices[2]).status_code == 200  # still staged
+
+    # The next step's code starts a new count.
+    assert api.approve(people.alice, alices[2], npm_otp=people.alice.code(1)).status_code == 201
+
+
+def test_without_the_max_uses_file_a_code_is_reused_freely(
+    live_registry, people: People, api: StageApi, alices
+):
+    live_registry.set_otp_max_uses(1)
+    live_registry.set_otp_max_uses(None)
+    code = people.alice.code()
+    for stage_id in alices:
+        assert api.approve(people.alice, stage_id, npm_otp=code).status_code == 201
+
+
 def test_users_without_a_secret_are_never_challenged(live_registry, people: People, api):
     stage_id = packages.stage(live_registry.url, people.bob.token, "bobs", "1.0.0")
 
