@@ -166,7 +166,7 @@ def portal_side(alice_token: str, secret: str, log: Path) -> None:
         sync.download_stage(stage.pk)
     team = Team.objects.create(name="Mono", slug="mono")
     PackagePattern.objects.create(team=team, pattern="@mono/*")
-    user = User.objects.create_user("approver", password="approver-password")
+    user = User.objects.create_user("approver")
     Membership.objects.create(team=team, user=user, role=Role.APPROVER)
     actor = Actor(user=user)
     npm_tokens.link(user, alice_token, actor)
