@@ -3,12 +3,15 @@ the portal's own time per item (everything but waiting for the registry's answer
 
     .venv/bin/python -m bench.bench_batch                 # 100 stages, 3 runs
     .venv/bin/python -m bench.bench_batch --stages 30 --runs 5
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench.bench_batch
 
 Each run: a fresh dev registry (a child process, as in production), the stages staged over
 HTTP by a CI user and maintained by a person with TOTP 2FA, a portal database (SQLite in a
 temporary folder) that synced and downloaded them; then `batches.run()` approves them with one
-code, as the approve view does. Requests are counted from the registry's own log (one line per
-request); the registry's share is the time spent inside HTTP calls. Figures go to stdout.
+code, as the approve view does. With DATABASE_URL naming PostgreSQL, the portal's database is
+one of its own beside it (dropped after), as in bench_sync. Requests are counted from the
+registry's own log (one line per request); the registry's share is the time spent inside HTTP
+calls. Figures go to stdout.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from bench.bench_sync import bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERHEAD_TARGET_MS = 50.0
@@ -58,7 +63,8 @@ def one_run(count: int) -> dict[str, Any]:
                 url = registry.stdout.readline().rsplit(" ", 1)[-1].strip()
                 stage_monorepo(url, tokens["ci"], count)
                 share_packages(work / "registry", count)
-                return run_portal(work, url, tokens, secret, log)
+                with bench_database(work) as database_url:
+                    return run_portal(work, url, tokens, secret, log, database_url)
             finally:
                 registry.terminate()
                 registry.wait(timeout=10)
@@ -117,12 +123,12 @@ def share_packages(data: Path, count: int) -> None:
 
 
 def run_portal(
-    work: Path, url: str, tokens: dict[str, str], secret: str, log: Path
+    work: Path, url: str, tokens: dict[str, str], secret: str, log: Path, database_url: str
 ) -> dict[str, Any]:
     env = {
         **os.environ,
         "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{work / 'portal.sqlite3'}",
+        "DATABASE_URL": database_url,
         "GREENROOM_VAR_DIR": str(work / "var"),
         "GREENROOM_REGISTRY_URL": url,
         "GREENROOM_SYNC_TOKEN": tokens["sync"],
@@ -188,13 +194,23 @@ def portal_side(alice_token: str, secret: str, log: Path) -> None:
     requests.Session.send = timed_send  # type: ignore[method-assign]
     lines_before = len(log.read_text().splitlines())
     started = time.perf_counter()
-    if os.environ.get("BENCH_PROFILE"):
+    if os.environ.get("BENCH_QUERIES"):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
+        for query in queries.captured_queries:
+            print(query["time"], query["sql"][:150], file=sys.stderr)
+    elif os.environ.get("BENCH_PROFILE"):
         import cProfile
         import pstats
 
         with cProfile.Profile() as profile:
             batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats(
+            os.environ["BENCH_PROFILE"]
+        ).print_stats(30)
     else:
         batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
     wall = time.perf_counter() - started
@@ -235,7 +251,10 @@ def report(count: int, runs: list[dict[str, Any]]) -> None:
     overhead = [
         1000 * (run["wall seconds"] - run["registry seconds"]) / run["items"] for run in runs
     ]
-    print(f"{count} stages, {len(runs)} runs (medians), {os.cpu_count()} cores, SQLite, loopback")
+    database = (
+        "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+    )
+    print(f"{count} stages, {len(runs)} runs (medians), {os.cpu_count()} cores, {database}")
     rows = [
         ("approved", f"{min(run['done'] for run in runs)} of {count}", "all"),
         ("creating the batch (order, checks)", f"{median('create seconds'):.2f} s", ""),

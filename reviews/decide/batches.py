@@ -17,6 +17,7 @@ polling it shows progress, and a reload (or another browser) continues where it 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,9 +32,9 @@ from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.decide import decisions, npm_tokens, releases
 from reviews.decide.decisions import Decision, Kind, Outcome
-from reviews.models import Batch, BatchItem, NotificationEvent, Role, StagedVersion
+from reviews.models import Batch, BatchItem, Membership, NotificationEvent, Role, StagedVersion
 from reviews.teams import policy
-from reviews.teams.access import role_for_package
+from reviews.teams.access import is_staff, pattern_matches
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,42 @@ def claim_run(batch_pk: int) -> bool:
     )
 
 
-def _renew_run(batch_pk: int) -> None:
-    Batch.objects.filter(pk=batch_pk).update(running_since=timezone.now())
+class RunClaim:
+    """The run's claim on its batch, renewed while sending: once the lease is a quarter gone,
+    not after every item."""
+
+    def __init__(self, batch_pk: int) -> None:
+        self.batch_pk = batch_pk
+        self.renewed = time.monotonic()
+
+    def renew(self) -> None:
+        if time.monotonic() - self.renewed < RUN_LEASE.total_seconds() / 4:
+            return
+        Batch.objects.filter(pk=self.batch_pk).update(running_since=timezone.now())
+        self.renewed = time.monotonic()
+
+
+class Roles:
+    """The person's role per package, their memberships read once for the whole run."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.memberships = list(
+            Membership.objects.filter(user_id=user.pk).prefetch_related("team__patterns")
+        )
+
+    def may_decide(self, stage: StagedVersion) -> bool:
+        if is_staff(self.user):
+            return True
+        roles = [
+            Role(membership.role)
+            for membership in self.memberships
+            if any(
+                pattern_matches(p.pattern, stage.package_name)
+                for p in membership.team.patterns.all()
+            )
+        ]
+        return max(roles, default=Role.VIEWER) >= Role.APPROVER
 
 
 @sensitive_variables("code")
@@ -152,12 +187,13 @@ def run(
         result.busy = True
         return result
     stopped: Outcome | None = None
+    claim, roles = RunClaim(batch.pk), Roles(user)
     try:
         items = {i.position: i for i in batch.items.select_related("stage", "stage__tarball")}
         for item in sorted(items.values(), key=lambda i: i.position):
             if item.state != ItemState.QUEUED:
                 continue
-            if not may_decide(user, item.stage):  # the role may have gone since the batch began
+            if not roles.may_decide(item.stage):  # the role may have gone since the batch began
                 owner = f"a team that owns {item.stage.package_name}"
                 _finish_item(
                     item, ItemState.EXCLUDED, f"Deciding needs the approver role in {owner}."
@@ -176,7 +212,7 @@ def run(
             _settle(item, outcome)
             if item.state == ItemState.DONE and decision == Decision.APPROVE:
                 result.approved.append(item.stage.pk)
-            _renew_run(batch.pk)
+            claim.renew()
     finally:
         _end_run(batch, stopped, decision)
     return result
@@ -225,6 +261,9 @@ def _hold(
 
 
 def _settle(item: BatchItem, outcome: Outcome) -> None:
+    if outcome.kind == Kind.DONE and not outcome.notice:
+        item.state = ItemState.DONE  # written with the decision itself (decisions.py)
+        return
     if outcome.kind == Kind.DONE:
         state = ItemState.DONE
     elif outcome.kind == Kind.DECIDED:
@@ -358,8 +397,3 @@ def progress(batch: Batch) -> dict[str, int]:
     for state in batch.items.values_list("state", flat=True):
         counts[state] += 1
     return counts
-
-
-def may_decide(user: User, stage: StagedVersion) -> bool:
-    role = role_for_package(user, stage.package_name)
-    return role is not None and role >= Role.APPROVER

@@ -59,7 +59,13 @@ from reviews.mirror.registry import (
     WebAuthRequired,
     sync_client,
 )
-from reviews.models import NotificationEvent, StagedVersion, UnansweredDecision, WebAuthChallenge
+from reviews.models import (
+    BatchItem,
+    NotificationEvent,
+    StagedVersion,
+    UnansweredDecision,
+    WebAuthChallenge,
+)
 from reviews.teams import policy
 
 logger = logging.getLogger(__name__)
@@ -261,12 +267,15 @@ def decide(
         return before
     record_decision(stage, user, attempt, reply)
     npm_tokens.clear_code_failures(linked.record)
-    verb = "approved and published" if decision == Decision.APPROVE else "rejected"
-    return attempt.outcome(
-        Kind.DONE,
+    return attempt.outcome(Kind.DONE, done_words(attempt), reply.notice)
+
+
+def done_words(attempt: Attempt) -> str:
+    verb = "approved and published" if attempt.decision == Decision.APPROVE else "rejected"
+    stage = attempt.stage
+    return (
         f"{stage.package_name}@{stage.version} was {verb} by the registry, "
-        f"as npm user {linked.npm_user}.",
-        reply.notice,
+        f"as npm user {attempt.npm_user}."
     )
 
 
@@ -593,8 +602,14 @@ def record_decision(stage: StagedVersion, user: User, attempt: Attempt, reply: R
         WebAuthChallenge.objects.filter(stage=stage).delete()
         stage.refresh_from_db()
         attempt.record(Action.STAGE_APPROVED if approved else Action.STAGE_REJECTED, reply=reply)
-        if "batch" not in attempt.details:  # a batch is announced once, as a whole
+        batch = attempt.details.get("batch")
+        if batch is None:
             NotificationEvent.objects.record(NotificationEvent.Kind.DECIDED, stage)
+        else:
+            # A batch is announced once, as a whole; its item is done in this same commit.
+            BatchItem.objects.filter(batch_id=batch, stage=stage).update(
+                state=BatchItem.State.DONE, message=done_words(attempt), finished_at=timezone.now()
+            )
     logger.info("%s %s %s as npm user %s", user, attempt.decision, stage, attempt.npm_user)
 
 

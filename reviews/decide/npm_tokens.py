@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # What an npm token can look like: header-safe, no spaces. Anything else is refused before it
 # reaches a header (where requests would quote the bad value in its error message).
 TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=:-]{8,2048}")
+# How precisely "last used" is kept: at most one write a minute.
+USED_AT_PRECISION = timedelta(minutes=1)
 
 
 class TokenError(Exception):
@@ -104,7 +106,14 @@ class Linked:
         return registry_client(self.token, timeout=timeout)
 
     def mark_used(self) -> None:
-        NpmToken.objects.filter(pk=self.record.pk).update(last_used_at=timezone.now())
+        # To the minute: a batch uses the token for every stage, and one write a minute will do.
+        now = timezone.now()
+        last = self.record.last_used_at
+        if last is not None and last >= now - USED_AT_PRECISION:
+            return
+        NpmToken.objects.filter(pk=self.record.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - USED_AT_PRECISION)
+        ).update(last_used_at=now)
 
 
 def linked_record(user: User) -> NpmToken | None:
@@ -194,7 +203,10 @@ def record_code_failure(record: NpmToken) -> int:
 
 
 def clear_code_failures(record: NpmToken) -> None:
-    NpmToken.objects.filter(pk=record.pk).update(code_failures=0, code_failures_since=None)
+    # Nothing written when there is nothing to clear (a batch succeeds many times in a row).
+    NpmToken.objects.filter(pk=record.pk).exclude(
+        code_failures=0, code_failures_since__isnull=True
+    ).update(code_failures=0, code_failures_since=None)
 
 
 def recent_code_failures(record: NpmToken) -> int:
