@@ -207,6 +207,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `bytes` and `number` in every template and email, without a {% load %}: the
+            # one unit and number format (reviews/inspect/units.py).
+            "builtins": ["reviews.templatetags.units"],
         },
     },
 ]
