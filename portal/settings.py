@@ -395,6 +395,8 @@ CONTENT_SECURITY_POLICY = {
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A refused form says what to do (allow cookies, or reload): portal/errors.py.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 
 # Structured logs (portal/logs.py): one JSON object per line, or readable lines for people.
 LOG_FORMAT = env_str("LOG_FORMAT", "json")
