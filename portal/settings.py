@@ -210,6 +210,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `bytes` and `number` in every template and email, without a {% load %}: the
+            # one unit and number format (reviews/inspect/units.py).
+            "builtins": ["reviews.templatetags.units"],
         },
     },
 ]
@@ -395,6 +398,8 @@ CONTENT_SECURITY_POLICY = {
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A refused form says what to do (allow cookies, or reload): portal/errors.py.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 
 # Structured logs (portal/logs.py): one JSON object per line, or readable lines for people.
 LOG_FORMAT = env_str("LOG_FORMAT", "json")

@@ -15,3 +15,6 @@ urlpatterns = [
     path("api/v1/", include(api_urlpatterns())),
     path("", include("reviews.urls")),
 ]
+
+# 400, 403 and 404 use Django's handlers with templates/400.html, 403.html and 404.html.
+handler500 = "portal.errors.server_error"

@@ -728,14 +728,23 @@ class FindingsAcknowledgement(models.Model):
         return f"{self.user_id} read {self.count} findings of {self.stage_id}"
 
 
+class SecondFactor(models.TextChoices):
+    """How a person last confirmed a decision at the registry (never the code itself)."""
+
+    CODE = "code", "One-time code"
+    SECURITY_KEY = "security key", "Security key"
+
+
 class Profile(models.Model):
     """What a person tells the portal about themselves beyond their linked token: the npm user
-    they stage with from CI (if another), so that no-self-approval knows them by it too."""
+    they stage with from CI (if another), so that no-self-approval knows them by it too; and
+    the second factor they used last, so the approve page offers that one first."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, related_name="greenroom_profile", on_delete=models.CASCADE
     )
     staging_npm_user = models.CharField(max_length=214, blank=True)
+    last_second_factor = models.CharField(max_length=16, blank=True, choices=SecondFactor.choices)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -60,8 +60,14 @@ from reviews.mirror.registry import (
     sync_client,
 )
 from reviews.models import (
+<<<<<<< HEAD
     BatchItem,
     NotificationEvent,
+=======
+    NotificationEvent,
+    Profile,
+    SecondFactor,
+>>>>>>> wt-uxa
     StagedVersion,
     UnansweredDecision,
     WebAuthChallenge,
@@ -266,6 +272,7 @@ def decide(
         release_decision(stage.pk, claim)
         return before
     record_decision(stage, user, attempt, reply)
+    remember_factor(user, attempt.factor)
     npm_tokens.clear_code_failures(linked.record)
     return attempt.outcome(Kind.DONE, done_words(attempt), reply.notice)
 
@@ -283,6 +290,25 @@ def factor_of(otp: str | None) -> Factor:
     if otp is None:
         return Factor.NONE
     return Factor.CODE if CODE_RE.fullmatch(otp) else Factor.RECOVERY_CODE
+
+
+REMEMBERED = {
+    Factor.CODE: SecondFactor.CODE,
+    Factor.RECOVERY_CODE: SecondFactor.CODE,
+    Factor.SECURITY_KEY: SecondFactor.SECURITY_KEY,
+}
+
+
+def remember_factor(user: User, factor: Factor) -> None:
+    """Which kind of second factor worked, so the next approve page offers it first."""
+    kind = REMEMBERED.get(factor)
+    if kind is not None:
+        Profile.objects.update_or_create(user=user, defaults={"last_second_factor": kind})
+
+
+def remembered_factor(user: User) -> SecondFactor | None:
+    kind = Profile.objects.filter(user=user).values_list("last_second_factor", flat=True).first()
+    return SecondFactor(kind) if kind else None
 
 
 def _refused_before_claim(
@@ -872,6 +898,12 @@ def poll_security_key(stage: StagedVersion, user: User, actor: Actor) -> Outcome
         factor=Factor.SECURITY_KEY,
         acknowledged_unread=challenge.acknowledged_unread,
     )
+
+
+def keep_challenge_note(stage: StagedVersion, user: User, note: str) -> None:
+    """The note as typed now ("Check now" and the page's polls carry it): the decision the key
+    confirms is sent with it, and the form shows it again."""
+    WebAuthChallenge.objects.filter(stage=stage, user=user).update(reason=note.strip()[:2000])
 
 
 def cancel_security_key(stage: StagedVersion, user: User, actor: Actor) -> bool:

@@ -9,6 +9,7 @@ rendered back into a form.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
@@ -28,7 +30,7 @@ from reviews.audit import trail as audit
 from reviews.audit.trail import Action, Actor
 from reviews.decide import decisions, npm_tokens
 from reviews.decide.decisions import Decision, Kind, Outcome
-from reviews.models import Role, StagedVersion
+from reviews.models import Role, SecondFactor, StagedVersion, WebAuthChallenge
 from reviews.tasks import verify_published_digest_task
 from reviews.teams import policy
 from reviews.teams.access import get_visible_stage, require_stage_role, role_for_package
@@ -141,11 +143,47 @@ class RejectForm(forms.Form):
 DecisionForm = ApproveForm | RejectForm
 
 
-def make_form(decision: Decision, stage: StagedVersion, data: Any = None) -> DecisionForm:
+def make_form(
+    decision: Decision, stage: StagedVersion, data: Any = None, initial: Any = None
+) -> DecisionForm:
     if decision == Decision.APPROVE:
         unread = stage.unread_tarball() if stage.state == StagedVersion.State.PENDING else ""
-        return ApproveForm(data, findings=findings_to_acknowledge(stage), unread=unread)
-    return RejectForm(data, stage=stage)
+        return ApproveForm(
+            data, initial=initial, findings=findings_to_acknowledge(stage), unread=unread
+        )
+    return RejectForm(data, initial=initial, stage=stage)
+
+
+def challenge_initial(challenge: WebAuthChallenge, stage: StagedVersion) -> dict[str, str]:
+    """Back on the form while a security key is awaited: the note as last sent, and for a
+    reject the version, which was typed and checked before the registry opened the challenge."""
+    return {"reason": challenge.reason, "confirm_version": stage.version}
+
+
+@dataclass(frozen=True)
+class FactorOrder:
+    """Which second factor the page offers first, and where the code field goes."""
+
+    key_first: bool  # the security-key box above the form
+    show_code: bool
+    code_first: bool  # the code field first in the form (else just above the button)
+    focus_code: bool
+
+
+def factor_order(
+    remembered: SecondFactor | None,
+    decision: Decision,
+    asked: bool,
+    challenge: WebAuthChallenge | None,
+) -> FactorOrder:
+    """The security key leads only when the registry opened a web challenge and the person did
+    not last use a code. The code field shows when the registry asked for a second factor or
+    the person last used a code; it leads (and has the focus) unless the key leads, except on
+    a first reject page, where the version and reason come before it."""
+    key_first = challenge is not None and remembered != SecondFactor.CODE
+    show_code = asked or remembered == SecondFactor.CODE
+    code_first = show_code and (asked or decision == Decision.APPROVE)
+    return FactorOrder(key_first, show_code, code_first, code_first and not key_first)
 
 
 def findings_to_acknowledge(stage: StagedVersion) -> int:
@@ -203,16 +241,23 @@ def render_decide(
     challenge = decisions.pending_challenge(stage, user)
     if challenge is not None and challenge.decision != decision:
         challenge = None
+    if challenge is not None and not form.is_bound:
+        form = make_form(decision, stage, initial=challenge_initial(challenge, stage))
     unanswered = decisions.unanswered_decision(stage)
     if outcome is not None and outcome.kind == Kind.UNKNOWN:
         outcome = None  # the checking state below says it
+    asked = bool(challenge or (outcome and outcome.asks_for_code) or form["otp"].errors)
+    order = factor_order(decisions.remembered_factor(user), decision, asked, challenge)
+    if order.focus_code:
+        form.fields["otp"].widget.attrs["autofocus"] = True
     ctx = {
         "stage": stage,
         "decision": decision,
         "form": form,
         "outcome": outcome,
         "challenge": challenge,
-        "asks_for_code": bool(challenge or (outcome and outcome.asks_for_code)),
+        "asks_for_code": asked,
+        "order": order,
         "linked": npm_tokens.linked_record(user),
         "unread": form.unread if isinstance(form, ApproveForm) else "",
         "preview": (
@@ -346,30 +391,35 @@ def reject(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     return send(request, stage_id, Decision.REJECT)
 
 
+@sensitive_post_parameters("otp")
 @login_required
 @require_POST
 @sensitive_variables()
 def security_key_poll(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     """Polled by the waiting page (htmx) or its "Check now" button; never re-sends anything
-    before the registry says the key was used."""
+    before the registry says the key was used. Both carry the note as typed now."""
     stage, user = decidable_stage(request, stage_id)
+    if "reason" in request.POST:
+        decisions.keep_challenge_note(stage, user, request.POST["reason"])
     outcome = decisions.poll_security_key(stage, user, Actor.from_request(request))
     queue_follow_up(stage, outcome)
     htmx = request.headers.get("HX-Request") == "true"
     if outcome.kind == Kind.WAITING:
         challenge = decisions.pending_challenge(stage, user)
         if htmx and challenge is not None:
-            ctx = {"stage": stage, "challenge": challenge, "poll_every": POLL_EVERY_SECONDS}
+            ctx = {
+                "stage": stage,
+                "challenge": challenge,
+                "poll_every": POLL_EVERY_SECONDS,
+                "key_first": decisions.remembered_factor(user) != SecondFactor.CODE,
+            }
             response = render(request, "reviews/_decision_security_key.html", ctx)
             patch_vary_headers(response, ["HX-Request"])
             return response
+        messages.info(request, still_waiting_words())
         return HttpResponseRedirect(form_url(stage, outcome.decision), status=303)
-    level = messages.SUCCESS if outcome.kind == Kind.DONE else messages.ERROR
-    if outcome.kind == Kind.DECIDED:
-        level = messages.INFO
-    messages.add_message(request, level, outcome.message)
-    if outcome.notice:
-        messages.info(request, f"The registry says: {outcome.notice}")
+    if not own_decision(outcome, stage, user):
+        say_outcome(request, outcome)
     done = outcome.kind in {Kind.DONE, Kind.DECIDED}
     target = stage_url(stage) if done else form_url(stage, outcome.decision)
     if htmx:
@@ -377,6 +427,30 @@ def security_key_poll(request: HttpRequest, stage_id: UUID) -> HttpResponse:
         patch_vary_headers(response, ["HX-Request"])
         return response
     return HttpResponseRedirect(target, status=303)
+
+
+def still_waiting_words() -> str:
+    return (
+        f"Checked at {timezone.now():%H:%M:%S} UTC: the registry has not seen your security key "
+        "yet. Use it on the registry's page, then check again (or type a code instead)."
+    )
+
+
+def own_decision(outcome: Outcome, stage: StagedVersion, user: User) -> bool:
+    """A poll that finds the stage decided by this same person here: their own success message
+    already says so (a waiting page left open, or a code typed while the key waited)."""
+    return (
+        outcome.kind == Kind.DECIDED and stage.decided_in_portal and stage.decided_by_id == user.pk
+    )
+
+
+def say_outcome(request: HttpRequest, outcome: Outcome) -> None:
+    level = {Kind.DONE: messages.SUCCESS, Kind.DECIDED: messages.INFO}.get(
+        outcome.kind, messages.ERROR
+    )
+    messages.add_message(request, level, outcome.message)
+    if outcome.notice:
+        messages.info(request, f"The registry says: {outcome.notice}")
 
 
 @login_required
@@ -401,7 +475,13 @@ def decision_check(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     level = {Kind.DONE: messages.SUCCESS, Kind.FAILED: messages.WARNING}.get(
         outcome.kind, messages.INFO
     )
-    messages.add_message(request, level, outcome.message)
+    found = outcome.message
+    if outcome.kind == Kind.UNKNOWN:
+        found = (
+            f"Checked at {timezone.now():%H:%M:%S} UTC: the registry does not show yet how it "
+            "ended. Greenroom keeps looking; check again in a moment."
+        )
+    messages.add_message(request, level, found)
     done = outcome.kind in {Kind.DONE, Kind.DECIDED}
     return HttpResponseRedirect(
         stage_url(stage) if done else form_url(stage, outcome.decision), status=303

@@ -60,6 +60,7 @@ from reviews.inspect.tar_rules import (
     set_long_name,
     strip_absolute_path,
 )
+from reviews.inspect.units import format_size
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -468,14 +469,6 @@ def _cut(text: str) -> str:
 
 def _padding(size: int) -> int:
     return -size % BLOCK
-
-
-def format_size(n: int) -> str:
-    """A byte count for people: `3.4 MiB`, `512 KiB`, `87 bytes`."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{n:,} bytes"
 
 
 def _unreadable(what: str) -> _Stop:

@@ -133,7 +133,14 @@ def role_for_package(user: AnyUser, package_name: str) -> Role | None:
 def require_stage_role(user: AnyUser, stage: StagedVersion, role: Role) -> None:
     current = role_for_package(user, stage.package_name)
     if current is None or current < role:
-        raise PermissionDenied(f"This needs the {role.label.lower()} role.")
+        yours = (
+            f"Your role for {stage.package_name} is {current.label.lower()}"
+            if current
+            else f"You are in no team that owns {stage.package_name}"
+        )
+        raise PermissionDenied(
+            f"This needs the {role.label.lower()} role. {yours}: a team admin can change it."
+        )
 
 
 def memberships_of(user: AnyUser) -> QuerySet[Membership]:

@@ -123,7 +123,8 @@ def test_role_too_low_is_403(name, world):
     assert response.status_code == 403
     assert error_of(response) == {
         "code": "forbidden",
-        "message": "This needs the reviewer role.",
+        "message": "This needs the reviewer role. Your role for @acme/ui is viewer: "
+        "a team admin can change it.",
     }
 
 

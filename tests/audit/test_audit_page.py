@@ -83,3 +83,58 @@ def test_csv_cells_cannot_become_formulas(world: World):
     audit.record(Action.SETTINGS_CHANGED, target="=HYPERLINK(1)")
     rows = export(login(world.staff), "csv", action="settings.changed")
     assert rows[0]["target"] == "'=HYPERLINK(1)"
+
+
+# --- the page for people: event names in words, folded details, short digests, paging -------
+
+
+def test_every_action_has_words():
+    from reviews.audit.words import ACTION_WORDS
+
+    assert set(ACTION_WORDS) == set(Action)
+    assert len(set(ACTION_WORDS.values())) == len(Action)  # no two read the same
+
+
+def test_an_event_reads_as_words_with_its_details_folded(world: World):
+    sha1 = "b" * 40
+    integrity = "sha512-" + "Q" * 86 + "=="
+    audit.record(
+        Action.TARBALL_VERIFIED,
+        stage=world.acme_stage,
+        payload={"sha1": sha1, "integrity": integrity, "note": "<b>bold</b>"},
+    )
+    body = login(world.viewer).get(reverse("reviews:audit")).content.decode()
+
+    assert '<span class="event-name">Tarball verified</span>' in body
+    assert "<details>" in body
+    assert "<dt>sha1</dt>" in body
+    assert f'<code class="hash" title="{sha1}" data-copy="{sha1}">{"b" * 12}…</code>' in body
+    assert f'title="{integrity}"' in body
+    assert ">sha512-QQQQQQQQQQ…</code>" in body
+    assert "&lt;b&gt;bold&lt;/b&gt;" in body
+    assert "<b>bold</b>" not in body
+
+
+def test_no_two_controls_or_columns_share_a_label(world: World):
+    import re
+
+    body = login(world.staff).get(reverse("reviews:audit")).content.decode()
+    labels = [" ".join(text.split()) for text in re.findall(r"<label>([^<]+)<", body)]
+    headers = re.findall(r"<th[^>]*>([^<]+)</th>", body)
+    assert len(labels) == len(set(labels))
+    assert set(labels) & set(headers) <= {"Event"}  # that filter is the column's own
+    assert "From" not in labels + headers  # once both the IP column and a date filter
+    assert "IP address" in headers
+
+
+def test_fifty_entries_a_page(world: World):
+    for _ in range(51):
+        audit.record(Action.STAGE_SEEN, stage=world.acme_stage)
+    client = login(world.viewer)
+
+    first = client.get(reverse("reviews:audit")).content.decode()
+    second = client.get(reverse("reviews:audit"), {"page": 2}).content.decode()
+
+    assert first.count('<tr class="audit-event">') == 50
+    assert "Page 1 of 2" in first
+    assert second.count('<tr class="audit-event">') == 1

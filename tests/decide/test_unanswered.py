@@ -245,9 +245,11 @@ def test_a_decision_taken_the_other_way_elsewhere_is_said_so(
     assert CHECKING in approve(client, stage, otp=registry.alice.code()).content.decode()
     registry.reject_elsewhere(stage)
     # Gone and not published could be a packument that lags behind an approval: not yet known.
-    assert client.post(url("stage-decision-check", stage))["Location"] == url(
-        "stage-approve-form", stage
-    )
+    first_check = client.post(url("stage-decision-check", stage))
+    assert first_check["Location"] == url("stage-approve-form", stage)
+    # "Check now" says what it found, once, beside the standing "checking" notice.
+    found = client.get(first_check["Location"]).content.decode()
+    assert found.count("the registry does not show yet how it ended") == 1
     assert UnansweredDecision.objects.filter(stage=stage).exists()
     settings.GREENROOM_DECISION_SETTLE_SECONDS = 0
 

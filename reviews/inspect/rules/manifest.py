@@ -26,6 +26,7 @@ from reviews.inspect.manifest_diff import (
 from reviews.inspect.rules.code import download_and_run
 from reviews.inspect.rules.findings import Finding, RuleInfo, Severity, Status, make, rule
 from reviews.inspect.rules.obfuscation import looks_minified
+from reviews.inspect.units import format_size
 
 __all__ = ["PackageFacts", "package_findings", "refusal_finding"]
 
@@ -470,7 +471,7 @@ def _shape(facts: PackageFacts) -> Iterator[Finding]:
     old_count, new_count = len(facts.old_files), len(facts.new_files)
     grew = []
     if new_size >= 2 * max(old_size, 1) and new_size - old_size >= 1_000_000:
-        grew.append(f"unpacked size {_mb(old_size)} → {_mb(new_size)}")
+        grew.append(f"unpacked size {format_size(old_size)} → {format_size(new_size)}")
     if new_count >= 2 * max(old_count, 1) and new_count - old_count >= 20:
         grew.append(f"files {old_count:,} → {new_count:,}")
     if grew:
@@ -479,10 +480,6 @@ def _shape(facts: PackageFacts) -> Iterator[Finding]:
             "The package grew: " + "; ".join(grew),
             key="size-jump",
         )
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
 
 
 def _license(facts: PackageFacts) -> Iterator[Finding]:
