@@ -31,6 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews.audit.trail import Actor
+from reviews.inspect import words
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
 from reviews.inspect.render import NEW, OLD, render_side_by_side, render_unified, render_view
@@ -442,7 +443,7 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
             view = review_analysis.file_view(analysis, row, options)
             html = render_view(view, row.path, side=side, hooks=hooks, marks=marks)
         else:
-            diff = review_analysis.file_diff(analysis, row, options)
+            diff = words.mark_diff(review_analysis.file_diff(analysis, row, options))
             render = render_side_by_side if page.layout == "split" else render_unified
             html = render(diff, row.path, old_path=row.old_path or None, hooks=hooks, marks=marks)
             html = _expandable(html, context_url, page.layout)
