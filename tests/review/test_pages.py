@@ -84,7 +84,7 @@ def stage(world: World) -> StagedVersion:
     return world.acme_stage
 
 
-def test_the_page_starts_with_the_baseline_the_counts_and_the_integrity(viewer, stage):
+def test_the_page_starts_with_the_baseline_and_the_counts_integrity_details_after(viewer, stage):
     body = page(viewer, stage)
 
     baseline = body.index("Compared with 1.0.0, the highest published version below 2.0.0.")
@@ -92,7 +92,9 @@ def test_the_page_starts_with_the_baseline_the_counts_and_the_integrity(viewer, 
     integrity = body.index("Integrity: Verified")
     manifest = body.index('id="manifest"')
     files = body.index('id="files"')
-    assert baseline < counts < integrity < manifest < files
+    # The decision and the integrity verdict are at the top; the integrity details below.
+    assert body.index('id="stage-top"') < baseline
+    assert baseline < counts < manifest < files < integrity
     assert "Baseline verified" in body
     counts_html = body[counts : body.index("</ul>", counts)]
     for count, status in ((3, "added"), (1, "removed"), (3, "modified"), (1, "renamed")):
