@@ -380,3 +380,16 @@ def test_a_first_release_lists_every_file_as_added(viewer, world):
     assert body.count("gr-badge-added") == 3
     manifest = body[body.index('id="manifest"') : body.index('id="files"')]
     assert "Entry points" not in manifest  # a bare manifest: nothing to flag
+
+
+def test_the_counts_and_the_tree_count_the_same_changed_files(viewer, stage):
+    body = page(viewer, stage)
+
+    counts = body[
+        body.index('id="review-counts"') : body.index("</ul>", body.index("review-counts"))
+    ]
+    tree = body[body.index('class="tree-summary') : body.index("</p>", body.index("tree-summary"))]
+    assert "<strong>8</strong> changed files" in counts  # 3 added, 1 removed, 3 modified, 1 renamed
+    assert "8 changed files." in tree
+    summary = body[body.index('id="tarball-summary"') :]
+    assert "the 1 removed file is only in the baseline" in summary
