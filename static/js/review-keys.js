@@ -29,9 +29,12 @@
 
   function treeLinks() { return $$("#tree a.gr-file-link"); }
 
+  // The file a j/k press asked for, until its diff arrives: quick presses move on from it.
+  var pendingPath = null;
+
   function currentTreeIndex(links) {
     var pane = $("#diff .file-pane");
-    var path = pane ? pane.getAttribute("data-path") : null;
+    var path = pendingPath !== null ? pendingPath : pane ? pane.getAttribute("data-path") : null;
     for (var i = 0; i < links.length; i++) {
       var item = links[i].closest("li");
       if (path !== null && item && item.getAttribute("data-path") === path) { return i; }
@@ -80,7 +83,11 @@
     if (!links.length) { return; }
     var at = currentTreeIndex(links);
     var target = links[at < 0 ? 0 : Math.max(0, Math.min(links.length - 1, at + step))];
-    if (target && (at < 0 || target !== links[at])) { target.click(); }
+    if (target && (at < 0 || target !== links[at])) {
+      var item = target.closest("li");
+      pendingPath = item ? item.getAttribute("data-path") : null;
+      target.click();
+    }
   }
 
   // -- Changes ------------------------------------------------------------------------------
@@ -267,7 +274,11 @@
     if (button) { button.hidden = false; button.addEventListener("click", help); }
     document.body.addEventListener("htmx:afterSwap", function (event) {
       var pane = $(".file-pane", event.target) || (event.target.matches && event.target.matches(".file-pane") ? event.target : null);
-      if (pane && event.target.id === "diff") { markCurrentTreeLink(pane.getAttribute("data-path")); }
+      if (pane && event.target.id === "diff") {
+        var path = pane.getAttribute("data-path");
+        if (path === pendingPath) { pendingPath = null; }
+        markCurrentTreeLink(path);
+      }
       markWrapped(event.target);
     });
   }
