@@ -123,3 +123,41 @@ def test_the_unified_and_side_by_side_views_get_the_same_marks():
         assert marked(page, "gr-ins") == ["20"]
     # The lone added line has no partner: no word marks on it.
     assert "const d = 4;" in unified
+
+
+def test_a_text_run_that_is_one_character_reference():
+    old = '<span class="o">&lt;</span> a'
+    new = '<span class="o">&gt;</span> a'
+
+    result = mark_pair(old, new)
+
+    assert result is not None
+    assert result[0] == '<span class="o"><span class="gr-del">&lt;</span></span> a'
+    assert result[1] == '<span class="o"><span class="gr-ins">&gt;</span></span> a'
+
+
+def test_a_long_changed_middle_is_marked_whole():
+    old = "start " + " ".join(f"w{n}" for n in range(60)) + " end"
+    new = "start " + " ".join(f"v{n}" for n in range(60)) + " end"
+
+    result = mark_pair(old, new, max_chars=10_000)
+
+    assert result is None  # under 30 % in common
+    longer_old = "same " * 80 + " ".join(f"w{n}" for n in range(30)) + " end"
+    longer_new = "same " * 80 + " ".join(f"v{n}" for n in range(30)) + " end"
+    result = mark_pair(longer_old, longer_new, max_chars=10_000)
+    assert result is not None
+    assert len(marked(result[1], "gr-ins")) == 1  # one run, from v0 to v29
+
+
+def test_marks_stop_at_the_character_budget(monkeypatch):
+    from reviews.inspect import words
+
+    old = "".join(f"const value{n} = {n};\n" for n in range(50)).encode()
+    new = old.replace(b"= ", b"= -")
+    diff = diff_file(old, new, "a.txt")
+    monkeypatch.setattr(words, "MAX_CHARS_PER_FILE", 200)
+
+    page = render_unified(mark_diff(diff), "a.txt")
+
+    assert 0 < page.count('class="gr-ins"') < 50
