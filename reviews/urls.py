@@ -37,6 +37,7 @@ urlpatterns = [
     path("stages/<uuid:stage_id>/recheck/", review_views.recheck_tarball, name="stage-recheck"),
     # Team review: verdicts, line comments and their threads, files viewed.
     path("stages/<uuid:stage_id>/all-files/", views.all_files, name="stage-all-files"),
+    path("stages/<uuid:stage_id>/search/", views.search_diffs, name="stage-search"),
     path("stages/<uuid:stage_id>/reviews/", discussion_views.submit_review, name="stage-review"),
     path(
         "stages/<uuid:stage_id>/comments/<filepath:path>",

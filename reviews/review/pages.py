@@ -10,7 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from reviews.models import StagedVersion
-from reviews.review import discussion_views
+from reviews.review import discussion_views, search
 from reviews.review import views as review_views
 from reviews.teams.access import get_visible_stage, is_staff, unowned_stages, visible_stages
 
@@ -81,6 +81,31 @@ def all_files(request: HttpRequest, stage_id: UUID) -> HttpResponse:
     files, more = review_views.changed_files(review)
     ctx = {"stage": stage, "review": review, "files": files, "more": more}
     return render(request, "reviews/review/all_files.html", ctx)
+
+
+@login_required
+@require_GET
+def search_diffs(request: HttpRequest, stage_id: UUID) -> HttpResponse:
+    """The changed lines of the stage that contain `?q=`, as `path:line` links into the diffs;
+    for htmx, only the results (swapped in under the search field)."""
+    stage = get_visible_stage(request.user, stage_id)
+    review = review_views.review_page(request, stage, None)
+    query = request.GET.get("q", "")
+    results = None
+    if review.comparison.ready and review.analysis is not None and query.strip():
+        results = search.search_changed_lines(
+            review.analysis,
+            query,
+            lambda path, line: (
+                review_views.file_url(stage, path, review.query) + (f"#L{line}" if line else "")
+            ),
+        )
+    ctx = {"stage": stage, "review": review, "query": query, "results": results}
+    fragment = request.headers.get("HX-Request") == "true"
+    template = "reviews/review/_search_results.html" if fragment else "reviews/review/search.html"
+    response = render(request, template, ctx)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

@@ -31,6 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews.audit.trail import Actor
+from reviews.inspect import words
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
 from reviews.inspect.render import NEW, OLD, render_side_by_side, render_unified, render_view
@@ -48,6 +49,9 @@ from reviews.teams.access import get_visible_stage, require_stage_role, role_for
 
 LAYOUTS = {"unified": "Unified", "split": "Side by side", "file": "File"}
 LAYOUT_SESSION_KEY = "review_layout"
+WRAPS = {"scroll": "No wrap", "soft": "Soft wrap"}
+"""Long lines: scrolled sideways per file, or wrapped at word boundaries with a marker."""
+WRAP_SESSION_KEY = "review_wrap"
 TREE_MAX_FILES = 5000
 POLL_EVERY_SECONDS = 2
 _GAP_ROW = re.compile(r'<tr class="gr-gap" data-gap="(\d+)"')
@@ -176,6 +180,7 @@ class FilePane:
     html: SafeString
     layout_links: list[tuple[str, str, bool]]
     context_url: str = ""
+    wrap_links: list[tuple[str, str, bool]] = field(default_factory=list)
     viewed: bool = False
     other_threads: list[discussion.Thread] = field(default_factory=list)
 
@@ -188,6 +193,7 @@ class ReviewPage:
     """`?against=…` (or empty): what every link of the review carries along."""
     path: str | None = None
     layout: str = "unified"
+    wrap: str = "scroll"
     filter_text: str = ""
     changed_only: bool = True
     with_findings: bool = False
@@ -246,6 +252,7 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     comparison = compare_with(stage, against)
     query = f"?{urlencode({'against': comparison.against})}" if comparison.against else ""
     page = ReviewPage(stage, comparison, query, path=path, layout=_layout(request))
+    page.wrap = _remembered(request, "wrap", WRAP_SESSION_KEY, WRAPS, "scroll")
     page.request = request
     page.all_files = request.headers.get("HX-Target", "").startswith("pane-")
     page.filter_text = request.GET.get("q", "").strip()[:200]
@@ -335,6 +342,18 @@ class ListedFile:
     viewed: bool
     lines_added: int | None
     lines_removed: int | None
+    size: int | None = None
+    old_size: int | None = None
+    findings: int = 0
+    worst: str = ""
+
+    @property
+    def size_text(self) -> str:
+        """`4.1 KiB`, `1.2 KiB → 4.1 KiB`, or the one side a file added or removed has."""
+        sizes = [format_size(n) for n in (self.old_size, self.size) if n is not None]
+        if self.status in ("modified", "renamed") and len(sizes) == 2:
+            return f"{sizes[0]} → {sizes[1]}"
+        return sizes[-1] if sizes else ""
 
 
 def changed_files(page: ReviewPage) -> tuple[list[ListedFile], bool]:
@@ -342,11 +361,14 @@ def changed_files(page: ReviewPage) -> tuple[list[ListedFile], bool]:
     with its viewed tick; and whether there are more."""
     if page.analysis is None:
         return [], False
+    marks = tree_marks(review_risk.findings_of(page.analysis.risk_findings))
     rows = (
         FileChangeRow.objects.filter(analysis=page.analysis)
         .exclude(status="unchanged")
         .order_by("ordinal")
-        .values_list("path", "status", "lines_added", "lines_removed")[: ALL_FILES_MAX + 1]
+        .values_list("path", "status", "lines_added", "lines_removed", "size", "old_size")[
+            : ALL_FILES_MAX + 1
+        ]
     )
     found = [
         ListedFile(
@@ -357,20 +379,31 @@ def changed_files(page: ReviewPage) -> tuple[list[ListedFile], bool]:
             path in page.viewed,
             added,
             removed,
+            size,
+            old_size,
+            *marks.get(path, (0, "")),
         )
-        for path, status, added, removed in rows
+        for path, status, added, removed, size, old_size in rows
     ]
     return found[:ALL_FILES_MAX], len(found) > ALL_FILES_MAX
 
 
 def _layout(request: HttpRequest) -> str:
-    asked = request.GET.get("layout")
-    if asked in LAYOUTS:
-        if request.session.get(LAYOUT_SESSION_KEY) != asked:
-            request.session[LAYOUT_SESSION_KEY] = asked
+    return _remembered(request, "layout", LAYOUT_SESSION_KEY, LAYOUTS, "unified")
+
+
+def _remembered(
+    request: HttpRequest, name: str, session_key: str, choices: dict[str, str], default: str
+) -> str:
+    """`?name=…` when it is one of `choices` (and remembered in the session for next time),
+    else the remembered choice, else `default`."""
+    asked = request.GET.get(name)
+    if asked in choices:
+        if request.session.get(session_key) != asked:
+            request.session[session_key] = asked
         return asked
-    remembered = request.session.get(LAYOUT_SESSION_KEY)
-    return remembered if isinstance(remembered, str) and remembered in LAYOUTS else "unified"
+    remembered = request.session.get(session_key)
+    return remembered if isinstance(remembered, str) and remembered in choices else default
 
 
 def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
@@ -429,6 +462,9 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
         (f"{url}{joiner}layout={layout}", label, layout == page.layout)
         for layout, label in LAYOUTS.items()
     ]
+    wrap_links = [
+        (f"{url}{joiner}wrap={wrap}", label, wrap == page.wrap) for wrap, label in WRAPS.items()
+    ]
     context_url = (
         reverse("reviews:stage-file-context", args=[page.stage.stage_id, "-"])[:-1]
         + quote(row.path, safe="/")
@@ -442,13 +478,14 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
             view = review_analysis.file_view(analysis, row, options)
             html = render_view(view, row.path, side=side, hooks=hooks, marks=marks)
         else:
-            diff = review_analysis.file_diff(analysis, row, options)
+            diff = words.mark_diff(review_analysis.file_diff(analysis, row, options))
             render = render_side_by_side if page.layout == "split" else render_unified
             html = render(diff, row.path, old_path=row.old_path or None, hooks=hooks, marks=marks)
             html = _expandable(html, context_url, page.layout)
     except review_analysis.FileUnavailable as e:
         html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
     pane = FilePane(row, page.layout, mark_safe(html), links, context_url)  # noqa: S308
+    pane.wrap_links = wrap_links
     pane.viewed = row.path in page.viewed
     pane.other_threads = hooks.not_drawn()
     return pane

@@ -41,7 +41,7 @@ def test_shows_metadata_and_verified_tarball(member_client, make_stage):
         "next",
         "Integrity: Verified",
         "sha512-xyz",
-        "2 KiB",
+        "2 KiB",  # binary units everywhere (issue 17)
         stage.shasum,
     ):
         assert text in body

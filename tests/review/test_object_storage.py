@@ -5,6 +5,7 @@ work with no local tarball folder, and the objects are private."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,8 +112,9 @@ def test_sync_download_analysis_and_pages_work_from_the_bucket_alone(
     assert "lib/new.js" in page(viewer, stage)
     diff = file_page(viewer, stage, "NOTES.txt", HTMX_DIFF)  # both sides read from the bucket
     assert diff.status_code == 200
-    assert "first words" in diff.content.decode()
-    assert "second words" in diff.content.decode()
+    text = re.sub(r"<[^>]+>", "", diff.content.decode())  # word marks split the lines
+    assert "first words" in text
+    assert "second words" in text
 
     download = viewer.get(reverse("reviews:stage-tarball", args=[stage.stage_id]))
     assert download.status_code == 200

@@ -84,7 +84,7 @@ def stage(world: World) -> StagedVersion:
     return world.acme_stage
 
 
-def test_the_page_starts_with_the_baseline_the_counts_and_the_integrity(viewer, stage):
+def test_the_page_starts_with_the_baseline_and_the_counts_integrity_details_after(viewer, stage):
     body = page(viewer, stage)
 
     baseline = body.index("Compared with 1.0.0, the highest published version below 2.0.0.")
@@ -92,7 +92,9 @@ def test_the_page_starts_with_the_baseline_the_counts_and_the_integrity(viewer, 
     integrity = body.index("Integrity: Verified")
     manifest = body.index('id="manifest"')
     files = body.index('id="files"')
-    assert baseline < counts < integrity < manifest < files
+    # The decision and the integrity verdict are at the top; the integrity details below.
+    assert body.index('id="stage-top"') < baseline
+    assert baseline < counts < manifest < files < integrity
     assert "Baseline verified" in body
     counts_html = body[counts : body.index("</ul>", counts)]
     for count, status in ((3, "added"), (1, "removed"), (3, "modified"), (1, "renamed")):
@@ -378,3 +380,16 @@ def test_a_first_release_lists_every_file_as_added(viewer, world):
     assert body.count("gr-badge-added") == 3
     manifest = body[body.index('id="manifest"') : body.index('id="files"')]
     assert "Entry points" not in manifest  # a bare manifest: nothing to flag
+
+
+def test_the_counts_and_the_tree_count_the_same_changed_files(viewer, stage):
+    body = page(viewer, stage)
+
+    counts = body[
+        body.index('id="review-counts"') : body.index("</ul>", body.index("review-counts"))
+    ]
+    tree = body[body.index('class="tree-summary') : body.index("</p>", body.index("tree-summary"))]
+    assert "<strong>8</strong> changed files" in counts  # 3 added, 1 removed, 3 modified, 1 renamed
+    assert "8 changed files." in tree
+    summary = body[body.index('id="tarball-summary"') :]
+    assert "the 1 removed file is only in the baseline" in summary

@@ -102,3 +102,22 @@ def test_the_stage_page_leads_with_the_risk(demo, client, world: World):
     assert html.index('id="risk"') < html.index('class="integrity')
     assert 'Risk: <span class="risk-badge risk-badge-critical">critical</span>' in html
     assert "scripts/setup.js:4</code></a>" in html
+
+
+def test_fmt_kit_counts_the_same_changed_files_in_the_summary_and_the_tree(
+    demo, client, world: World
+):
+    """Issue 17: the summary said 6 files (the staged package's) while the tree listed 7
+    changed ones (the removed lib/ file is only in the baseline). Both now count changed files,
+    and the title carries the tag."""
+    client.force_login(world.staff)
+    stage = demo["fmt-kit"]
+
+    html = client.get(reverse("reviews:stage", args=[stage.stage_id])).content.decode()
+
+    rows = html.count('<li class="gr-file ')
+    assert f"<strong>{rows}</strong> changed files:" in html
+    assert f"{rows} changed files." in html
+    assert "The staged package holds 6 files" in html
+    h1 = html[html.index("<h1>") : html.index("</h1>")]
+    assert "latest" in h1

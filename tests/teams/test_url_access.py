@@ -154,6 +154,10 @@ CASES: dict[str, Case] = {
     "reviews:stage-all-files": Case(
         url=lambda w: reviewed_url(w, "reviews:stage-all-files"), allowed="viewer"
     ),
+    # Search in the diffs: whoever sees the stage (the hits quote its files).
+    "reviews:stage-search": Case(
+        url=lambda w: reviewed_url(w, "reviews:stage-search") + "?q=fifteen", allowed="viewer"
+    ),
     "reviews:stage-review": Case(
         url=lambda w: reverse("reviews:stage-review", args=[w.acme_stage.stage_id]),
         method="post",
