@@ -60,14 +60,10 @@ from reviews.mirror.registry import (
     sync_client,
 )
 from reviews.models import (
-<<<<<<< HEAD
     BatchItem,
-    NotificationEvent,
-=======
     NotificationEvent,
     Profile,
     SecondFactor,
->>>>>>> wt-uxa
     StagedVersion,
     UnansweredDecision,
     WebAuthChallenge,
