@@ -1,12 +1,16 @@
+import pytest
 from django.test import Client
 from django.urls import reverse
 
-from reviews.models import Role
+from reviews.audit import trail as audit
+from reviews.models import PackagePattern, Role
 from reviews.teams.access import (
     pattern_matches,
     role_for_package,
     unowned_stages,
+    visible_audit_events,
     visible_stages,
+    visible_teams,
 )
 from tests.personas import make_stage
 
@@ -25,6 +29,22 @@ def test_each_person_sees_only_their_teams_stages(world):
         world.pad_stage,
         world.orphan_stage,
     }
+
+
+def test_a_member_of_no_team_sees_no_stage_team_or_entry(world):
+    audit.record(audit.Action.STAGE_SEEN, stage=world.acme_stage)
+    audit.record(audit.Action.STAGE_SEEN, stage=world.orphan_stage)
+
+    assert list(visible_stages(world.teamless)) == []
+    assert list(visible_teams(world.teamless)) == []
+    assert list(visible_audit_events(world.teamless)) == []
+    assert role_for_package(world.teamless, "@acme/ui") is None
+
+
+def test_with_no_pattern_at_all_every_stage_is_unowned(world):
+    PackagePattern.objects.all().delete()
+
+    assert set(unowned_stages()) == {world.acme_stage, world.pad_stage, world.orphan_stage}
 
 
 def test_dashboard_lists_and_counts_only_visible_stages(world):
@@ -53,6 +73,28 @@ def test_patterns_match_like_globs():
     assert not pattern_matches("left-pad", "left-pad2")
     assert not pattern_matches("@acme/*", "@acme-evil/ui")
     assert pattern_matches("*-plugin", "eslint-plugin")
+    # Anchored at both ends: a longer name is someone else's package.
+    assert not pattern_matches("*-plugin", "eslint-plugin-evil")
+    assert not pattern_matches("eslint-*", "evil-eslint-x")
+    assert not pattern_matches("@acme/*-icons", "@acme/ui-icons-evil")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "stranger"),
+    [
+        ("*-plugin", "eslint-plugin-evil"),  # regex in the database
+        ("@pad/*-icons", "@pad/ui-icons-evil"),
+        ("@pad/*-icons", "@evil/@pad/ui-icons"),
+        ("eslint-*", "evil-eslint-x"),  # prefix lookup
+        ("right-pad", "right-pad2"),  # exact lookup
+    ],
+)
+def test_the_database_filter_is_anchored_at_both_ends(world, pattern, stranger):
+    world.pad.patterns.create(pattern=pattern)
+    outside = make_stage(stranger)
+
+    assert outside not in set(visible_stages(world.outsider))
+    assert outside in set(unowned_stages())
 
 
 def test_middle_wildcards_filter_in_the_database(world):
