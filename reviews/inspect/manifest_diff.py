@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Any
 
 from reviews.inspect.manifest import Manifest, parse_manifest
@@ -273,8 +274,21 @@ def _bin_map(manifest: Manifest, side: str, problems: list[str]) -> dict[str, An
         return {command: value}
     if isinstance(value, dict):
         return _string_map(manifest, "bin", side, problems)
-    problems.append(f"`bin` in the {side} package.json is neither text nor an object; ignored.")
+    if isinstance(value, list):
+        return _bin_list_map(value, side, problems)
+    problems.append(
+        f"`bin` in the {side} package.json is neither text, a list nor an object; ignored."
+    )
     return {}
+
+
+def _bin_list_map(paths: list[Any], side: str, problems: list[str]) -> dict[str, Any]:
+    # npm's normalize turns a list of paths into {basename: path}: each file is a command.
+    if not all(isinstance(path, str) for path in paths):
+        problems.append(f"`bin` in the {side} package.json lists values that are not text.")
+    commands = {PurePosixPath(path).name: path for path in paths if isinstance(path, str)}
+    commands.pop("", None)  # npm drops a command without a name
+    return commands
 
 
 def _fields(manifest: Manifest) -> dict[str, Any]:

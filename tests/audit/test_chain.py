@@ -61,6 +61,16 @@ def test_a_row_deleted_from_the_database_is_named(db):
     assert f"between entry #{entries[0].pk} and entry #{entries[2].pk}" in report.problem
 
 
+def test_the_first_rows_deleted_from_the_database_break_the_chain(db):
+    entries = write_entries(4)
+    run_sql("DELETE FROM reviews_auditevent WHERE id <= %s", [entries[1].pk])
+    report = verify_chain()
+    assert not report.ok
+    assert report.entry_id == entries[2].pk
+    assert report.count == 0
+    assert f"the chain breaks before entry #{entries[2].pk}" in report.problem
+
+
 def test_a_row_inserted_into_the_database_is_named(db):
     entries = write_entries(3)
     forged = AuditEvent(

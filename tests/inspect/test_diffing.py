@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import time
+from dataclasses import dataclass
+from typing import Any
 
+import pytest
+
+from reviews.inspect import diffing
 from reviews.inspect.diffing import (
     DEFAULT_OPTIONS,
     DiffKind,
@@ -170,14 +174,40 @@ def test_a_text_file_turning_binary_is_a_binary_diff():
     assert diff.old.line_count == 1
 
 
-def test_a_large_wasm_like_file_is_not_diffed_as_text():
+@dataclass
+class DiffWork:
+    """How often diff_file ran libgit2 for line counts and for hunks (the costly steps). Wall
+    time is bench/bench_limits.py's."""
+
+    line_stats: int = 0
+    hunks: int = 0
+
+
+@pytest.fixture
+def diff_work(monkeypatch: pytest.MonkeyPatch) -> DiffWork:
+    work = DiffWork()
+    line_stats, hunks = diffing._line_stats, diffing._hunks
+
+    def counted_line_stats(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        work.line_stats += 1
+        return line_stats(*args, **kwargs)
+
+    def counted_hunks(*args: Any, **kwargs: Any) -> Any:
+        work.hunks += 1
+        return hunks(*args, **kwargs)
+
+    monkeypatch.setattr(diffing, "_line_stats", counted_line_stats)
+    monkeypatch.setattr(diffing, "_hunks", counted_hunks)
+    return work
+
+
+def test_a_large_wasm_like_file_is_not_diffed_as_text(diff_work: DiffWork):
     big = b"\0" + noise(12_000_000)  # product.md: 585 s in npm diff
-    started = time.perf_counter()
 
     diff = diff_file(big, big[:-1] + b"x", "big.wasm")
 
     assert diff.kind is DiffKind.BINARY
-    assert time.perf_counter() - started < 2
+    assert (diff_work.line_stats, diff_work.hunks) == (0, 0)
 
 
 def test_too_large_sides_give_a_notice_with_line_counts():
@@ -213,14 +243,13 @@ def test_minified_lines_give_a_notice_not_rows():
     assert "a line of 300,000 characters (limit 5,000)" in diff.notices[0]
 
 
-def test_a_huge_one_line_source_map_is_cheap_to_diff_and_never_rendered():
+def test_a_huge_one_line_source_map_is_cheap_to_diff_and_never_rendered(diff_work: DiffWork):
     old = noise(10_700_000)
     new = old[:-10] + b"0123456789"
-    started = time.perf_counter()
 
     diff = diff_file(old, new, "dist/index.js.map")
 
-    assert time.perf_counter() - started < 3
+    assert (diff_work.line_stats, diff_work.hunks) == (1, 0)  # counted, never laid out
     assert diff.kind is DiffKind.TOO_LARGE
     assert len(render_side_by_side(diff, "dist/index.js.map")) < 5_000
 
@@ -391,27 +420,31 @@ def test_results_survive_a_cache_round_trip():
     assert pickle.loads(pickle.dumps(diff)) == diff  # noqa: S301 - our own bytes
 
 
-def test_a_pretty_json_of_four_megabytes_degrades_quickly():
+def test_a_pretty_json_of_four_megabytes_degrades_to_counts(diff_work: DiffWork):
     rows = [{"id": i % 50, "name": "same", "tags": ["a", "b"]} for i in range(56_000)]
     old = json.dumps(rows, indent=2).encode()
     rows[1000]["name"] = "changed"
     new = json.dumps(rows, indent=2).encode()
-    started = time.perf_counter()
 
     diff = diff_file(old, new, "data.json")
 
-    assert time.perf_counter() - started < 5
+    assert (diff_work.line_stats, diff_work.hunks) == (1, 0)
     assert diff.kind is DiffKind.TOO_LARGE
     assert (diff.lines_added, diff.lines_removed) == (1, 1)
 
 
-def test_an_inline_diff_at_the_limits_renders_in_reasonable_time():
+def test_an_inline_diff_at_the_limits_lays_out_only_the_changes_and_their_context(
+    diff_work: DiffWork,
+):
     old = numbered(19_000)
     new = numbered(19_000, {n: f"changed {n}" for n in range(1, 19_000, 100)})
-    started = time.perf_counter()
 
     diff = diff_file(old, new, "big.js")
     render_side_by_side(diff, "big.js")
 
     assert diff.kind is DiffKind.TEXT
-    assert time.perf_counter() - started < 10
+    assert diff_work.hunks == 1  # one libgit2 patch for the whole file, not one per change
+    assert (diff.lines_added, diff.lines_removed) == (190, 190)
+    # Each of the 190 changes brings at most its context on either side, never the whole file.
+    rows = sum(len(hunk.rows) for hunk in diff.hunks)
+    assert rows <= 190 * (2 * DEFAULT_OPTIONS.context_lines + 1)

@@ -55,6 +55,17 @@ def test_binding_gyp_makes_an_implicit_install_hook():
     assert opted_out.install_hooks == ()
 
 
+def test_a_preinstall_script_stops_the_implicit_install_hook_like_npm():
+    # npm adds `node-gyp rebuild` only when neither `install` nor `preinstall` is written.
+    diff = diff_manifests(
+        manifest(), manifest(scripts={"preinstall": "node pre.js"}), new_has_binding_gyp=True
+    )
+
+    assert [(c.key, c.new, c.implicit) for c in diff.install_hooks] == [
+        ("preinstall", "node pre.js", False)
+    ]
+
+
 def test_dependencies_of_every_kind_added_removed_and_changed():
     old = manifest(
         dependencies={"left-pad": "^1.0.0", "lodash": "^4.17.0"},
@@ -101,6 +112,22 @@ def test_bin_as_a_string_is_named_after_the_unscoped_package():
     assert [(c.key, c.status, c.new) for c in diff.bin] == [
         ("tool-admin", EntryStatus.ADDED, "./admin.js")
     ]
+
+
+def test_bin_as_a_list_names_each_command_after_its_file_like_npm():
+    # npm normalises ["./bin/tool.js", "lib/helper"] to {"tool.js": ..., "helper": ...}.
+    old = manifest(bin=["./bin/tool.js"])
+    new = manifest(bin=["./bin/tool.js", "lib/helper", ""])
+
+    diff = diff_manifests(old, new)
+
+    assert [(c.key, c.status, c.new) for c in diff.bin] == [
+        ("helper", EntryStatus.ADDED, "lib/helper")
+    ]
+    assert diff.problems == ()
+    odd = diff_manifests(old, manifest(bin=["./bin/tool.js", 42]))
+    assert odd.bin == ()
+    assert any("`bin`" in text and "not text" in text for text in odd.problems), odd.problems
 
 
 def test_entry_points_files_engines_os_and_cpu():

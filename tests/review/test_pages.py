@@ -6,7 +6,6 @@ tests/review/test_registry_flow.py goes through a live dev registry."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 import pytest
@@ -314,15 +313,13 @@ def test_a_big_analysis_renders_with_a_constant_number_of_queries(
         stage=stage, staged_tarball=stage.tarball, rule="none", analysis=big
     )
 
-    started = time.perf_counter()
     # The review takes 13 (one for the re-check schedule); the team review part (policy,
     # reviews, threads, who may approve) a fixed 15 more, whatever the number of files.
     with django_assert_max_num_queries(28):
         body = page(viewer, stage, changed="0")
-    elapsed = time.perf_counter() - started
 
+    # Bounded by queries, not seconds: a fixed number, whatever the number of files.
     assert body.count('class="gr-file ') == 5000
-    assert elapsed < 2.0, f"the page took {elapsed:.2f} s"
 
 
 def test_a_stage_nobody_queued_says_so_and_offers_to_queue_it(

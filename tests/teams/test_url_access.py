@@ -460,11 +460,11 @@ def test_member_of_no_team_sees_nothing(name, world):
         assert [name for name in WORLD_NAMES if name in body] == []
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.too_low))
-def test_role_too_low_gets_403(name, world):
-    case = CASES[name]
-    assert case.too_low
-    response = request(client_for(getattr(world, case.too_low)), case, world)
+@pytest.mark.parametrize(
+    ("name", "too_low"), sorted((n, c.too_low) for n, c in CASES.items() if c.too_low)
+)
+def test_role_too_low_gets_403(name, too_low, world):
+    response = request(client_for(getattr(world, too_low)), CASES[name], world)
     assert response.status_code == 403
 
 

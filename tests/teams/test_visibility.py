@@ -1,12 +1,21 @@
+import pytest
+from django.http import Http404
 from django.test import Client
 from django.urls import reverse
 
-from reviews.models import Role
+from reviews.audit import trail as audit
+from reviews.models import Membership, PackagePattern, Role
 from reviews.teams.access import (
+    get_visible_stage,
+    get_visible_team,
+    is_valid_pattern,
     pattern_matches,
     role_for_package,
+    team_role,
     unowned_stages,
+    visible_audit_events,
     visible_stages,
+    visible_teams,
 )
 from tests.personas import make_stage
 
@@ -25,6 +34,22 @@ def test_each_person_sees_only_their_teams_stages(world):
         world.pad_stage,
         world.orphan_stage,
     }
+
+
+def test_a_member_of_no_team_sees_no_stage_team_or_entry(world):
+    audit.record(audit.Action.STAGE_SEEN, stage=world.acme_stage)
+    audit.record(audit.Action.STAGE_SEEN, stage=world.orphan_stage)
+
+    assert list(visible_stages(world.teamless)) == []
+    assert list(visible_teams(world.teamless)) == []
+    assert list(visible_audit_events(world.teamless)) == []
+    assert role_for_package(world.teamless, "@acme/ui") is None
+
+
+def test_with_no_pattern_at_all_every_stage_is_unowned(world):
+    PackagePattern.objects.all().delete()
+
+    assert set(unowned_stages()) == {world.acme_stage, world.pad_stage, world.orphan_stage}
 
 
 def test_dashboard_lists_and_counts_only_visible_stages(world):
@@ -53,6 +78,29 @@ def test_patterns_match_like_globs():
     assert not pattern_matches("left-pad", "left-pad2")
     assert not pattern_matches("@acme/*", "@acme-evil/ui")
     assert pattern_matches("*-plugin", "eslint-plugin")
+    # Anchored at both ends: a longer name is someone else's package.
+    assert not pattern_matches("*-plugin", "eslint-plugin-evil")
+    assert not pattern_matches("eslint-*", "evil-eslint-x")
+    assert not pattern_matches("@acme/*-icons", "@acme/ui-icons-evil")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "stranger"),
+    [
+        ("*-plugin", "eslint-plugin-evil"),  # regex in the database
+        ("@pad/*-icons", "@pad/ui-icons-evil"),
+        ("@pad/*-icons", "@evil/@pad/ui-icons"),
+        ("eslint-*", "evil-eslint-x"),  # prefix lookup
+        ("right-pad", "right-pad2"),  # exact lookup
+        ("eslint-*", "eslintrc"),  # the prefix is everything before the wildcard
+    ],
+)
+def test_the_database_filter_is_anchored_at_both_ends(world, pattern, stranger):
+    world.pad.patterns.create(pattern=pattern)
+    outside = make_stage(stranger)
+
+    assert outside not in set(visible_stages(world.outsider))
+    assert outside in set(unowned_stages())
 
 
 def test_middle_wildcards_filter_in_the_database(world):
@@ -113,3 +161,38 @@ def test_unknown_user_is_refused_with_a_message(world):
     response = login(world.acme_admin).post(url, {"username": "ghost", "role": Role.VIEWER})
     assert response.status_code == 400
     assert "no active portal user named" in response.content.decode()
+
+
+@pytest.mark.parametrize("name", ["@pad/ui-kit", "@pad/a-b-c"])
+def test_several_wildcards_ending_in_one_match_in_the_database(world, name):
+    world.pad.patterns.create(pattern="@pad/*-*")
+    inside = make_stage(name)
+
+    assert inside in set(visible_stages(world.outsider))
+
+
+def test_a_pattern_has_at_most_214_characters_like_a_package_name():
+    assert is_valid_pattern("a" * 214)
+    assert not is_valid_pattern("a" * 215)
+
+
+def test_a_hidden_stage_or_team_is_not_found_like_a_missing_one(world):
+    with pytest.raises(Http404, match=r"^No such staged version$"):
+        get_visible_stage(world.outsider, world.acme_stage.stage_id)
+    with pytest.raises(Http404, match=r"^No such team$"):
+        get_visible_team(world.outsider, "acme")
+
+
+def test_the_team_role_is_the_one_held_in_that_team(world):
+    # Acme's team admin who only views Pad may not change Pad, and is told why.
+    Membership.objects.create(team=world.pad, user=world.acme_admin, role=Role.VIEWER)
+    url = reverse("reviews:team-set-member", args=["pad"])
+
+    response = login(world.acme_admin).post(url, {"username": "viewer", "role": Role.VIEWER})
+
+    assert response.status_code == 403
+    assert "Only a team admin may change the team." in response.content.decode()
+    assert team_role(world.acme_admin, world.pad) == Role.VIEWER
+    assert team_role(world.acme_admin, world.acme) == Role.ADMIN
+    assert team_role(world.teamless, world.acme) is None
+    assert not world.pad.memberships.filter(user__username="viewer").exists()

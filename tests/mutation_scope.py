@@ -1,0 +1,100 @@
+"""What `make mutation` mutates, and which tests may kill each module's mutants.
+
+A module's own tests, not the whole suite: mutmut first runs the listed tests once to learn
+which test reaches which function, then runs only those tests against each mutant, so a narrow
+list keeps a run short. `functions` narrows a large module to the functions where a bug is a
+security hole (glob patterns on mutmut's names: `x_name` for a function, `xǁClassǁname` for
+a method). tools/mutation.py reads this; tests/MUTATION.md lists the accepted survivors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    module: str  # the file to mutate
+    tests: tuple[str, ...]  # pytest paths or node ids whose failures kill its mutants
+    functions: tuple[str, ...] = ()  # only these (glob on mutmut's function names); all if empty
+
+    @property
+    def dotted(self) -> str:
+        return self.module.removesuffix(".py").replace("/", ".")
+
+    @property
+    def slug(self) -> str:
+        return self.dotted.removeprefix("reviews.").replace(".", "-")
+
+
+TARGETS: tuple[Target, ...] = (
+    # Who sees which stage, team and audit entry; what a pattern matches.
+    Target(
+        "reviews/teams/access.py",
+        (
+            "tests/teams/test_visibility.py",
+            "tests/teams/test_patterns.py",
+            "tests/teams/test_url_access.py",
+            "tests/api/test_access.py",
+        ),
+    ),
+    # The hash chain that makes the audit trail tamper-evident.
+    Target("reviews/audit/trail.py", ("tests/audit",)),
+    # What a reviewer is told the new package.json changes (install hooks, bin, dependencies).
+    Target("reviews/inspect/manifest_diff.py", ("tests/inspect/test_manifest_diff.py",)),
+    # The decision claim (one decision per stage) and the mapping of registry answers.
+    Target(
+        "reviews/decide/decisions.py",
+        ("tests/decide",),
+        functions=(
+            "x_claim_decision",
+            "x_release_decision",
+            "x_factor_of",
+            "x__refused_before_claim",
+            "x_confirm_decidable",
+            "x__answer",
+            "x_unanswered_error",
+            "x_settled_outcome",
+            "x_already_decided",
+        ),
+    ),
+    # Where a webhook may be posted: the address checks, at save and at send time.
+    Target(
+        "reviews/notify/webhooks.py",
+        ("tests/notify/test_webhook_destinations.py", "tests/notify/test_webhooks.py"),
+        functions=(
+            "x_validate_url",
+            "x_check_destination",
+            "x_resolve",
+            "x_embedded_ipv4",
+            "x_is_off_limits",
+            "x_destination_of",
+            "x_ascii_host",
+            "x_post",
+            "xǁPinnedAdapterǁget_connection_with_tls_context",
+        ),
+    ),
+    # Stages that left the listing: approved, rejected or still staged, as the registry says.
+    Target(
+        "reviews/mirror/sync.py",
+        ("tests/mirror/test_sync_pass.py",),
+        functions=("x__resolve_vanished", "x_reconcile_stage", "x_resolve_stage"),
+    ),
+    # The tarball reader: what npm would install, or a refusal.
+    Target(
+        "reviews/inspect/tar_rules.py",
+        (
+            "tests/inspect/test_archive.py",
+            "tests/inspect/test_archive_hostile.py",
+            "tests/inspect/test_archive_npm_rules.py",
+        ),
+    ),
+    Target(
+        "reviews/inspect/archive.py",
+        (
+            "tests/inspect/test_archive.py",
+            "tests/inspect/test_archive_hostile.py",
+            "tests/inspect/test_archive_npm_rules.py",
+        ),
+    ),
+)
