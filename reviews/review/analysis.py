@@ -65,6 +65,7 @@ from reviews.inspect.render import render_context
 from reviews.inspect.rules import PairScan
 from reviews.inspect.storable import storable, storable_text
 from reviews.mirror import leases
+from reviews.mirror.blobs import BlobWriter, read_blob
 from reviews.mirror.registry import (
     DownloadedTarball,
     NotFound,
@@ -644,18 +645,18 @@ def compute(
     baseline: Tarball | None, staged: Tarball, limits: Limits, *, rules: bool = True
 ) -> tuple[PackageAnalysis, ManifestDiff, PairScan | None]:
     """The whole-package analysis, the package.json diff and the risk findings (unless
-    `rules` is off, or a tarball was refused), from the stored tarballs."""
+    `rules` is off, or a tarball was refused), from the stored tarballs; the changed files'
+    bytes are stored on the way (`reviews.mirror.blobs`)."""
     rule_limits = risk.scan_limits()
     keep = risk.keep_for_rules(rule_limits) if rules else None
+    on_changed = BlobWriter()  # what the file views will read, so they never open a tarball
     with _opened(staged) as opened, _opened(baseline) as old:
         new = cast(BinaryIO, opened)
-        package = analyse_tarballs(old, new, limits, also_keep=keep)
-        new.seek(0)
-        new_manifest = read_members(new, [MANIFEST], limits).get(MANIFEST)
-        old_manifest = None
-        if old is not None:
-            old.seek(0)
-            old_manifest = read_members(old, [MANIFEST], limits).get(MANIFEST)
+        package = analyse_tarballs(
+            old, new, limits, also_keep=keep, keep_paths=[MANIFEST], on_changed=on_changed
+        )
+        new_manifest = package.new.contents.get(MANIFEST)
+        old_manifest = package.old_contents.get(MANIFEST)
         manifest = diff_manifests(
             old_manifest,
             new_manifest,
@@ -823,8 +824,10 @@ def file_diff(analysis: Analysis, row: FileChangeRow, options: DiffOptions) -> F
         return cached
     result = _diff_without_bytes(row, key, options)
     if result is None:
-        old = _member(analysis.baseline, row.old_path or row.path) if row.old_sha256 else None
-        new = _member(analysis.staged, row.path) if row.sha256 else None
+        old = None
+        if row.old_sha256:
+            old = _file_bytes(analysis.baseline, row.old_path or row.path, row.old_sha256)
+        new = _file_bytes(analysis.staged, row.path, row.sha256) if row.sha256 else None
         result = diff_file(old, new, row.path, options)
     cache.set(key, result, settings.GREENROOM_DIFF_CACHE_SECONDS)
     return result
@@ -845,7 +848,7 @@ def file_view(analysis: Analysis, row: FileChangeRow, options: DiffOptions) -> F
         result = FileView(kind, side, (), lexer_name(row.path), key, (notice,))
     else:
         tarball = analysis.staged if staged else analysis.baseline
-        result = view_file(_member(tarball, row.path), row.path, options)
+        result = view_file(_file_bytes(tarball, row.path, sha256), row.path, options)
     cache.set(key, result, settings.GREENROOM_DIFF_CACHE_SECONDS)
     return result
 
@@ -862,10 +865,18 @@ def context_rows(
     cached = cache.get(key)
     if isinstance(cached, str):
         return cached
-    lines = expand_context(_member(analysis.staged, row.path), row.path, found, options)
+    data = _file_bytes(analysis.staged, row.path, row.sha256)
+    lines = expand_context(data, row.path, found, options)
     html = render_context(lines, side_by_side=side_by_side)
     cache.set(key, html, settings.GREENROOM_DIFF_CACHE_SECONDS)
     return html
+
+
+def _file_bytes(tarball: Tarball | None, path: str, sha256: str) -> bytes:
+    """One side of a file: its blob stored by the analysis, else (an analysis made before
+    blobs, or a blob lost) read back from the tarball."""
+    data = read_blob(sha256)
+    return data if data is not None else _member(tarball, path)
 
 
 def _member(tarball: Tarball | None, path: str) -> bytes:

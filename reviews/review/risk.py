@@ -93,10 +93,14 @@ def scan_package(
     )
 
     def read_baseline(paths: Collection[str]) -> Mapping[str, bytes]:
-        if baseline is None or not paths:
-            return {}
+        # the analysis kept the baseline side of what the rules asked for: read the tarball
+        # again only for what it could not keep
+        found = {path: package.old_contents[path] for path in paths if path in package.old_contents}
+        missing = [path for path in paths if path not in found]
+        if baseline is None or not missing:
+            return found
         baseline.seek(0)
-        return read_members(baseline, paths, archive_limits)
+        return {**found, **read_members(baseline, missing, archive_limits)}
 
     return scan_pair(package.changeset.changes, package.new.contents, read_baseline, facts, limits)
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from zlib_ng import zlib_ng
 
 from reviews.inspect.archive import Limits, read_archive
 from reviews.inspect.changes import (
@@ -17,7 +18,7 @@ from reviews.inspect.changes import (
     compare_indexes,
     line_stats,
 )
-from tests.inspect.builders import make_tarball, noise, package
+from tests.inspect.builders import Entry, make_tarball, noise, package
 
 OLD: dict[str, bytes | str] = {
     "package.json": package(version="1.0.0"),
@@ -158,18 +159,52 @@ def test_missing_contents_leave_counts_empty_and_say_so():
     assert changeset.by_path()["new.js"].lines_added == 3  # from the index alone
 
 
-def test_past_the_memory_budget_line_counts_are_left_out_and_said_so():
+def budget_pair():
+    """Two versions whose files come in opposite orders: side by side, every file of one
+    side waits for its other copy, past a small budget."""
     old = {f"f{i}.js": noise(4000, seed=i) + b"\n" for i in range(20)}
     new = {**old, "f3.js": old["f3.js"] + b"more\n", "f4.js": old["f4.js"] + b"more\n"}
+    return make_tarball(old), make_tarball(dict(reversed(new.items())))
 
-    analysis = analyse_tarballs(make_tarball(old), make_tarball(new), Limits(max_kept_bytes=5_000))
 
-    assert set(analysis.new.contents) == {"f3.js"}
-    assert not analysis.new.contents_complete
-    assert not analysis.changeset.stats_complete
+def test_past_the_memory_budget_a_second_read_settles_what_fits_and_says_what_did_not():
+    old, new = budget_pair()
+
+    analysis = analyse_tarballs(old, new, Limits(max_kept_bytes=5_000))
+
     changes = analysis.changeset.by_path()
-    assert (changes["f3.js"].lines_added, changes["f3.js"].lines_removed) == (1, 0)
-    assert changes["f4.js"].lines_added is None
+    counted = [
+        path
+        for path in ("f3.js", "f4.js")
+        if (changes[path].lines_added, changes[path].lines_removed) == (1, 0)
+    ]
+    assert len(counted) == 1  # one of the two changed files fits the budget at a time
+    assert not analysis.changeset.stats_complete
+    assert not analysis.new.contents_complete
+
+
+def test_a_second_read_settles_every_count_within_the_budget():
+    old, new = budget_pair()
+
+    analysis = analyse_tarballs(old, new, Limits(max_kept_bytes=9_000))
+
+    assert analysis.changeset.stats_complete
+    changes = analysis.changeset.by_path()
+    assert (changes["f3.js"].lines_added, changes["f4.js"].lines_added) == (1, 1)
+
+
+def test_past_the_memory_budget_one_way_streams_leave_counts_out_and_say_so():
+    old, new = budget_pair()
+
+    analysis = analyse_tarballs(
+        OneWayStream(old),  # type: ignore[arg-type]
+        OneWayStream(new),  # type: ignore[arg-type]
+        Limits(max_kept_bytes=5_000),
+    )
+
+    assert not analysis.changeset.stats_complete
+    assert not analysis.new.contents_complete
+    assert analysis.changeset.by_path()["f4.js"].lines_added is None
 
 
 class OneWayStream(io.RawIOBase):
@@ -204,10 +239,70 @@ def test_file_objects_work_whether_they_can_be_rewound_or_not(tmp_path):
         assert (index.lines_added, index.lines_removed) == (2, 1)
 
 
-def test_the_staged_tarball_keeps_only_what_differs_from_the_baseline():
-    analysis = analyse_tarballs(make_tarball(OLD), make_tarball(NEW))
+def test_each_tarball_is_decompressed_once(monkeypatch):
+    made = []
+    real = zlib_ng.decompressobj
 
-    assert set(analysis.new.contents) == {"package.json", "index.js"}
+    def counted(*args):
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(zlib_ng, "decompressobj", counted)
+    analysis = analyse_tarballs(make_tarball(OLD), make_tarball(NEW), keep_paths=["package.json"])
+
+    assert len(made) == 2
+    assert analysis.changeset.stats_complete
+    assert json.loads(analysis.new.contents["package.json"])["version"] == "1.1.0"
+    assert json.loads(analysis.old_contents["package.json"])["version"] == "1.0.0"
+
+
+def test_changed_text_files_are_handed_over_once_per_side_and_nothing_else():
+    handed: list[tuple[str, bytes]] = []
+
+    analysis = analyse_tarballs(
+        make_tarball(OLD),
+        make_tarball(NEW),
+        on_changed=lambda entry, data: handed.append((entry.path, data)),
+    )
+
+    assert sorted(handed) == sorted(
+        [
+            ("package.json", make_entry_bytes(OLD["package.json"])),
+            ("package.json", make_entry_bytes(NEW["package.json"])),
+            ("index.js", b"a\nb\nc\nd\n"),
+            ("index.js", b"a\nB\nc\nd\ne\n"),
+            ("gone.js", b"removed\nfile\n"),
+            ("empty-old.txt", b""),
+            ("empty-new.txt", b""),
+            ("new.js", b"fresh\nfile\nhere\n"),
+            ("old/name.js", b"moved content\n"),
+            ("new/name.js", b"moved content\n"),
+        ]
+    )
+    assert analysis.new.contents == {}  # nothing asked to be kept: nothing held
+
+
+def make_entry_bytes(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else data
+
+
+def test_a_path_twice_in_a_tarball_is_settled_by_its_last_copy():
+    old = make_tarball({"a.js": "one\n", "b.js": "x\n"})
+    entries = [
+        Entry("package/a.js", b"one\n"),
+        Entry("package/b.js", b"x\n"),
+        Entry("package/a.js", b"one\ntwo\nthree\n"),
+    ]
+    handed: list[tuple[str, bytes]] = []
+
+    analysis = analyse_tarballs(
+        old, make_tarball(entries), on_changed=lambda e, d: handed.append((e.path, d))
+    )
+
+    change = analysis.changeset.by_path()["a.js"]
+    assert change.status is ChangeStatus.MODIFIED
+    assert (change.lines_added, change.lines_removed) == (2, 0)
+    assert sorted(handed) == [("a.js", b"one\n"), ("a.js", b"one\ntwo\nthree\n")]
 
 
 def test_a_refused_staged_tarball_still_gives_the_part_that_was_read():

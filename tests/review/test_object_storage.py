@@ -106,15 +106,26 @@ def test_sync_download_analysis_and_pages_work_from_the_bucket_alone(
     assert stage.review_baseline.analysis.status == Analysis.Status.DONE
     stored = {f"tarballs/{t.storage_name}": t.size for t in Tarball.objects.all()}
     assert len(stored) == 2  # the staged tarball and its baseline
-    assert bucket.objects() == stored
+    objects = bucket.objects()
+    assert {key: size for key, size in objects.items() if "/blobs/" not in key} == stored
+    blobs = {key for key in objects if "/blobs/" in key}
+    assert len(blobs) == 5  # both sides of NOTES.txt and package.json, the new lib/new.js
     assert not bucket.local_dir.exists()
 
     assert "lib/new.js" in page(viewer, stage)
+    kept = {
+        key: bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read() for key in stored
+    }
+    for key in stored:  # the views read the blobs alone
+        bucket.client.delete_object(Bucket=bucket.name, Key=key)
     diff = file_page(viewer, stage, "NOTES.txt", HTMX_DIFF)  # both sides read from the bucket
     assert diff.status_code == 200
     text = re.sub(r"<[^>]+>", "", diff.content.decode())  # word marks split the lines
     assert "first words" in text
     assert "second words" in text
+    assert file_page(viewer, stage, "lib/new.js", HTMX_DIFF).status_code == 200
+    for key, body in kept.items():  # put back for the download below
+        bucket.client.put_object(Bucket=bucket.name, Key=key, Body=body)
 
     download = viewer.get(reverse("reviews:stage-tarball", args=[stage.stage_id]))
     assert download.status_code == 200
@@ -127,11 +138,14 @@ def test_sync_download_analysis_and_pages_work_from_the_bucket_alone(
 def test_stored_objects_are_private(registry: Registry, bucket: Bucket) -> None:
     registry.stage_only("left-pad", "1.0.0")
     registry.sync_pass()
-    (key,) = bucket.objects()
+    keys = list(bucket.objects())
+    assert len([key for key in keys if "/blobs/" not in key]) == 1  # the tarball
+    assert len(keys) > 1  # and its files' blobs, for the file views
 
-    grants = bucket.client.get_object_acl(Bucket=bucket.name, Key=key)["Grants"]
-    grantees = {grant["Grantee"].get("URI", grant["Grantee"].get("ID")) for grant in grants}
-    assert not any("AllUsers" in str(g) or "AuthenticatedUsers" in str(g) for g in grantees)
-    assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"]  # the owner's alone
-    anonymous = requests.get(f"{bucket.endpoint}/{bucket.name}/{key}", timeout=10)
-    assert anonymous.status_code == 403
+    for key in keys:
+        grants = bucket.client.get_object_acl(Bucket=bucket.name, Key=key)["Grants"]
+        grantees = {grant["Grantee"].get("URI", grant["Grantee"].get("ID")) for grant in grants}
+        assert not any("AllUsers" in str(g) or "AuthenticatedUsers" in str(g) for g in grantees)
+        assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"]  # the owner's
+        anonymous = requests.get(f"{bucket.endpoint}/{bucket.name}/{key}", timeout=10)
+        assert anonymous.status_code == 403
