@@ -1,0 +1,80 @@
+"""The mechanisms that keep the rules cheap must not change what they find: the pre-filter
+leaves out only shapes no rule reports, and the fast address search finds what the pattern
+finds."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from reviews.inspect.rules import Severity
+from reviews.inspect.rules.code import _IPV4, ipv4_matches
+from reviews.inspect.rules.prefilter import Kind, find_anchors
+from tests.inspect.rules_support import of, scan
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        b"const r = fetch(url)\n",
+        b"const r = await window.fetch (url)\n",
+        b"const r = fetch`x`\n",
+        b"fetch /* why */ (url)\n",
+        b"const s = new WebSocket\n",
+        b"const f = new Function('a', 'return a')\n",
+        b"const f = new\n  Function\n",
+        b"Function('return this')()\n",
+        b"eval(code)\n",
+        b"const e = eval\n",
+        b"(0, eval)(code)\n",
+        b"globalThis.eval(code)\n",
+        b"eval?.(code)\n",
+    ],
+)
+def test_a_trigger_that_may_be_called_makes_the_file_parsed(code: bytes):
+    assert find_anchors(code).wants_parse
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        b"obj.fetch = fetch\n",
+        b"const policy = \"script-src 'unsafe-eval'\"\n",
+        b"if (x instanceof Function) y()\n",
+        b"const call = Function.prototype.call\n",
+        b"const options = { eval: false }\n",
+        b"const hasEval = typeof globalThis.eval\n",
+        b"const data = Buffer.from(text, 'base64')\n",
+    ],
+)
+def test_a_trigger_in_a_shape_no_rule_reports_does_not(code: bytes):
+    assert not find_anchors(code).wants_parse
+
+
+def test_a_token_that_does_not_make_a_file_parsed_still_counts_in_one_that_is():
+    """A walk that writes what it finds is more suspicious in a file that names fetch, called
+    or not: the uncalled `fetch` must stay visible to that rule."""
+    code = (
+        "const send = fetch\n"
+        "for (const f of fs.readdirSync(dir)) {\n"
+        "  fs.writeFileSync(path.join(dir, f), 'x')\n"
+        "}\n"
+    )
+    anchors = find_anchors(code.encode())
+    assert [a.weak for a in anchors.of(Kind.NETWORK_GLOBAL)] == [True]
+
+    found = of(scan({}, {"w.js": code}), "code.destructive")
+
+    assert [(f.where, f.severity) for f in found] == [("w.js:3", Severity.HIGH)]
+
+
+def test_the_address_search_finds_what_the_pattern_finds():
+    rng = random.Random(15)
+    alphabet = b"0123456789...  a_x\n"
+    for _ in range(20_000):
+        data = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+
+        fast = [m.span() for m in ipv4_matches(data)]
+
+        assert fast == [m.span() for m in _IPV4.finditer(data)], data
