@@ -8,9 +8,11 @@ import random
 
 import pytest
 
-from reviews.inspect.rules import Severity
+from reviews.inspect.rules import ScanLimits, Severity, Status
 from reviews.inspect.rules.code import _IPV4, ipv4_matches
+from reviews.inspect.rules.content import SUSPICIOUS_CHARACTERS, suspicious_chars
 from reviews.inspect.rules.prefilter import Kind, find_anchors
+from reviews.inspect.textcheck import category_of, find_suspicious
 from tests.inspect.rules_support import of, scan
 
 
@@ -78,3 +80,65 @@ def test_the_address_search_finds_what_the_pattern_finds():
         fast = [m.span() for m in ipv4_matches(data)]
 
         assert fast == [m.span() for m in _IPV4.finditer(data)], data
+
+
+def test_the_byte_search_for_hidden_characters_finds_what_textcheck_finds():
+    rng = random.Random(15)
+    pieces = [
+        *(char.encode() for char in "a\n\r\t é€\u202e\u200b\u00ad\ufeff\u2028\ufe0f\U000e0041"),
+        b"\r\n",
+        b"\x00",
+        b"\x1b",
+        b"\xc2\x85",
+        b"\xff",
+        b"\xe2\x80",
+        b"\xf0\x9f",
+        b"\x80",
+    ]
+    for _ in range(5_000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        limit = rng.choice([3, 2_000])
+
+        fast = suspicious_chars(data, limit=limit)
+
+        assert fast == find_suspicious(data.decode("utf-8", "replace"), limit=limit), data
+
+
+def test_every_character_textcheck_flags_is_searched_for():
+    searched = set(SUSPICIOUS_CHARACTERS)
+    flagged = (
+        chr(code)
+        for code in range(0x110000)
+        if not 0xD800 <= code <= 0xDFFF and category_of(chr(code)) is not None
+    )
+
+    assert [char for char in flagged if char not in searched] == []
+
+
+def test_past_the_parse_budget_new_files_go_first_then_the_smaller_changed_ones():
+    call = "require('child_process').exec(x)\n"
+    big = call + "// padding\n" * 400
+    small = call + "// small\n"
+    secret = "const t = 'npm_" + "Ab3" * 12 + "'\n"
+    old = {"big.js": big, "small.js": small}
+    new = {"big.js": big + secret, "small.js": small + "// touched\n", "added.js": big}
+
+    findings = scan(old, new, limits=ScanLimits(parse_budget=len(big) + 3 * len(small)))
+
+    parsed = {(f.path, f.status) for f in of(findings, "code.child-process")}
+    assert parsed == {("added.js", Status.NEW), ("small.js", Status.EXISTING)}
+    [skipped] = of(findings, "scan.not-scanned")
+    assert skipped.path == "big.js"
+    assert "budget" in skipped.title
+    assert [(f.where, f.status) for f in of(findings, "content.secret")] == [
+        ("big.js:402", Status.NEW)
+    ]
+
+
+def test_the_parse_budget_leaves_no_file_unparsed_in_an_ordinary_release():
+    code = "require('child_process').exec(x)\n" + "const a = 1\n" * 20_000
+
+    findings = scan({"a.js": code}, {"a.js": code + "// touched\n", "b.js": code})
+
+    assert of(findings, "scan.not-scanned") == []
+    assert {f.path for f in of(findings, "code.child-process")} == {"a.js", "b.js"}
