@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from reviews.inspect.archive import read_members
@@ -59,9 +60,14 @@ def run(old: bytes, new: bytes, *, rules: bool, limits: ScanLimits) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tarballs", nargs="+", type=Path, help="baseline and staged, in pairs")
-    parser.add_argument("--budget", type=float, default=60.0)
+    parser.add_argument("--budget", type=float, default=60.0, help="time budget, seconds")
+    parser.add_argument(
+        "--parse-budget", type=float, default=None, help="MB of code parsed per pair"
+    )
     args = parser.parse_args()
     limits = ScanLimits(time_budget=args.budget)
+    if args.parse_budget is not None:
+        limits = replace(limits, parse_budget=int(args.parse_budget * 1024 * 1024))
     pairs = list(zip(args.tarballs[::2], args.tarballs[1::2], strict=True))
     for old_path, new_path in pairs:
         old, new = old_path.read_bytes(), new_path.read_bytes()

@@ -96,10 +96,12 @@ GREENROOM_ANALYSIS_MAX_UNPACKED_BYTES = env_int(
 GREENROOM_ANALYSIS_MAX_ENTRIES = env_int("GREENROOM_ANALYSIS_MAX_ENTRIES", 50_000)
 GREENROOM_ANALYSIS_MAX_FILE_BYTES = env_int("GREENROOM_ANALYSIS_MAX_FILE_BYTES", 64 * 1024 * 1024)
 GREENROOM_ANALYSIS_MAX_KEPT_BYTES = env_int("GREENROOM_ANALYSIS_MAX_KEPT_BYTES", 256 * 1024 * 1024)
-# Risk rules (reviews/inspect/rules): bytes read per file, bytes parsed per code file, and the
-# seconds one release may take; what is skipped is listed as "not scanned".
+# Risk rules (reviews/inspect/rules): bytes read per file, bytes parsed per code file, bytes
+# parsed per release (both sides), and the seconds one release may take; what is skipped is
+# listed as "not scanned".
 GREENROOM_RULES_MAX_READ_BYTES = env_int("GREENROOM_RULES_MAX_READ_BYTES", 16 * 1024 * 1024)
 GREENROOM_RULES_MAX_PARSE_BYTES = env_int("GREENROOM_RULES_MAX_PARSE_BYTES", 2 * 1024 * 1024)
+GREENROOM_RULES_PARSE_BUDGET = env_int("GREENROOM_RULES_PARSE_BUDGET", 4 * 1024 * 1024)
 GREENROOM_RULES_TIME_BUDGET = float(env_str("GREENROOM_RULES_TIME_BUDGET", "60"))
 
 # One file's diff in the page (reviews.inspect.diffing.InlineLimits); past these, a notice instead.

@@ -58,6 +58,7 @@ def scan_limits() -> ScanLimits:
     return ScanLimits(
         max_read_bytes=settings.GREENROOM_RULES_MAX_READ_BYTES,
         max_parse_bytes=settings.GREENROOM_RULES_MAX_PARSE_BYTES,
+        parse_budget=settings.GREENROOM_RULES_PARSE_BUDGET,
         max_binary_bytes=settings.GREENROOM_RULES_MAX_READ_BYTES,
         time_budget=settings.GREENROOM_RULES_TIME_BUDGET,
     )

@@ -166,6 +166,14 @@ _RUNS = re.compile(
     re.IGNORECASE,
 )
 _IPV4 = re.compile(rb"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w.])")
+# Every ASCII digit becomes "0", a dot stays, anything else is a space: "0.0" is where an
+# address may have its first dot, found at memchr speed instead of trying the pattern at
+# every byte (a regular expression without a literal start reads code at ~40 MB/s).
+_DIGIT_DOT = bytes(
+    ord("0") if chr(byte).isdigit() and byte < 128 else ord(".") if byte == ord(".") else 32
+    for byte in range(256)
+)
+_ADDRESS_SHAPE = re.compile(rb"0\.0{1,3}\.0{1,3}\.0")
 _URL = re.compile(r"(?:https?|wss?)://[^\s'\"`<>()\\]{1,300}")
 _ROOTISH = re.compile(r"""^(?:/|\.\./|\.\.$|~|[A-Za-z]:\\|\$HOME|%USERPROFILE%)""")
 
@@ -870,7 +878,7 @@ def _addresses(file: CodeFile) -> Iterator[Finding]:
             yield file.finding(HARDCODED_URL, f"URL {url[:120]}", string, key=url)
     if not file.sinks:  # an address matters where the file can connect to it
         return
-    for ip in _IPV4.finditer(file.data):
+    for ip in ipv4_matches(file.data):
         if not _public_ip(ip):
             continue
         node = file.root.named_descendant_for_byte_range(ip.start(), ip.end())
@@ -881,6 +889,21 @@ def _addresses(file: CodeFile) -> Iterator[Finding]:
             continue
         seen.add(address)
         yield file.finding(HARDCODED_IP, f"IP address {address}", node, key=address)
+
+
+def ipv4_matches(data: bytes) -> Iterator[re.Match[bytes]]:
+    """The matches `_IPV4.finditer(data)` gives, in order. A match cannot start right after a
+    digit or a dot, so matches never overlap, and each one is found by trying the pattern at
+    the (at most three) starts of its first octet, once the digits-and-dots shape is seen."""
+    last_end = 0
+    for shape in _ADDRESS_SHAPE.finditer(data.translate(_DIGIT_DOT)):
+        at = shape.start()  # the last digit of the first octet
+        for start in range(max(at - 2, last_end), at + 1):
+            match = _IPV4.match(data, start)
+            if match is not None:
+                last_end = match.end()
+                yield match
+                break
 
 
 def _public_ip(match: re.Match[bytes]) -> bool:

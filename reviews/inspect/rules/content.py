@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 
+import ahocorasick_rs
+
 from reviews.inspect.rules.findings import Finding, Severity, make, mask_secret, rule
 from reviews.inspect.rules.prefilter import Anchor
 from reviews.inspect.rules.syntax import place
-from reviews.inspect.textcheck import CharCategory, find_suspicious
+from reviews.inspect.textcheck import CharCategory, SuspiciousChar, category_of, find_suspicious
 
 __all__ = [
     "binary_finding",
@@ -17,6 +19,7 @@ __all__ = [
     "hidden_character_findings",
     "secret_file_finding",
     "secret_findings",
+    "suspicious_chars",
 ]
 
 TROJAN_SOURCE = rule(
@@ -71,14 +74,12 @@ _PLACEHOLDER = re.compile(rb"EXAMPLE|XXXX|xxxx|0{12}|your[_-]?token", re.IGNOREC
 
 def hidden_character_findings(path: str, data: bytes) -> list[Finding]:
     """One finding per line that holds bidi controls or invisible characters."""
-    text = data.decode("utf-8", "replace")
     lines: dict[int, list[tuple[int, str, CharCategory]]] = {}
-    for char in find_suspicious(text, limit=2_000):
+    for char in suspicious_chars(data, limit=2_000):
         if char.category.is_trojan:
             lines.setdefault(char.line, []).append((char.column, char.label, char.category))
     document = path.lower().endswith(DOCUMENT_SUFFIXES)
     findings: list[Finding] = []
-    shown = text.split("\n")
     for line, chars in sorted(lines.items())[:MAX_PER_FILE]:
         bidi = [label for _col, label, category in chars if category is CharCategory.BIDI]
         if bidi:
@@ -88,7 +89,7 @@ def hidden_character_findings(path: str, data: bytes) -> list[Finding]:
             severity = Severity.INFO if document else Severity.MEDIUM
             labels = dict.fromkeys(label for _col, label, _cat in chars)
             title = f"Invisible character: {', '.join(labels)}"
-        visible = _marked(_window(shown[line - 1] if line - 1 < len(shown) else "", chars[0][0]))
+        visible = _marked(_window(_line_text(data, line), chars[0][0]))
         findings.append(
             make(
                 TROJAN_SOURCE,
@@ -102,6 +103,73 @@ def hidden_character_findings(path: str, data: bytes) -> list[Finding]:
             )
         )
     return findings
+
+
+# Where textcheck's characters can be: C0 and C1 controls, and the blocks of its bidi and
+# invisible ones (a test checks that every character it flags is in here).
+_SUSPICIOUS_BLOCKS = (
+    (0x00, 0x9F),
+    (0xAD, 0xAD),
+    (0x34F, 0x34F),
+    (0x61C, 0x61C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180E, 0x180E),
+    (0x2000, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xE0000, 0xE01EF),
+)
+SUSPICIOUS_CHARACTERS = tuple(
+    chr(code)
+    for low, high in _SUSPICIOUS_BLOCKS
+    for code in range(low, high + 1)
+    if category_of(chr(code)) is not None
+)
+# UTF-8 never makes one character's bytes a prefix of another's, and a lead byte always starts
+# a character (for "replace" decoding too): a match in the bytes is a character of the text.
+_SUSPICIOUS = ahocorasick_rs.BytesAhoCorasick(
+    [char.encode() for char in SUSPICIOUS_CHARACTERS],
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
+
+
+def suspicious_chars(data: bytes, *, limit: int) -> list[SuspiciousChar]:
+    """`textcheck.find_suspicious(data.decode("utf-8", "replace"), limit=limit)`, found in the
+    bytes (an automaton instead of a character class tried at every character, and only the
+    lines that hold one decoded): the same characters, lines and columns."""
+    found: list[SuspiciousChar] = []
+    line, line_start, column_at, column = 1, 0, 0, 1
+    for index, start, end in _SUSPICIOUS.find_matches_as_indexes(data):
+        char = SUSPICIOUS_CHARACTERS[index]
+        if char == "\r" and data[end : end + 1] == b"\n":
+            continue  # only a carriage return on its own is suspicious
+        if len(found) >= limit:
+            break
+        newlines = data.count(b"\n", column_at, start)
+        if newlines:
+            line += newlines
+            line_start = data.rfind(b"\n", column_at, start) + 1
+            column_at, column = line_start, 1
+        column += len(data[column_at:start].decode("utf-8", "replace"))
+        column_at = start
+        category = category_of(char, at_start=start == 0)
+        assert category is not None
+        found.append(SuspiciousChar(line, column, ord(char), category))
+    return found
+
+
+def _line_text(data: bytes, line: int) -> str:
+    """Line `line` (1-based, split on `\\n`) of the decoded text."""
+    start = 0
+    for _ in range(line - 1):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return ""
+    end = data.find(b"\n", start)
+    return data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
 
 
 def _window(line: str, column: int, width: int = 150) -> str:

@@ -7,9 +7,12 @@ code (`Finding.key`) in the baseline file, *changed* when the rule matched that 
 code, *new* otherwise. Package-level rules (package.json, shape, archive anomalies) compare the
 two sides themselves.
 
-It is bounded: a per-file byte cap for reading and a lower one for parsing, and a time budget
-for the whole pair. What is skipped is never silent: it becomes a `scan.not-scanned` finding
-saying why.
+It is bounded: a per-file byte cap for reading and a lower one for parsing, a parse budget
+for the whole pair (in bytes, so the same pair always gets the same findings) and a time
+budget. The parse is what costs (tree-sitter reads real code at 8 to 10 MB/s); when a release
+holds more code to parse than the budget, new files go first, then the smaller changed ones,
+and the files left get the rules that need no parser, plus a `scan.not-scanned` finding: what
+is skipped is never silent.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ class ScanLimits:
     """Text files up to this size get the byte-level rules (pre-filter, secrets, characters)."""
     max_parse_bytes: int = 2 * MiB
     """Code files up to this size are parsed."""
+    parse_budget: int = 4 * MiB
+    """Bytes of code parsed for a whole pair, both sides counted (a changed file's baseline
+    side is parsed too, for the statuses): what keeps the rules a small share of the
+    analysis of a large release."""
     max_binary_bytes: int = 16 * MiB
     """Binary files up to this size are kept for their magic number."""
     time_budget: float = 60.0
@@ -126,8 +133,11 @@ def scan_file(
     anchors: Anchors | None = None,
     previous: Previous | None = None,
     keep_tree: bool = False,
+    parse: bool = True,
 ) -> FileScan:
-    """Every file-level rule on one side of one file (`anchors`, if the caller has them)."""
+    """Every file-level rule on one side of one file (`anchors`, if the caller has them).
+    Without `parse` (past the pair's parse budget), a code file gets only the rules that need
+    no parser."""
     result = FileScan()
     path_finding = secret_file_finding(path, data)
     if path_finding is not None:
@@ -151,7 +161,7 @@ def scan_file(
         result.findings.append(
             make(PARTIAL, "Only the first interesting places were examined", path=path, key=path)
         )
-    language = syntax.language_for(path, data)
+    language = syntax.language_for(path, data) if parse else None
     if language is not None and anchors.wants_parse:
         if len(data) > limits.max_parse_bytes:
             result.findings.append(
@@ -221,6 +231,7 @@ def scan_pair(
         if anchors and change.old is not None and _content_changed(change)
     ]
     baseline = read_baseline(wanted) if wanted and clock() <= deadline else {}
+    unparsed = _past_the_parse_budget(work, limits)
     scanned = parsed = 0
     for change, data, anchors in work:
         new, old = change.new, change.old
@@ -229,7 +240,12 @@ def scan_pair(
             skipped.append(_not_scanned(new.path, "the time budget for this release ran out"))
             continue
         modified = old is not None and change.status is not ChangeStatus.ADDED
-        result = scan_file(new.path, data, new, limits, anchors=anchors, keep_tree=modified)
+        parse = new.path not in unparsed
+        if not parse:
+            skipped.append(_not_scanned(new.path, _PAST_BUDGET.format(limits.parse_budget / MiB)))
+        result = scan_file(
+            new.path, data, new, limits, anchors=anchors, keep_tree=modified, parse=parse
+        )
         scanned += 1
         parsed += result.parsed
         if not modified or old is None:
@@ -237,7 +253,9 @@ def scan_pair(
         elif not _content_changed(change):  # only the mode changed
             findings += [f.with_status(Status.EXISTING) for f in result.findings]
         elif result.findings:
-            before = _baseline_findings(change, result, data, baseline.get(old.path), limits)
+            before = _baseline_findings(
+                change, result, data, baseline.get(old.path), limits, parse=parse
+            )
             findings += assign_statuses(result.findings, before)
         result.tree = None
 
@@ -254,6 +272,39 @@ def scan_pair(
     )
 
 
+_PAST_BUDGET = (
+    "not parsed: the release holds more code to parse than its {:.0f} MB budget, which went "
+    "to new files, then smaller changed ones (the rules that need no parser did run)"
+)
+
+
+def _past_the_parse_budget(
+    work: Sequence[tuple[FileChange, bytes, Anchors | None]], limits: ScanLimits
+) -> set[str]:
+    """The staged paths of the code files that would be parsed but do not fit the pair's
+    parse budget. Added files come first (all their code is new), then changed files, each
+    smallest first: the files left out are the largest, usually generated bundles."""
+    wanting: list[tuple[bool, int, str]] = []
+    for change, data, anchors in work:
+        new = change.new
+        assert new is not None
+        if not anchors or not anchors.wants_parse or len(data) > limits.max_parse_bytes:
+            continue
+        if syntax.language_for(new.path, data) is None:
+            continue
+        both_sides = change.old is not None and _content_changed(change)
+        cost = len(data) + (change.old.size if both_sides and change.old else 0)
+        wanting.append((change.status is not ChangeStatus.ADDED, cost, new.path))
+    left_out: set[str] = set()
+    spent = 0
+    for _changed, cost, path in sorted(wanting):
+        if spent + cost <= limits.parse_budget:
+            spent += cost
+        else:
+            left_out.add(path)
+    return left_out
+
+
 def _content_changed(change: FileChange) -> bool:
     return bool(change.old and change.new and change.old.sha256 != change.new.sha256)
 
@@ -264,6 +315,8 @@ def _baseline_findings(
     data: bytes,
     old_bytes: bytes | None,
     limits: ScanLimits,
+    *,
+    parse: bool,
 ) -> list[Finding]:
     """The same rules on the baseline side of a changed file, for the statuses. Without its
     bytes (binary, or not read) only what the path and the kind of file say is compared, and
@@ -274,7 +327,7 @@ def _baseline_findings(
         before = binary_finding(old.path, None, True, old.sha256) if old.is_binary else None
         return [f for f in (before, secret_file_finding(old.path, None)) if f is not None]
     previous = Previous(staged.tree, data) if staged.tree is not None else None
-    return scan_file(old.path, old_bytes, old, limits, previous=previous).findings
+    return scan_file(old.path, old_bytes, old, limits, previous=previous, parse=parse).findings
 
 
 def assign_statuses(staged: Sequence[Finding], baseline: Sequence[Finding]) -> list[Finding]:
