@@ -42,6 +42,8 @@ ACTION_WORDS: dict[Action, str] = {
     Action.DECISION_CANCELLED: "Security key cancelled",
     Action.DECISION_OUTCOME_UNKNOWN: "No answer from the registry",
     Action.DECISION_OUTCOME_KNOWN: "Outcome known",
+    Action.BATCH_CREATED: "Batch started",
+    Action.BATCH_FINISHED: "Batch finished",
     Action.PUBLISHED_DIGEST_MISMATCH: "Published digest mismatch",
     Action.TEAM_NOTIFICATIONS_CHANGED: "Team notifications changed",
     Action.TEAM_WEBHOOK_SET: "Team webhook set",
