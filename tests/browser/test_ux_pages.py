@@ -104,3 +104,17 @@ def test_the_audit_page_fits_1280_px_with_details_folded(live_server, new_page, 
     expect(digest).to_have_text("59eeeeeeeeee…")
     expect(first.locator("dd button.copy").first).to_be_visible()  # added by static/js/copy.js
     assert no_horizontal_scroll(page)
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_pages_use_the_whole_window(live_server, new_page, world: World, width: int):
+    page = new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, live_server.url, "approver", "approver-password")
+
+    for path in ("/", "/audit/", "/teams/acme/", "/settings/"):
+        page.goto(f"{live_server.url}{path}")
+        box = page.locator("main").bounding_box()
+        assert box
+        assert box["width"] >= 0.95 * width, path
+        assert no_horizontal_scroll(page), path
