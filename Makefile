@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest mutation check-deploy clean
+.PHONY: run test lint typecheck pytest mutation check-deploy clean screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)
 	$(BIN)/python -m portal.localrun
+
+# The README's pictures: the demo (as `make run` starts it, in a temporary folder) in Chromium.
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py
 
 test: lint typecheck pytest
 
