@@ -158,6 +158,10 @@ def test_the_diff_uses_the_window(live_server, viewer_page: Page, stage, width: 
     )
     assert sizes["page"] <= sizes["window"], sizes  # no sideways scroll of the page
     assert sizes["diff"] >= 0.7 * sizes["inner"], sizes
+    if layout == "split":  # the empty side next to the added long line is not green
+        empty = page.locator("#diff tr.gr-added td.gr-empty").first
+        background = empty.evaluate("cell => getComputedStyle(cell).backgroundColor")
+        assert background != "rgb(230, 255, 236)"
 
     for path in ("/all-files/", "/"):
         page.goto(f"{live_server.url}/stages/{stage.stage_id}{path}")
