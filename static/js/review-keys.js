@@ -2,7 +2,7 @@
  *
  * Progressive: every key only clicks a link, submits a form or scrolls to something that is on
  * the page without this script. No dependency; no inline script or style (CSP): sizes are set
- * through the CSSOM. Keys: j/k file, n/p change, e expand, v viewed, t layout, w wrap,
+ * through the CSSOM. Keys: j/k (or ]/[) file, n/p change, e expand, v viewed, t layout, w wrap,
  * / filter, s search, ? help, Esc.
  */
 (function () {
@@ -179,6 +179,8 @@
   var KEYS = {
     j: function () { moveFile(1); },
     k: function () { moveFile(-1); },
+    "]": function () { moveFile(1); },
+    "[": function () { moveFile(-1); },
     n: function () { moveChange(1); },
     p: function () { moveChange(-1); },
     e: expand,

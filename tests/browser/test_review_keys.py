@@ -112,6 +112,9 @@ def test_keyboard_moves_between_files_and_changes(live_server, viewer_page: Page
     page.keyboard.press("Escape")
     expect(page.locator("#keys-help")).to_be_hidden()
 
+    page.keyboard.press("]")
+    expect(page).to_have_url(re.compile(r"/files/lib/f02\.js"))
+
 
 def test_a_file_is_marked_viewed_from_the_keyboard(live_server, viewer_page: Page, stage):
     page = viewer_page
