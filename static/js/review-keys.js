@@ -73,7 +73,11 @@
     if (allFilesPage()) {
       var blocks = fileBlocks();
       if (!blocks.length) { return; }
-      var index = blocks.indexOf(currentFileBlock());
+      var current = currentFileBlock();
+      var index = blocks.indexOf(current);
+      if (!$("details.all-file.gr-focus") && step > 0 && current.getBoundingClientRect().top > 80) {
+        index -= 1;  // the reader has not reached this file yet: j goes to it
+      }
       var next = blocks[Math.max(0, Math.min(blocks.length - 1, index + step))];
       setFocus(next, "gr-focus");
       scrollToEl(next);
