@@ -4,13 +4,15 @@ Runs over the display diffs (`analysis.file_diff`, cached by content digests, so
 costs no tarball read), added and removed lines only, case-insensitively on the text a reviewer
 sees (tags stripped, character references decoded; bidi and invisible characters are already
 `[U+…]` markers there). Bounded: the first `MAX_FILES` changed files are searched, the first
-`MAX_HITS` hits are returned, and a line shows at most `SNIPPET_CHARS` around the match.
+`MAX_HITS` hits are returned, diffs stop being computed after `MAX_SECONDS`, and a line shows
+at most `SNIPPET_CHARS` around the match.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +25,8 @@ __all__ = ["MAX_FILES", "MAX_HITS", "MAX_QUERY", "Hit", "Results", "search_chang
 MAX_FILES = 300
 MAX_HITS = 200
 MAX_QUERY = 200
+MAX_SECONDS = 5.0
+"""Diffs not in the cache yet are computed for the search; past this, it stops and says so."""
 SNIPPET_CHARS = 80
 _TAG = re.compile(r"<[^>]*>")
 
@@ -70,7 +74,10 @@ def search_changed_lines(
     options = review_analysis.diff_options()
     needle = query.lower()
     hits: list[Hit] = []
-    for row in rows:
+    deadline = time.monotonic() + MAX_SECONDS
+    for searched, row in enumerate(rows):
+        if time.monotonic() > deadline:
+            return Results(query, hits, True, searched)
         try:
             diff = review_analysis.file_diff(analysis, row, options)
         except review_analysis.FileUnavailable:

@@ -2,7 +2,7 @@
  *
  * Progressive: every key only clicks a link, submits a form or scrolls to something that is on
  * the page without this script. No dependency; no inline script or style (CSP): sizes are set
- * through the CSSOM. Keys: j/k file, n/p change, e expand, v viewed, t layout, w wrap,
+ * through the CSSOM. Keys: j/k (or ]/[) file, n/p change, e expand, v viewed, t layout, w wrap,
  * / filter, s search, ? help, Esc.
  */
 (function () {
@@ -73,7 +73,11 @@
     if (allFilesPage()) {
       var blocks = fileBlocks();
       if (!blocks.length) { return; }
-      var index = blocks.indexOf(currentFileBlock());
+      var current = currentFileBlock();
+      var index = blocks.indexOf(current);
+      if (!$("details.all-file.gr-focus") && step > 0 && current.getBoundingClientRect().top > 80) {
+        index -= 1;  // the reader has not reached this file yet: j goes to it
+      }
       var next = blocks[Math.max(0, Math.min(blocks.length - 1, index + step))];
       setFocus(next, "gr-focus");
       scrollToEl(next);
@@ -179,6 +183,8 @@
   var KEYS = {
     j: function () { moveFile(1); },
     k: function () { moveFile(-1); },
+    "]": function () { moveFile(1); },
+    "[": function () { moveFile(-1); },
     n: function () { moveChange(1); },
     p: function () { moveChange(-1); },
     e: expand,

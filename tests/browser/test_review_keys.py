@@ -112,6 +112,26 @@ def test_keyboard_moves_between_files_and_changes(live_server, viewer_page: Page
     page.keyboard.press("Escape")
     expect(page.locator("#keys-help")).to_be_hidden()
 
+    page.keyboard.press("]")
+    expect(page).to_have_url(re.compile(r"/files/lib/f02\.js"))
+
+
+def test_keyboard_on_the_all_files_page(live_server, viewer_page: Page, stage):
+    page = viewer_page
+    page.goto(f"{live_server.url}/stages/{stage.stage_id}/all-files/")
+    expect(page.locator("#pane-1 .gr-diff")).to_be_visible()
+
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    second = page.locator("details.all-file >> nth=1")
+    expect(second).to_have_class(re.compile(r"\bgr-focus\b"))
+    expect(second.locator(".gr-diff")).to_contain_text("thirty2")  # scrolled to, so loaded
+
+    page.keyboard.press("e")  # collapse it
+    expect(second.locator(".review-pane")).to_be_hidden()
+    page.keyboard.press("e")
+    expect(second.locator(".review-pane")).to_be_visible()
+
 
 def test_a_file_is_marked_viewed_from_the_keyboard(live_server, viewer_page: Page, stage):
     page = viewer_page
@@ -158,6 +178,10 @@ def test_the_diff_uses_the_window(live_server, viewer_page: Page, stage, width: 
     )
     assert sizes["page"] <= sizes["window"], sizes  # no sideways scroll of the page
     assert sizes["diff"] >= 0.7 * sizes["inner"], sizes
+    if layout == "split":  # the empty side next to the added long line is not green
+        empty = page.locator("#diff tr.gr-added td.gr-empty").first
+        background = empty.evaluate("cell => getComputedStyle(cell).backgroundColor")
+        assert background != "rgb(230, 255, 236)"
 
     for path in ("/all-files/", "/"):
         page.goto(f"{live_server.url}/stages/{stage.stage_id}{path}")

@@ -183,6 +183,19 @@ def test_side_by_side_and_file_view_are_real_links(viewer, stage):
     assert '<span class="kd">const</span>' in view
 
 
+def test_long_lines_scroll_or_wrap_as_chosen_and_the_choice_is_remembered(viewer, stage):
+    first = file_page(viewer, stage, "lib/middle.js", HTMX_DIFF).content.decode()
+    assert 'class="file-pane gr-wrap-scroll"' in first  # the default: no wrap, scroll sideways
+    assert f'href="{file_url(stage, "lib/middle.js")}?wrap=soft"' in first
+
+    soft = file_page(viewer, stage, "lib/middle.js", HTMX_DIFF, wrap="soft").content.decode()
+    assert 'class="file-pane gr-wrap-soft"' in soft
+    later = file_page(viewer, stage, "added.js", HTMX_DIFF).content.decode()
+    assert 'class="file-pane gr-wrap-soft"' in later
+    ignored = file_page(viewer, stage, "added.js", HTMX_DIFF, wrap="<b>").content.decode()
+    assert 'class="file-pane gr-wrap-soft"' in ignored  # an unknown choice changes nothing
+
+
 def test_added_removed_renamed_binary_and_empty_files(viewer, stage):
     def diff(path):
         return file_page(viewer, stage, path, HTMX_DIFF, layout="unified").content.decode()

@@ -76,7 +76,7 @@ def test_hits_are_bounded(viewer: Client, stage: StagedVersion, monkeypatch: pyt
     body = viewer.get(search_url(stage), {"q": "fetchtoken"}).content.decode()
 
     assert body.count('class="search-hit ') == 1
-    assert "the first 1 shown" in body
+    assert "(incomplete: the first 1 shown;" in body
 
 
 def test_the_stage_page_offers_the_search(viewer: Client, stage: StagedVersion):
@@ -94,3 +94,14 @@ def test_someone_who_cannot_see_the_stage_gets_404(world: World, stage: StagedVe
 
     assert response.status_code == 404
     assert b"fetchToken" not in response.content
+
+
+def test_a_search_that_runs_out_of_time_says_so(
+    viewer: Client, stage: StagedVersion, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(search, "MAX_SECONDS", -1.0)
+
+    body = viewer.get(search_url(stage), {"q": "fetchtoken"}).content.decode()
+
+    assert "No changed line" in body
+    assert "(incomplete: 0 changed files searched" in body
