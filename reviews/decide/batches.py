@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -135,18 +135,30 @@ def claim_run(batch_pk: int) -> bool:
 
 
 class RunClaim:
-    """The run's claim on its batch, renewed while sending: once the lease is a quarter gone,
-    not after every item."""
+    """The run's claims: on its batch, and on the decisions of its queued stages, taken in one
+    write (the per-stage claim single decisions use, so no other request or batch sends them
+    meanwhile). Renewed once a quarter of the lease is gone, not after every item; what is
+    left is released at the end."""
 
-    def __init__(self, batch_pk: int) -> None:
+    def __init__(self, batch_pk: int, stage_pks: list[int]) -> None:
         self.batch_pk = batch_pk
+        self.at, self.stages = decisions.claim_decisions(stage_pks)
         self.renewed = time.monotonic()
+
+    def of(self, stage: StagedVersion) -> datetime | None:
+        """The claim this run holds on the stage (None: it could not take it)."""
+        return self.at if stage.pk in self.stages else None
 
     def renew(self) -> None:
         if time.monotonic() - self.renewed < RUN_LEASE.total_seconds() / 4:
             return
         Batch.objects.filter(pk=self.batch_pk).update(running_since=timezone.now())
+        self.at = decisions.renew_decisions(self.stages, self.at)
         self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        """Decided stages hold no claim any more; the rest (not sent, refused) are free again."""
+        decisions.release_decisions(self.stages, self.at)
 
 
 class Roles:
@@ -187,9 +199,10 @@ def run(
         result.busy = True
         return result
     stopped: Outcome | None = None
-    claim, roles = RunClaim(batch.pk), Roles(user)
+    items = {i.position: i for i in batch.items.select_related("stage", "stage__tarball")}
+    queued = [i.stage.pk for i in items.values() if i.state == ItemState.QUEUED]
+    claim, roles = RunClaim(batch.pk, queued), Roles(user)
     try:
-        items = {i.position: i for i in batch.items.select_related("stage", "stage__tarball")}
         for item in sorted(items.values(), key=lambda i: i.position):
             if item.state != ItemState.QUEUED:
                 continue
@@ -204,7 +217,14 @@ def run(
                 _hold(item, blocker, batch, decision, actor)
                 continue
             outcome = decisions.decide(
-                item.stage, user, decision, actor, otp=code, reason=reason, batch=batch.pk
+                item.stage,
+                user,
+                decision,
+                actor,
+                otp=code,
+                reason=reason,
+                batch=batch.pk,
+                held_claim=claim.of(item.stage),
             )
             if outcome.kind in CODE_REFUSED or outcome.kind in STOPS_THE_BATCH:
                 stopped = outcome
@@ -214,6 +234,7 @@ def run(
                 result.approved.append(item.stage.pk)
             claim.renew()
     finally:
+        claim.release()
         _end_run(batch, stopped, decision)
     return result
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviews.audit.trail import Action
-from reviews.decide import releases
+from reviews.decide import decisions, releases
 from reviews.mirror import sync
 from reviews.mirror.registry import RegistryClient
 from reviews.models import AuditEvent, Batch, BatchItem, NotificationEvent, StagedVersion
@@ -143,6 +143,10 @@ def test_a_refused_code_pauses_and_a_fresh_one_goes_on(
     counts = list(states(batch).values())
     assert counts.count(BatchItem.State.DONE) == SIZE // 2
     assert counts.count(BatchItem.State.QUEUED) == SIZE - SIZE // 2
+    # The stages not sent yet are not claimed while the batch waits: others may decide them.
+    waiting = StagedVersion.objects.filter(state="pending", package_name__startswith="@acme/m")
+    assert waiting.count() == SIZE - SIZE // 2
+    assert not waiting.exclude(decision_claimed_at=None).exists()
     page = client.get(reverse("reviews:batch", args=[batch.pk])).content.decode()
     assert "Waiting for a code" in page
     assert "Go on with this code" in page
@@ -359,3 +363,28 @@ def test_the_dashboard_shows_a_release_and_starts_a_batch_from_ticked_stages(
     assert "Review 2 stages as a batch" in page
     batch = start_batch(client, stages[:1])
     assert [i.stage for i in batch.items.all()] == stages[:1]
+
+
+def test_a_running_batch_holds_its_stages_claims(
+    registry: Registry, world: World, monkeypatch: pytest.MonkeyPatch
+):
+    """While a batch sends, its stages are claimed: a single approval of one of them is
+    refused as busy, and sends nothing."""
+    link(world.approver, registry.alice)
+    first, second = (stage_with(registry, f"@acme/c{i}", {}) for i in range(2))
+    client = client_for(world.approver)
+    batch = start_batch(client, [first, second])
+    seen: list[Any] = []
+    real_decide = decisions.decide
+
+    def decide_and_look(stage: StagedVersion, *args: Any, **kwargs: Any) -> Any:
+        if stage == first:  # the batch runs; someone approves the second stage on its page
+            seen.append(client.post(reverse("reviews:stage-approve", args=[second.stage_id])))
+        return real_decide(stage, *args, **kwargs)
+
+    monkeypatch.setattr(decisions, "decide", decide_and_look)
+    approve(client, batch, registry.alice.code())
+
+    assert "Someone is sending a decision about this stage right now" in seen[0].content.decode()
+    assert states(batch) == {str(first): "done", str(second): "done"}
+    assert registry.traffic.approvals() == 2
