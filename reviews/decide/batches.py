@@ -207,10 +207,7 @@ def run(
             if item.state != ItemState.QUEUED:
                 continue
             if not roles.may_decide(item.stage):  # the role may have gone since the batch began
-                owner = f"a team that owns {item.stage.package_name}"
-                _finish_item(
-                    item, ItemState.EXCLUDED, f"Deciding needs the approver role in {owner}."
-                )
+                _leave_out(item, batch, decision, actor)
                 continue
             blocker = _blocker(item, items) if decision == Decision.APPROVE else None
             if blocker is not None:
@@ -253,6 +250,27 @@ def _blocker(item: BatchItem, items: dict[int, BatchItem]) -> BatchItem | None:
     return None
 
 
+def _leave_out(item: BatchItem, batch: Batch, decision: Decision, actor: Actor) -> None:
+    message = f"Deciding needs the approver role in a team that owns {item.stage.package_name}."
+    with transaction.atomic():
+        _finish_item(item, ItemState.EXCLUDED, message)
+        _refused(item, batch, decision, actor, why="no longer an approver")
+
+
+def _refused(
+    item: BatchItem, batch: Batch, decision: Decision, actor: Actor, **details: str
+) -> None:
+    """The audit entry of a stage the run did not send (held back, or left out)."""
+    linked = npm_tokens.linked_record(actor.user) if actor.user else None
+    audit.record(
+        Action.DECISION_REFUSED,
+        actor,
+        stage=item.stage,
+        npm_user=linked.npm_user if linked else "",
+        payload={"decision": str(decision), "batch": batch.pk, **details},
+    )
+
+
 def _hold(
     item: BatchItem, blocker: BatchItem, batch: Batch, decision: Decision, actor: Actor
 ) -> None:
@@ -266,18 +284,13 @@ def _hold(
     message = f"Held back: it depends on {blocker.stage}, which {why}. Nothing was sent."
     with transaction.atomic():
         _finish_item(item, ItemState.HELD, message)
-        linked = npm_tokens.linked_record(actor.user) if actor.user else None
-        audit.record(
-            Action.DECISION_REFUSED,
+        _refused(
+            item,
+            batch,
+            decision,
             actor,
-            stage=item.stage,
-            npm_user=linked.npm_user if linked else "",
-            payload={
-                "decision": str(decision),
-                "why": "held back: a dependency was not published",
-                "depends_on": str(blocker.stage),
-                "batch": batch.pk,
-            },
+            why="held back: a dependency was not published",
+            depends_on=str(blocker.stage),
         )
 
 

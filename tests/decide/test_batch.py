@@ -17,7 +17,15 @@ from reviews.audit.trail import Action
 from reviews.decide import decisions, releases
 from reviews.mirror import sync
 from reviews.mirror.registry import RegistryClient
-from reviews.models import AuditEvent, Batch, BatchItem, NotificationEvent, StagedVersion
+from reviews.models import (
+    AuditEvent,
+    Batch,
+    BatchItem,
+    Membership,
+    NotificationEvent,
+    Role,
+    StagedVersion,
+)
 from tests.decide.conftest import APPROVE_PATH, Registry, client_for, link
 from tests.personas import World, make_stage
 from tests.support import packages
@@ -388,3 +396,33 @@ def test_a_running_batch_holds_its_stages_claims(
     assert "Someone is sending a decision about this stage right now" in seen[0].content.decode()
     assert states(batch) == {str(first): "done", str(second): "done"}
     assert registry.traffic.approvals() == 2
+
+
+def test_someone_who_lost_the_approver_role_sends_nothing(registry: Registry, world: World):
+    link(world.approver, registry.alice)
+    stage = stage_with(registry, "@acme/ok", {})
+    client = client_for(world.approver)
+    batch = start_batch(client, [stage])
+    Membership.objects.filter(user=world.approver).update(role=Role.VIEWER)
+
+    approve(client, batch, registry.alice.code())
+
+    item = batch.items.get()
+    assert item.state == BatchItem.State.EXCLUDED
+    assert "approver role" in item.message
+    assert registry.traffic.approvals() == 0
+    refusal = AuditEvent.objects.get(action=Action.DECISION_REFUSED, stage=stage)
+    assert refusal.payload["batch"] == batch.pk
+
+
+def test_a_viewer_gets_every_stage_left_out(registry: Registry, world: World):
+    link(world.viewer, registry.alice)
+    stage = stage_with(registry, "@acme/ok", {})
+    client = client_for(world.viewer)
+    batch = start_batch(client, [stage])
+
+    approve(client, batch, registry.alice.code())
+
+    assert batch.items.get().state == BatchItem.State.EXCLUDED
+    assert "approver role" in batch.items.get().message
+    assert registry.traffic.approvals() == 0
