@@ -426,3 +426,27 @@ def test_a_viewer_gets_every_stage_left_out(registry: Registry, world: World):
     assert batch.items.get().state == BatchItem.State.EXCLUDED
     assert "approver role" in batch.items.get().message
     assert registry.traffic.approvals() == 0
+
+
+def test_a_second_request_does_not_run_a_batch_that_is_running(
+    registry: Registry, world: World, monkeypatch: pytest.MonkeyPatch
+):
+    link(world.approver, registry.alice)
+    first, second = (stage_with(registry, f"@acme/c{i}", {}) for i in range(2))
+    client = client_for(world.approver)
+    batch = start_batch(client, [first, second])
+    seen: list[Any] = []
+    real_decide = decisions.decide
+
+    def decide_and_press_again(stage: StagedVersion, *args: Any, **kwargs: Any) -> Any:
+        if stage == first:  # another tab presses "Approve" while this request sends
+            seen.append(approve(client, batch, registry.alice.code()))
+        return real_decide(stage, *args, **kwargs)
+
+    monkeypatch.setattr(decisions, "decide", decide_and_press_again)
+    approve(client, batch, registry.alice.code())
+
+    page = client.get(seen[0]["Location"]).content.decode()
+    assert "being sent by another request" in page
+    assert states(batch) == {str(first): "done", str(second): "done"}
+    assert registry.traffic.approvals() == 2
