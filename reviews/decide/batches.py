@@ -122,6 +122,7 @@ class Run:
     """What one run did: the stages it approved (their digests are to be checked)."""
 
     approved: list[int] = field(default_factory=list)
+    sent: int = 0  # decisions the registry accepted with this run's code
     busy: bool = False  # another request is running this batch
 
 
@@ -227,12 +228,14 @@ def run(
                 stopped = outcome
                 break
             _settle(item, outcome)
+            if outcome.kind == Kind.DONE:
+                result.sent += 1
             if item.state == ItemState.DONE and decision == Decision.APPROVE:
                 result.approved.append(item.stage.pk)
             claim.renew()
     finally:
         claim.release()
-        _end_run(batch, stopped, decision)
+        _end_run(batch, stopped, decision, result.sent)
     return result
 
 
@@ -317,12 +320,12 @@ def _finish_item(item: BatchItem, state: ItemState, message: str) -> None:
     item.save(update_fields=["state", "message", "finished_at"])
 
 
-def _end_run(batch: Batch, stopped: Outcome | None, decision: Decision) -> None:
+def _end_run(batch: Batch, stopped: Outcome | None, decision: Decision, sent: int) -> None:
     """Release the run claim: finished, waiting for a code, or ready to go on."""
     queued = batch.items.filter(state=ItemState.QUEUED).exists()
     fields: dict[str, object] = {"running_since": None}
     if stopped is not None and stopped.kind in CODE_REFUSED:
-        fields.update(state=BatchState.NEEDS_CODE, message=_code_words(stopped))
+        fields.update(state=BatchState.NEEDS_CODE, message=_code_words(stopped, sent))
     elif stopped is not None:
         fields.update(state=BatchState.READY, message=stopped.message)
     elif queued:
@@ -337,13 +340,14 @@ def _end_run(batch: Batch, stopped: Outcome | None, decision: Decision) -> None:
             _announce(batch, decision)
 
 
-def _code_words(outcome: Outcome) -> str:
-    if outcome.kind == Kind.WRONG_CODE:
+def _code_words(outcome: Outcome, sent: int) -> str:
+    if outcome.kind == Kind.WRONG_CODE and sent:
         return (
-            "The registry stopped accepting this code (a code is re-sent for each stage until "
-            f"the registry refuses it). Type a fresh code to go on. {outcome.message}"
+            f"The registry took this code for {sent} stage{'' if sent == 1 else 's'}, then "
+            "stopped accepting it (a code is re-sent for each stage until the registry refuses "
+            "it). Type a fresh code to go on."
         )
-    return f"The registry asks for a code. {outcome.message}"
+    return outcome.message
 
 
 def _announce(batch: Batch, decision: Decision) -> None:

@@ -147,7 +147,7 @@ def test_a_refused_code_pauses_and_a_fresh_one_goes_on(
 
     batch.refresh_from_db()
     assert batch.state == Batch.State.NEEDS_CODE
-    assert "fresh code" in batch.message
+    assert f"took this code for {SIZE // 2} stages, then stopped accepting it" in batch.message
     counts = list(states(batch).values())
     assert counts.count(BatchItem.State.DONE) == SIZE // 2
     assert counts.count(BatchItem.State.QUEUED) == SIZE - SIZE // 2
@@ -450,3 +450,18 @@ def test_a_second_request_does_not_run_a_batch_that_is_running(
     assert "being sent by another request" in page
     assert states(batch) == {str(first): "done", str(second): "done"}
     assert registry.traffic.approvals() == 2
+
+
+def test_a_wrong_code_sends_nothing_more_and_says_so(registry: Registry, world: World):
+    link(world.approver, registry.alice)
+    stages = [stage_with(registry, f"@acme/w{i}", {}) for i in range(3)]
+    client = client_for(world.approver)
+    batch = start_batch(client, stages)
+
+    approve(client, batch, registry.alice.wrong_code())
+
+    batch.refresh_from_db()
+    assert batch.state == Batch.State.NEEDS_CODE
+    assert "did not accept that code" in batch.message
+    assert set(states(batch).values()) == {BatchItem.State.QUEUED}
+    assert registry.traffic.approvals() == 1  # the first stage's, refused; then it stopped
