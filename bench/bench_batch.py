@@ -161,6 +161,8 @@ def portal_side(alice_token: str, secret: str, log: Path) -> None:
     django.setup()
     import pyotp
     from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from reviews.audit.trail import Actor
     from reviews.decide import batches, npm_tokens
@@ -192,32 +194,28 @@ def portal_side(alice_token: str, secret: str, log: Path) -> None:
             in_http[0] += time.perf_counter() - began
 
     requests.Session.send = timed_send  # type: ignore[method-assign]
+    commit_ms = commit_latency(batch)
     lines_before = len(log.read_text().splitlines())
-    started = time.perf_counter()
-    if os.environ.get("BENCH_QUERIES"):
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with CaptureQueriesContext(connection) as queries:
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
 
-        with CaptureQueriesContext(connection) as queries:
+            with cProfile.Profile() as profile:
+                batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
+            stats = pstats.Stats(profile, stream=sys.stderr)
+            stats.sort_stats(os.environ["BENCH_PROFILE"]).print_stats(30)
+        else:
             batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
-        for query in queries.captured_queries:
-            print(query["time"], query["sql"][:150], file=sys.stderr)
-    elif os.environ.get("BENCH_PROFILE"):
-        import cProfile
-        import pstats
-
-        with cProfile.Profile() as profile:
-            batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats(
-            os.environ["BENCH_PROFILE"]
-        ).print_stats(30)
-    else:
-        batches.run(batch, user, pyotp.TOTP(secret).now(), actor)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     requests.Session.send = send  # type: ignore[method-assign]
     request_lines = log.read_text().splitlines()[lines_before:]
     batch.refresh_from_db()
     items = batch.items.count()
+    statements = [query["sql"] for query in queries.captured_queries]
+    if os.environ.get("BENCH_QUERIES"):
+        print("\n".join(sql[:150] for sql in statements), file=sys.stderr)
     print(
         json.dumps(
             {
@@ -228,11 +226,46 @@ def portal_side(alice_token: str, secret: str, log: Path) -> None:
                 "create seconds": created,
                 "wall seconds": wall,
                 "registry seconds": in_http[0],
+                "portal cpu seconds": cpu,
                 "requests": len(request_lines),
                 "request kinds": _kinds(request_lines),
+                "statements": len(statements),
+                "durable writes": durable_writes(statements),
+                "commit ms": commit_ms,
             }
         )
     )
+
+
+def commit_latency(batch: Any) -> float:
+    """What one small durable write costs on this machine now (median of 20), in ms."""
+    from django.utils import timezone
+
+    from reviews.models import Batch
+
+    times = []
+    for _ in range(20):
+        began = time.perf_counter()
+        Batch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+        times.append(1000 * (time.perf_counter() - began))
+    Batch.objects.filter(pk=batch.pk).update(finished_at=None)
+    return statistics.median(times)
+
+
+def durable_writes(statements: list[str]) -> int:
+    """Commits: each transaction's COMMIT, and each write outside a transaction (SQLite shows
+    both; PostgreSQL's BEGIN and COMMIT are not statements Django records)."""
+    count, in_transaction = 0, False
+    for sql in statements:
+        verb = sql.split(" ", 1)[0].upper()
+        if verb == "BEGIN":
+            in_transaction = True
+        elif verb == "COMMIT":
+            in_transaction = False
+            count += 1
+        elif verb in {"UPDATE", "INSERT", "DELETE"} and not in_transaction:
+            count += 1
+    return count
 
 
 def _kinds(lines: list[str]) -> dict[str, int]:
@@ -266,12 +299,21 @@ def report(count: int, runs: list[dict[str, Any]]) -> None:
             f"{statistics.median(overhead):.1f} ms",
             f"< {OVERHEAD_TARGET_MS:.0f} ms",
         ),
+        (
+            "  of which the portal's own CPU",
+            f"{1000 * median('portal cpu seconds') / count:.1f} ms",
+            "(the rest: waiting for a core, the database)",
+        ),
+        ("  SQL statements per item", f"{median('statements') / count:.1f}", ""),
+        ("  durable writes (commits) per item", f"{median('durable writes') / count:.1f}", ""),
+        ("  one small commit on this machine now", f"{median('commit ms'):.1f} ms", ""),
     ]
     width = max(len(row[0]) for row in rows)
     for what, measured, target in rows:
         print(f"  {what:<{width}}  {measured:>12}  {target}")
     print(f"  request kinds (last run): {runs[-1]['request kinds']}")
     print(f"  overhead per run, ms/item: {', '.join(f'{o:.1f}' for o in overhead)}")
+    print(f"  load average before the last run: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

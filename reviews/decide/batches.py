@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -122,6 +122,7 @@ class Run:
     """What one run did: the stages it approved (their digests are to be checked)."""
 
     approved: list[int] = field(default_factory=list)
+    sent: int = 0  # decisions the registry accepted with this run's code
     busy: bool = False  # another request is running this batch
 
 
@@ -135,18 +136,30 @@ def claim_run(batch_pk: int) -> bool:
 
 
 class RunClaim:
-    """The run's claim on its batch, renewed while sending: once the lease is a quarter gone,
-    not after every item."""
+    """The run's claims: on its batch, and on the decisions of its queued stages, taken in one
+    write (the per-stage claim single decisions use, so no other request or batch sends them
+    meanwhile). Renewed once a quarter of the lease is gone, not after every item; what is
+    left is released at the end."""
 
-    def __init__(self, batch_pk: int) -> None:
+    def __init__(self, batch_pk: int, stage_pks: list[int]) -> None:
         self.batch_pk = batch_pk
+        self.at, self.stages = decisions.claim_decisions(stage_pks)
         self.renewed = time.monotonic()
+
+    def of(self, stage: StagedVersion) -> datetime | None:
+        """The claim this run holds on the stage (None: it could not take it)."""
+        return self.at if stage.pk in self.stages else None
 
     def renew(self) -> None:
         if time.monotonic() - self.renewed < RUN_LEASE.total_seconds() / 4:
             return
         Batch.objects.filter(pk=self.batch_pk).update(running_since=timezone.now())
+        self.at = decisions.renew_decisions(self.stages, self.at)
         self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        """Decided stages hold no claim any more; the rest (not sent, refused) are free again."""
+        decisions.release_decisions(self.stages, self.at)
 
 
 class Roles:
@@ -187,34 +200,42 @@ def run(
         result.busy = True
         return result
     stopped: Outcome | None = None
-    claim, roles = RunClaim(batch.pk), Roles(user)
+    items = {i.position: i for i in batch.items.select_related("stage", "stage__tarball")}
+    queued = [i.stage.pk for i in items.values() if i.state == ItemState.QUEUED]
+    claim, roles = RunClaim(batch.pk, queued), Roles(user)
     try:
-        items = {i.position: i for i in batch.items.select_related("stage", "stage__tarball")}
         for item in sorted(items.values(), key=lambda i: i.position):
             if item.state != ItemState.QUEUED:
                 continue
             if not roles.may_decide(item.stage):  # the role may have gone since the batch began
-                owner = f"a team that owns {item.stage.package_name}"
-                _finish_item(
-                    item, ItemState.EXCLUDED, f"Deciding needs the approver role in {owner}."
-                )
+                _leave_out(item, batch, decision, actor)
                 continue
             blocker = _blocker(item, items) if decision == Decision.APPROVE else None
             if blocker is not None:
                 _hold(item, blocker, batch, decision, actor)
                 continue
             outcome = decisions.decide(
-                item.stage, user, decision, actor, otp=code, reason=reason, batch=batch.pk
+                item.stage,
+                user,
+                decision,
+                actor,
+                otp=code,
+                reason=reason,
+                batch=batch.pk,
+                held_claim=claim.of(item.stage),
             )
             if outcome.kind in CODE_REFUSED or outcome.kind in STOPS_THE_BATCH:
                 stopped = outcome
                 break
             _settle(item, outcome)
+            if outcome.kind == Kind.DONE:
+                result.sent += 1
             if item.state == ItemState.DONE and decision == Decision.APPROVE:
                 result.approved.append(item.stage.pk)
             claim.renew()
     finally:
-        _end_run(batch, stopped, decision)
+        claim.release()
+        _end_run(batch, stopped, decision, result.sent)
     return result
 
 
@@ -232,6 +253,27 @@ def _blocker(item: BatchItem, items: dict[int, BatchItem]) -> BatchItem | None:
     return None
 
 
+def _leave_out(item: BatchItem, batch: Batch, decision: Decision, actor: Actor) -> None:
+    message = f"Deciding needs the approver role in a team that owns {item.stage.package_name}."
+    with transaction.atomic():
+        _finish_item(item, ItemState.EXCLUDED, message)
+        _refused(item, batch, decision, actor, why="no longer an approver")
+
+
+def _refused(
+    item: BatchItem, batch: Batch, decision: Decision, actor: Actor, **details: str
+) -> None:
+    """The audit entry of a stage the run did not send (held back, or left out)."""
+    linked = npm_tokens.linked_record(actor.user) if actor.user else None
+    audit.record(
+        Action.DECISION_REFUSED,
+        actor,
+        stage=item.stage,
+        npm_user=linked.npm_user if linked else "",
+        payload={"decision": str(decision), "batch": batch.pk, **details},
+    )
+
+
 def _hold(
     item: BatchItem, blocker: BatchItem, batch: Batch, decision: Decision, actor: Actor
 ) -> None:
@@ -245,18 +287,13 @@ def _hold(
     message = f"Held back: it depends on {blocker.stage}, which {why}. Nothing was sent."
     with transaction.atomic():
         _finish_item(item, ItemState.HELD, message)
-        linked = npm_tokens.linked_record(actor.user) if actor.user else None
-        audit.record(
-            Action.DECISION_REFUSED,
+        _refused(
+            item,
+            batch,
+            decision,
             actor,
-            stage=item.stage,
-            npm_user=linked.npm_user if linked else "",
-            payload={
-                "decision": str(decision),
-                "why": "held back: a dependency was not published",
-                "depends_on": str(blocker.stage),
-                "batch": batch.pk,
-            },
+            why="held back: a dependency was not published",
+            depends_on=str(blocker.stage),
         )
 
 
@@ -283,12 +320,12 @@ def _finish_item(item: BatchItem, state: ItemState, message: str) -> None:
     item.save(update_fields=["state", "message", "finished_at"])
 
 
-def _end_run(batch: Batch, stopped: Outcome | None, decision: Decision) -> None:
+def _end_run(batch: Batch, stopped: Outcome | None, decision: Decision, sent: int) -> None:
     """Release the run claim: finished, waiting for a code, or ready to go on."""
     queued = batch.items.filter(state=ItemState.QUEUED).exists()
     fields: dict[str, object] = {"running_since": None}
     if stopped is not None and stopped.kind in CODE_REFUSED:
-        fields.update(state=BatchState.NEEDS_CODE, message=_code_words(stopped))
+        fields.update(state=BatchState.NEEDS_CODE, message=_code_words(stopped, sent))
     elif stopped is not None:
         fields.update(state=BatchState.READY, message=stopped.message)
     elif queued:
@@ -303,13 +340,14 @@ def _end_run(batch: Batch, stopped: Outcome | None, decision: Decision) -> None:
             _announce(batch, decision)
 
 
-def _code_words(outcome: Outcome) -> str:
-    if outcome.kind == Kind.WRONG_CODE:
+def _code_words(outcome: Outcome, sent: int) -> str:
+    if outcome.kind == Kind.WRONG_CODE and sent:
         return (
-            "The registry stopped accepting this code (a code is re-sent for each stage until "
-            f"the registry refuses it). Type a fresh code to go on. {outcome.message}"
+            f"The registry took this code for {sent} stage{'' if sent == 1 else 's'}, then "
+            "stopped accepting it (a code is re-sent for each stage until the registry refuses "
+            "it). Type a fresh code to go on."
         )
-    return f"The registry asks for a code. {outcome.message}"
+    return outcome.message
 
 
 def _announce(batch: Batch, decision: Decision) -> None:

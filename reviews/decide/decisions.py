@@ -198,6 +198,7 @@ def decide(
     factor: Factor | None = None,
     acknowledged_unread: bool = False,
     batch: int | None = None,
+    held_claim: datetime | None = None,
 ) -> Outcome:
     """Send one approve or reject for `stage` as `user`; the caller has checked their role.
 
@@ -205,7 +206,8 @@ def decide(
     attempt. `acknowledged_unread`: the person confirmed they understand that Greenroom could
     not read the whole staged tarball; approving such a stage is refused without it. `batch`:
     the batch this decision belongs to (its audit entry names it; the batch is announced once,
-    so the stage is not announced on its own).
+    so the stage is not announced on its own). `held_claim`: the caller already holds this
+    stage's decision claim, taken at that time (a batch run claims its stages together).
     """
     attempt = Attempt(stage, decision, actor, factor or factor_of(otp), reason.strip())
     if batch is not None:
@@ -238,7 +240,7 @@ def decide(
         return attempt.outcome(
             Kind.FAILED, "The second factor could not be sent as it is. Nothing was changed."
         )
-    claim = claim_decision(stage.pk)
+    claim = held_claim or claim_decision(stage.pk)
     if claim is None:
         stage.refresh_from_db()
         return _refused_before_claim(attempt, linked, claimed=True)
@@ -599,6 +601,35 @@ def claim_decision(stage_pk: int) -> datetime | None:
         .update(decision_claimed_at=now)
     )
     return now if claimed else None
+
+
+def claim_decisions(stage_pks: list[int]) -> tuple[datetime, set[int]]:
+    """`claim_decision()` for many stages in one write: the claim's time and the stages it got."""
+    now = timezone.now()
+    StagedVersion.objects.filter(
+        pk__in=stage_pks, state=State.PENDING, unanswered_decision__isnull=True
+    ).filter(
+        Q(decision_claimed_at__isnull=True) | Q(decision_claimed_at__lt=now - DECISION_CLAIM_LEASE)
+    ).update(decision_claimed_at=now)
+    claimed = StagedVersion.objects.filter(pk__in=stage_pks, decision_claimed_at=now)
+    return now, set(claimed.values_list("pk", flat=True))
+
+
+def renew_decisions(stage_pks: set[int], claim: datetime) -> datetime:
+    """Keep the claims still held at `claim` (a long batch outlives the lease); the new time."""
+    now = timezone.now()
+    StagedVersion.objects.filter(pk__in=stage_pks, decision_claimed_at=claim).update(
+        decision_claimed_at=now
+    )
+    return now
+
+
+def release_decisions(stage_pks: set[int], claim: datetime) -> None:
+    """Give back the claims still held at `claim`, but never one whose decision went out
+    without an answer (it stays claimed until the registry shows how it ended)."""
+    StagedVersion.objects.filter(
+        pk__in=stage_pks, decision_claimed_at=claim, unanswered_decision__isnull=True
+    ).update(decision_claimed_at=None)
 
 
 def release_decision(stage_pk: int, claim: datetime) -> None:

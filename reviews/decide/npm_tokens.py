@@ -203,7 +203,10 @@ def record_code_failure(record: NpmToken) -> int:
 
 
 def clear_code_failures(record: NpmToken) -> None:
-    # Nothing written when there is nothing to clear (a batch succeeds many times in a row).
+    # Nothing sent when there was nothing to clear as the record was read (a batch succeeds
+    # many times in a row); a failure counted meanwhile elsewhere ages out of its window.
+    if not record.code_failures and record.code_failures_since is None:
+        return
     NpmToken.objects.filter(pk=record.pk).exclude(
         code_failures=0, code_failures_since__isnull=True
     ).update(code_failures=0, code_failures_since=None)

@@ -15,6 +15,7 @@ What is read from the tarball is kept on the stage (`release_facts`), once.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -133,11 +134,19 @@ def needs(stage: StagedVersion, other: StagedVersion) -> bool:
     wanted = facts(stage).get("dependencies", {}).get(other.package_name)
     if not isinstance(wanted, str):
         return False
+    return _wants(wanted, other.version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wants(wanted: str, version: str) -> bool:
+    """Whether a dependency range takes this version (semver ranges are slow to parse: a batch
+    of a monorepo asks about the same few ranges many times)."""
     if nodesemver.valid_range(wanted, True) is None:
         return True  # workspace:*, a tag, a URL: assume it is this one, to be safe
-    return bool(nodesemver.satisfies(other.version, wanted, True))
+    return bool(nodesemver.satisfies(version, wanted, True))
 
 
+@functools.lru_cache(maxsize=4096)
 def _lower(version: str, than: str) -> bool:
     if nodesemver.valid(version, True) is None or nodesemver.valid(than, True) is None:
         return version < than

@@ -14,10 +14,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviews.audit.trail import Action
-from reviews.decide import releases
+from reviews.decide import decisions, releases
 from reviews.mirror import sync
 from reviews.mirror.registry import RegistryClient
-from reviews.models import AuditEvent, Batch, BatchItem, NotificationEvent, StagedVersion
+from reviews.models import (
+    AuditEvent,
+    Batch,
+    BatchItem,
+    Membership,
+    NotificationEvent,
+    Role,
+    StagedVersion,
+)
 from tests.decide.conftest import APPROVE_PATH, Registry, client_for, link
 from tests.personas import World, make_stage
 from tests.support import packages
@@ -139,10 +147,14 @@ def test_a_refused_code_pauses_and_a_fresh_one_goes_on(
 
     batch.refresh_from_db()
     assert batch.state == Batch.State.NEEDS_CODE
-    assert "fresh code" in batch.message
+    assert f"took this code for {SIZE // 2} stages, then stopped accepting it" in batch.message
     counts = list(states(batch).values())
     assert counts.count(BatchItem.State.DONE) == SIZE // 2
     assert counts.count(BatchItem.State.QUEUED) == SIZE - SIZE // 2
+    # The stages not sent yet are not claimed while the batch waits: others may decide them.
+    waiting = StagedVersion.objects.filter(state="pending", package_name__startswith="@acme/m")
+    assert waiting.count() == SIZE - SIZE // 2
+    assert not waiting.exclude(decision_claimed_at=None).exists()
     page = client.get(reverse("reviews:batch", args=[batch.pk])).content.decode()
     assert "Waiting for a code" in page
     assert "Go on with this code" in page
@@ -359,3 +371,97 @@ def test_the_dashboard_shows_a_release_and_starts_a_batch_from_ticked_stages(
     assert "Review 2 stages as a batch" in page
     batch = start_batch(client, stages[:1])
     assert [i.stage for i in batch.items.all()] == stages[:1]
+
+
+def test_a_running_batch_holds_its_stages_claims(
+    registry: Registry, world: World, monkeypatch: pytest.MonkeyPatch
+):
+    """While a batch sends, its stages are claimed: a single approval of one of them is
+    refused as busy, and sends nothing."""
+    link(world.approver, registry.alice)
+    first, second = (stage_with(registry, f"@acme/c{i}", {}) for i in range(2))
+    client = client_for(world.approver)
+    batch = start_batch(client, [first, second])
+    seen: list[Any] = []
+    real_decide = decisions.decide
+
+    def decide_and_look(stage: StagedVersion, *args: Any, **kwargs: Any) -> Any:
+        if stage == first:  # the batch runs; someone approves the second stage on its page
+            seen.append(client.post(reverse("reviews:stage-approve", args=[second.stage_id])))
+        return real_decide(stage, *args, **kwargs)
+
+    monkeypatch.setattr(decisions, "decide", decide_and_look)
+    approve(client, batch, registry.alice.code())
+
+    assert "Someone is sending a decision about this stage right now" in seen[0].content.decode()
+    assert states(batch) == {str(first): "done", str(second): "done"}
+    assert registry.traffic.approvals() == 2
+
+
+def test_someone_who_lost_the_approver_role_sends_nothing(registry: Registry, world: World):
+    link(world.approver, registry.alice)
+    stage = stage_with(registry, "@acme/ok", {})
+    client = client_for(world.approver)
+    batch = start_batch(client, [stage])
+    Membership.objects.filter(user=world.approver).update(role=Role.VIEWER)
+
+    approve(client, batch, registry.alice.code())
+
+    item = batch.items.get()
+    assert item.state == BatchItem.State.EXCLUDED
+    assert "approver role" in item.message
+    assert registry.traffic.approvals() == 0
+    refusal = AuditEvent.objects.get(action=Action.DECISION_REFUSED, stage=stage)
+    assert refusal.payload["batch"] == batch.pk
+
+
+def test_a_viewer_gets_every_stage_left_out(registry: Registry, world: World):
+    link(world.viewer, registry.alice)
+    stage = stage_with(registry, "@acme/ok", {})
+    client = client_for(world.viewer)
+    batch = start_batch(client, [stage])
+
+    approve(client, batch, registry.alice.code())
+
+    assert batch.items.get().state == BatchItem.State.EXCLUDED
+    assert "approver role" in batch.items.get().message
+    assert registry.traffic.approvals() == 0
+
+
+def test_a_second_request_does_not_run_a_batch_that_is_running(
+    registry: Registry, world: World, monkeypatch: pytest.MonkeyPatch
+):
+    link(world.approver, registry.alice)
+    first, second = (stage_with(registry, f"@acme/c{i}", {}) for i in range(2))
+    client = client_for(world.approver)
+    batch = start_batch(client, [first, second])
+    seen: list[Any] = []
+    real_decide = decisions.decide
+
+    def decide_and_press_again(stage: StagedVersion, *args: Any, **kwargs: Any) -> Any:
+        if stage == first:  # another tab presses "Approve" while this request sends
+            seen.append(approve(client, batch, registry.alice.code()))
+        return real_decide(stage, *args, **kwargs)
+
+    monkeypatch.setattr(decisions, "decide", decide_and_press_again)
+    approve(client, batch, registry.alice.code())
+
+    page = client.get(seen[0]["Location"]).content.decode()
+    assert "being sent by another request" in page
+    assert states(batch) == {str(first): "done", str(second): "done"}
+    assert registry.traffic.approvals() == 2
+
+
+def test_a_wrong_code_sends_nothing_more_and_says_so(registry: Registry, world: World):
+    link(world.approver, registry.alice)
+    stages = [stage_with(registry, f"@acme/w{i}", {}) for i in range(3)]
+    client = client_for(world.approver)
+    batch = start_batch(client, stages)
+
+    approve(client, batch, registry.alice.wrong_code())
+
+    batch.refresh_from_db()
+    assert batch.state == Batch.State.NEEDS_CODE
+    assert "did not accept that code" in batch.message
+    assert set(states(batch).values()) == {BatchItem.State.QUEUED}
+    assert registry.traffic.approvals() == 1  # the first stage's, refused; then it stopped

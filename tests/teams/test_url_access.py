@@ -17,6 +17,8 @@ from reviews.audit import trail as audit
 from reviews.models import (
     ApiToken,
     AuditEvent,
+    Batch,
+    BatchItem,
     FileViewed,
     LineComment,
     Membership,
@@ -86,6 +88,15 @@ def thread_url(world: World, name: str) -> str:
         },
     )
     return reverse(name, args=[world.acme_stage.stage_id, thread.pk])
+
+
+def batch_url(world: World, name: str) -> str:
+    """A URL of the approver's own batch of the Acme stage."""
+    batch = Batch.objects.filter(created_by=world.approver).first()
+    if batch is None:
+        batch = Batch.objects.create(created_by=world.approver)
+        BatchItem.objects.create(batch=batch, stage=world.acme_stage, position=0)
+    return reverse(name, args=[batch.pk])
 
 
 @dataclass
@@ -305,6 +316,35 @@ CASES: dict[str, Case] = {
         method="post",
         data=lambda w: {"confirm_version": w.acme_stage.version, "reason": "broken"},
         too_low="viewer",
+        effect=lambda w: AuditEvent.objects.filter(
+            action="decision.refused", stage=w.acme_stage, username="approver"
+        ).exists(),
+    ),
+    # Batches: anyone who sees the stages may start one (what they may not approve is left out
+    # with the reason); a batch is its maker's alone. The approver has no linked token here.
+    "reviews:batch-start": Case(
+        url=lambda w: reverse("reviews:batch-start"),
+        method="post",
+        data=lambda w: {"stage": str(w.acme_stage.stage_id)},
+        allowed_status=303,
+        effect=lambda w: Batch.objects.filter(created_by=w.approver).exists(),
+    ),
+    "reviews:batch": Case(url=lambda w: batch_url(w, "reviews:batch")),
+    "reviews:batch-progress": Case(url=lambda w: batch_url(w, "reviews:batch-progress")),
+    "reviews:batch-approve": Case(
+        url=lambda w: batch_url(w, "reviews:batch-approve"),
+        method="post",
+        data=lambda w: {"otp": "123456"},
+        allowed_status=303,
+        effect=lambda w: AuditEvent.objects.filter(
+            action="decision.refused", stage=w.acme_stage, username="approver"
+        ).exists(),
+    ),
+    "reviews:batch-reject": Case(
+        url=lambda w: batch_url(w, "reviews:batch-reject"),
+        method="post",
+        data=lambda w: {"confirm_count": "1", "reason": "broken", "otp": "123456"},
+        allowed_status=303,
         effect=lambda w: AuditEvent.objects.filter(
             action="decision.refused", stage=w.acme_stage, username="approver"
         ).exists(),
