@@ -45,7 +45,14 @@ TARGETS: tuple[Target, ...] = (
     # The decision claim (one decision per stage) and the mapping of registry answers.
     Target(
         "reviews/decide/decisions.py",
-        ("tests/decide",),
+        (
+            "tests/decide/test_approve.py",
+            "tests/decide/test_reject.py",
+            "tests/decide/test_concurrency.py",
+            "tests/decide/test_registry_answers.py",
+            "tests/decide/test_unanswered.py",
+            "tests/decide/test_policy.py",
+        ),
         functions=(
             "x_claim_decision",
             "x_release_decision",
