@@ -166,6 +166,22 @@ def test_secrets_are_refused(db):
     assert not AuditEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("payload", "where"),
+    [
+        ({"a": {"b": {"Token": "x"}}}, "payload.a.b.Token"),
+        ({"items": [{"ok": 1}, {"password": "x"}]}, "payload.items.password"),
+        ({"items": [[{"otp": "1"}]]}, "payload.items.otp"),
+    ],
+)
+def test_a_secret_anywhere_in_the_payload_is_named_by_its_path(payload, where):
+    with pytest.raises(audit.SecretInAuditPayload) as refused:
+        audit.refuse_secrets(payload)
+
+    assert str(refused.value) == f"{where} looks like a secret; not recorded"
+    audit.refuse_secrets({"items": [{"ok": 1}], "count": 2})  # nothing secret: no error
+
+
 WRITER = """
 import django, os, sys
 django.setup()
@@ -262,3 +278,20 @@ def test_a_request_names_its_user_address_and_browser(rf, db):
     bare = rf.get("/")
     bare.user = AnonymousUser()
     assert Actor.from_request(bare) == Actor(user=None, ip="127.0.0.1", user_agent="")
+
+
+def test_an_entry_without_stage_or_registry_answer_stores_empty_fields(db):
+    event = audit.record(
+        Action.SETTINGS_CHANGED,
+        Actor(user_agent="u" * 500),
+        registry_message="",
+    )
+    long = audit.record(Action.SETTINGS_CHANGED, registry_message="m" * 2500)
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.stage_id, stored.stage_uuid, stored.package_name) == (None, "", "")
+    assert (stored.version, stored.shasum, stored.target, stored.npm_user) == ("", "", "", "")
+    assert (stored.user_id, stored.registry_status, stored.registry_message) == (None, None, "")
+    assert stored.user_agent == "u" * 400
+    assert AuditEvent.objects.get(pk=long.pk).registry_message == "m" * 2000
+    assert verify_chain().ok is True
