@@ -245,3 +245,52 @@ def test_thousands_of_dependencies_are_bounded():
 
     assert len(diff.dependencies) == 2_000
     assert any("More than 2,000 changes" in p for p in diff.problems)
+
+
+def test_problems_name_the_side_they_come_from():
+    both = diff_manifests(b"{not json", b"[1]")
+    baseline_only = diff_manifests(b"{not json", manifest())
+
+    assert len(both.problems) == 2
+    assert both.problems[0].startswith("The baseline package.json")
+    assert both.problems[1].startswith("The staged package.json")
+    assert both.staged_unreadable == both.problems[1]
+    assert baseline_only.problems[0].startswith("The baseline package.json")
+    assert baseline_only.staged_unreadable == ""
+
+
+def test_a_missing_baseline_is_a_problem_unless_this_is_the_first_release():
+    new = manifest(scripts={"postinstall": "node x.js"})
+
+    later = diff_manifests(None, new)
+    first = diff_manifests(None, new, first_release=True)
+
+    assert any("baseline" in text and "missing" in text for text in later.problems)
+    assert first.problems == ()
+    assert [c.key for c in first.install_hooks] == ["postinstall"]
+
+
+def test_odd_script_values_are_named_with_their_side():
+    diff = diff_manifests(manifest(scripts={"build": 1}), manifest(scripts={"test": ["x"]}))
+
+    assert diff.problems == (
+        "`scripts` in the baseline package.json has values that are not text: build.",
+        "`scripts` in the staged package.json has values that are not text: test.",
+    )
+
+
+def test_values_are_shown_compact_and_unescaped_and_cut_at_the_limit():
+    limit = "x" * 2_000
+    over = "y" * 2_001
+    diff = diff_manifests(
+        manifest(),
+        manifest(
+            dependencies={"a": limit, "b": over},
+            engines={"node": {"range": "é ≥ 18", "n": [1, 2]}},
+        ),
+    )
+
+    shown = {c.key: c.new for c in diff.all_changes()}
+    assert shown["a"] == limit
+    assert shown["b"] == "y" * 2_000 + "… (1 more characters)"
+    assert shown["node"] == '{"range":"é ≥ 18","n":[1,2]}'
