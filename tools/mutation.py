@@ -108,8 +108,10 @@ def last_result(target: Target) -> dict[str, Any]:
     return saved
 
 
-def run_mutmut(target: Target, workdir: Path, children: int, names: list[str]) -> None:
-    log = workdir / "mutmut.log"
+def run_mutmut(
+    target: Target, workdir: Path, children: int, names: list[str], log_name: str = "mutmut.log"
+) -> None:
+    log = workdir / log_name
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     with log.open("w") as out:
         subprocess.run(
@@ -199,14 +201,31 @@ def mutate(target: Target, children: int, recheck: bool) -> tuple[Score, Path]:
     if earlier is not None:
         names = [*earlier["survived"], *earlier["untested"], *earlier["other"]]
     workdir = copy_checkout(target)
-    if names:
-        run_mutmut(target, workdir, children, names)
-        score = read_verdicts(target, workdir, names)
-    else:
-        score = Score(target)
+    # With nothing left to recheck, a glob that matches no mutant still has mutmut make them.
+    run_mutmut(target, workdir, children, names or [f"{target.dotted}.x_none__mutmut_*"])
+    if earlier is not None:
+        # Mutants the earlier run never had (code changed since) are tried now too.
+        seen = {
+            name
+            for verdicts in earlier.values()
+            if isinstance(verdicts, list | dict)
+            for name in verdicts
+        }
+        new = [name for name in all_mutants(target, workdir) if name not in seen]
+        if new:
+            run_mutmut(target, workdir, children, new, log_name="mutmut-new.log")
+        names = [*names, *new]
+    score = read_verdicts(target, workdir, names)
     if earlier is not None:
         merge_earlier(score, earlier)
     return score, workdir
+
+
+def all_mutants(target: Target, workdir: Path) -> list[str]:
+    meta = workdir / "mutants" / f"{target.module}.meta"
+    exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    wanted = mutant_globs(target)
+    return sorted(name for name in exit_codes if any(fnmatch(name, p) for p in wanted))
 
 
 def main(arguments: list[str]) -> int:
