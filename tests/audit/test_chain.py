@@ -295,3 +295,15 @@ def test_an_entry_without_stage_or_registry_answer_stores_empty_fields(db):
     assert stored.user_agent == "u" * 400
     assert AuditEvent.objects.get(pk=long.pk).registry_message == "m" * 2000
     assert verify_chain().ok is True
+
+
+def test_several_entries_at_once_refuse_a_secret_and_keep_none(db):
+    entries = [
+        audit.Entry(Action.SETTINGS_CHANGED, target="fine"),
+        audit.Entry(Action.SETTINGS_CHANGED, payload={"npm_token": "x"}),
+    ]
+
+    with pytest.raises(audit.SecretInAuditPayload, match=r"^payload\.npm_token looks like"):
+        audit.record_many(entries)
+
+    assert not AuditEvent.objects.exists()
