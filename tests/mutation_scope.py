@@ -84,7 +84,7 @@ TARGETS: tuple[Target, ...] = (
     # Stages that left the listing: approved, rejected or still staged, as the registry says.
     Target(
         "reviews/mirror/sync.py",
-        ("tests/mirror/test_sync_pass.py",),
+        ("tests/mirror/test_sync_pass.py", "tests/mirror/test_audit_events.py"),
         functions=("x__resolve_vanished", "x_reconcile_stage", "x_resolve_stage"),
     ),
     # The tarball reader: what npm would install, or a refusal.
