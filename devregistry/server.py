@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,8 @@ from devregistry.store import Store
 from devregistry.wire import Request, Response
 
 MAX_BODY = 256 * 1024 * 1024
+# The wait of a `delay` fault: a seam, so the suite checks the wait without waiting.
+sleep: Callable[[float], None] = time.sleep
 REFUSE_REUSE_FLAG = "refuse-otp-reuse"
 OTP_MAX_USES_FILE = "otp-max-uses"
 
@@ -119,7 +122,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         fault = self.server.faults.match(self.command, path)
         if fault is not None and fault.delay:
-            time.sleep(fault.delay)
+            sleep(fault.delay)
         response = _faulted(fault)
         if response is None and body is None:
             response = Response.json(413, {"message": "The request body is too large."})

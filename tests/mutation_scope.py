@@ -45,7 +45,14 @@ TARGETS: tuple[Target, ...] = (
     # The decision claim (one decision per stage) and the mapping of registry answers.
     Target(
         "reviews/decide/decisions.py",
-        ("tests/decide",),
+        (
+            "tests/decide/test_approve.py",
+            "tests/decide/test_reject.py",
+            "tests/decide/test_concurrency.py",
+            "tests/decide/test_registry_answers.py",
+            "tests/decide/test_unanswered.py",
+            "tests/decide/test_policy.py",
+        ),
         functions=(
             "x_claim_decision",
             "x_release_decision",
@@ -77,7 +84,7 @@ TARGETS: tuple[Target, ...] = (
     # Stages that left the listing: approved, rejected or still staged, as the registry says.
     Target(
         "reviews/mirror/sync.py",
-        ("tests/mirror/test_sync_pass.py",),
+        ("tests/mirror/test_sync_pass.py", "tests/mirror/test_audit_events.py"),
         functions=("x__resolve_vanished", "x_reconcile_stage", "x_resolve_stage"),
     ),
     # The tarball reader: what npm would install, or a refusal.

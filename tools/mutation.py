@@ -7,6 +7,7 @@ listed in tests/MUTATION.md with the reason it is acceptable.
 
     .venv/bin/python tools/mutation.py                  # every target
     .venv/bin/python tools/mutation.py teams-access     # some, by slug
+    .venv/bin/python tools/mutation.py --recheck teams-access   # only the last run's survivors
     MUTATION_CHILDREN=1 make mutation                   # mutmut's parallel test runs (default 2)
 """
 
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -101,8 +103,15 @@ def mutant_globs(target: Target) -> list[str]:
     return [f"{target.dotted}.{function}__mutmut_*" for function in functions]
 
 
-def run_mutmut(target: Target, workdir: Path, children: int) -> None:
-    log = workdir / "mutmut.log"
+def last_result(target: Target) -> dict[str, Any]:
+    saved: dict[str, Any] = json.loads((WORK / f"{target.slug}.json").read_text())
+    return saved
+
+
+def run_mutmut(
+    target: Target, workdir: Path, children: int, names: list[str], log_name: str = "mutmut.log"
+) -> None:
+    log = workdir / log_name
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     with log.open("w") as out:
         subprocess.run(
@@ -113,7 +122,7 @@ def run_mutmut(target: Target, workdir: Path, children: int) -> None:
                 "run",
                 "--max-children",
                 str(children),
-                *mutant_globs(target),
+                *names,
             ],
             cwd=workdir,
             env=env,
@@ -123,15 +132,14 @@ def run_mutmut(target: Target, workdir: Path, children: int) -> None:
         )
 
 
-def read_verdicts(target: Target, workdir: Path) -> Score:
+def read_verdicts(target: Target, workdir: Path, names: list[str]) -> Score:
     meta = workdir / "mutants" / f"{target.module}.meta"
     if not meta.exists():
         raise SystemExit(f"{target.slug}: mutmut left no results; see {workdir / 'mutmut.log'}")
     exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
     score = Score(target)
-    wanted = mutant_globs(target)
     for name, code in sorted(exit_codes.items()):
-        if not any(fnmatch(name, pattern) for pattern in wanted):
+        if not any(fnmatch(name, pattern) for pattern in names):
             continue
         if code in KILLED:
             score.killed.append(name)
@@ -181,7 +189,48 @@ def report(scores: list[Score], accepted: set[str]) -> list[str]:
     return problems
 
 
-def main(slugs: list[str]) -> int:
+def merge_earlier(score: Score, earlier: dict[str, Any]) -> None:
+    """A recheck ran only the earlier survivors: the mutants killed then stay killed."""
+    score.killed = sorted({*score.killed, *earlier["killed"]})
+    score.timed_out = sorted({*score.timed_out, *earlier["timed_out"]})
+
+
+def mutate(target: Target, children: int, recheck: bool) -> tuple[Score, Path]:
+    earlier = last_result(target) if recheck else None
+    names = mutant_globs(target)
+    if earlier is not None:
+        names = [*earlier["survived"], *earlier["untested"], *earlier["other"]]
+    workdir = copy_checkout(target)
+    # With nothing left to recheck, a glob that matches no mutant still has mutmut make them.
+    run_mutmut(target, workdir, children, names or [f"{target.dotted}.x_none__mutmut_*"])
+    if earlier is not None:
+        # Mutants the earlier run never had (code changed since) are tried now too.
+        seen = {
+            name
+            for verdicts in earlier.values()
+            if isinstance(verdicts, list | dict)
+            for name in verdicts
+        }
+        new = [name for name in all_mutants(target, workdir) if name not in seen]
+        if new:
+            run_mutmut(target, workdir, children, new, log_name="mutmut-new.log")
+        names = [*names, *new]
+    score = read_verdicts(target, workdir, names)
+    if earlier is not None:
+        merge_earlier(score, earlier)
+    return score, workdir
+
+
+def all_mutants(target: Target, workdir: Path) -> list[str]:
+    meta = workdir / "mutants" / f"{target.module}.meta"
+    exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    wanted = mutant_globs(target)
+    return sorted(name for name in exit_codes if any(fnmatch(name, p) for p in wanted))
+
+
+def main(arguments: list[str]) -> int:
+    recheck = "--recheck" in arguments
+    slugs = [argument for argument in arguments if argument != "--recheck"]
     targets = [t for t in TARGETS if not slugs or t.slug in slugs]
     if not targets:
         print("targets:", ", ".join(t.slug for t in TARGETS))
@@ -192,9 +241,7 @@ def main(slugs: list[str]) -> int:
     for target in targets:
         print(f"mutating {target.module} ...", flush=True)
         began = time.monotonic()
-        workdir = copy_checkout(target)
-        run_mutmut(target, workdir, children)
-        score = read_verdicts(target, workdir)
+        score, workdir = mutate(target, children, recheck)
         score.seconds = time.monotonic() - began
         scores.append(score)
         (WORK / f"{target.slug}.json").write_text(

@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from reviews.inspect.storable import storable, storable_text
 from reviews.models import AuditEvent, StagedVersion
@@ -131,12 +132,16 @@ def refuse_secrets(payload: Any, path: str = "payload") -> None:
 
 
 def normalise_ip(ip: str | None) -> str | None:
+    """The address as its column stores it, so the hash covers what the row holds: Django's
+    GenericIPAddressField (and PostgreSQL's inet) write an IPv4-mapped address as
+    `::ffff:192.0.2.1` where Python writes `::ffff:c000:201`."""
     if not ip:
         return None
     try:
-        return str(ipaddress.ip_address(ip))
+        address = ipaddress.ip_address(ip)
     except ValueError:
         return None
+    return clean_ipv6_address(str(address)) if address.version == 6 else str(address)
 
 
 def content_of(event: AuditEvent) -> dict[str, Any]:

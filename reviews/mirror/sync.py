@@ -21,7 +21,6 @@ day), and a person may ask for a check of an unavailable or mismatching one at a
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -129,7 +128,7 @@ def read_with_retries(read: Callable[[], T], *, attempts: int = READ_ATTEMPTS) -
                 raise
             delay = backoff_delay(attempt, e)
             logger.info("registry read failed (%s); retrying in %.1f s", e, delay)
-            time.sleep(delay)
+            throttle.sleep(delay)
     return read()
 
 

@@ -12,7 +12,7 @@ from django.db import connections
 from django.utils import timezone
 
 from reviews.decide import decisions
-from reviews.models import StagedVersion
+from reviews.models import StagedVersion, UnansweredDecision
 from tests.decide.conftest import Registry, approve, client_for, link
 from tests.personas import World
 
@@ -95,3 +95,30 @@ def test_a_decided_stage_cannot_be_claimed(world: World):
     StagedVersion.objects.filter(pk=world.acme_stage.pk).update(state=StagedVersion.State.REJECTED)
 
     assert decisions.claim_decision(world.acme_stage.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_live_claim_is_not_taken_and_only_its_owner_releases_it(world: World):
+    stage, other = world.acme_stage, world.pad_stage
+    StagedVersion.objects.filter(pk=stage.pk).update(
+        decision_claimed_at=timezone.now() - decisions.DECISION_CLAIM_LEASE + timedelta(seconds=30)
+    )
+    live = StagedVersion.objects.get(pk=stage.pk).decision_claimed_at
+    assert live is not None
+
+    assert decisions.claim_decision(stage.pk) is None
+    decisions.release_decision(stage.pk, live - timedelta(seconds=1))  # not its claim
+    assert decisions.claim_decision(stage.pk) is None
+    assert decisions.claim_decision(other.pk) is not None  # one stage's claim is its own
+    decisions.release_decision(stage.pk, live)
+    assert decisions.claim_decision(stage.pk) is not None
+
+
+@pytest.mark.django_db
+def test_a_stage_waiting_on_an_unanswered_decision_cannot_be_claimed(world: World):
+    stage = world.acme_stage
+    UnansweredDecision.objects.create(
+        stage=stage, user=world.approver, decision="approve", sent_at=timezone.now()
+    )
+
+    assert decisions.claim_decision(stage.pk) is None

@@ -245,3 +245,99 @@ def test_thousands_of_dependencies_are_bounded():
 
     assert len(diff.dependencies) == 2_000
     assert any("More than 2,000 changes" in p for p in diff.problems)
+
+
+def test_problems_name_the_side_they_come_from():
+    both = diff_manifests(b"{not json", b"[1]")
+    baseline_only = diff_manifests(b"{not json", manifest())
+
+    assert len(both.problems) == 2
+    assert both.problems[0].startswith("The baseline package.json")
+    assert both.problems[1].startswith("The staged package.json")
+    assert both.staged_unreadable == both.problems[1]
+    assert baseline_only.problems[0].startswith("The baseline package.json")
+    assert baseline_only.staged_unreadable == ""
+
+
+def test_a_missing_baseline_is_a_problem_unless_this_is_the_first_release():
+    new = manifest(scripts={"postinstall": "node x.js"})
+
+    later = diff_manifests(None, new)
+    first = diff_manifests(None, new, first_release=True)
+
+    assert any("baseline" in text and "missing" in text for text in later.problems)
+    assert first.problems == ()
+    assert [c.key for c in first.install_hooks] == ["postinstall"]
+
+
+def test_odd_script_values_are_named_with_their_side():
+    diff = diff_manifests(manifest(scripts={"build": 1}), manifest(scripts={"test": ["x"]}))
+
+    assert diff.problems == (
+        "`scripts` in the baseline package.json has values that are not text: build.",
+        "`scripts` in the staged package.json has values that are not text: test.",
+    )
+
+
+def test_values_are_shown_compact_and_unescaped_and_cut_at_the_limit():
+    limit = "x" * 2_000
+    over = "y" * 2_001
+    diff = diff_manifests(
+        manifest(),
+        manifest(
+            dependencies={"a": limit, "b": over},
+            engines={"node": {"range": "é ≥ 18", "n": [1, 2]}},
+        ),
+    )
+
+    shown = {c.key: c.new for c in diff.all_changes()}
+    assert shown["a"] == limit
+    assert shown["b"] == "y" * 2_000 + "… (1 more characters)"
+    assert shown["node"] == '{"range":"é ≥ 18","n":[1,2]}'
+
+
+def test_a_written_install_script_is_never_called_implicit():
+    diff = diff_manifests(manifest(), manifest(scripts={"install": "node i.js"}))
+
+    (hook,) = diff.install_hooks
+    assert (hook.key, hook.new, hook.implicit) == ("install", "node i.js", False)
+
+
+def test_directories_bin_links_every_file_of_the_folder():
+    diff = diff_manifests(manifest(), manifest(directories={"bin": "./tools"}))
+
+    assert [(c.key, c.status, c.new) for c in diff.bin] == [
+        ("(every file in directories.bin)", EntryStatus.ADDED, "./tools")
+    ]
+    assert diff_manifests(manifest(), manifest(directories={"lib": "x"})).bin == ()
+
+
+def test_bin_as_a_string_without_a_package_name_is_still_shown():
+    nameless = json.dumps({"version": "1.0.0", "bin": "./cli.js"}).encode()
+
+    diff = diff_manifests(manifest(), nameless)
+
+    assert [(c.key, c.new) for c in diff.bin] == [("(package name)", "./cli.js")]
+
+
+def test_odd_values_are_named_with_their_side_and_at_most_five_names():
+    six = dict.fromkeys("abcdef", 1)
+    five = dict.fromkeys("abcde", 1)
+
+    diff = diff_manifests(manifest(bin=five), manifest(bin=six, dependencies=five))
+    listed = diff_manifests(manifest(), manifest(bin=["x.js", 1]))
+
+    assert diff.problems == (
+        "`dependencies` in the staged package.json has values that are not text: a, b, c, d, e.",
+        "`bin` in the baseline package.json has values that are not text: a, b, c, d, e.",
+        "`bin` in the staged package.json has values that are not text: a, b, c, d, e ….",
+    )
+    assert listed.problems == ("`bin` in the staged package.json lists values that are not text.",)
+
+
+def test_the_cut_off_is_said_in_a_sentence():
+    deps = {f"dep-{i}": "1.0.0" for i in range(2_001)}
+
+    diff = diff_manifests(manifest(), manifest(dependencies=deps))
+
+    assert diff.problems == ("More than 2,000 changes in `dependencies`; the rest are not listed.",)

@@ -123,3 +123,24 @@ def test_a_killed_workers_download_is_taken_over_once_its_short_lease_ends(
     assert final["download_attempts"] == 2
     assert (final["download_claim"], final["download_claimed_at"]) == ("", None)
     assert final["tarball_id"] is not None
+
+
+def test_a_download_the_registry_fails_once_is_retried_by_the_worker(
+    registry: Registry, shared_db: SharedDatabase, worker: Worker
+) -> None:
+    # The download task's own retry (Celery's `self.retry` with a countdown), through Redis:
+    # the first tarball request answers 503, the retried message downloads and verifies.
+    stage_id = registry.stage("left-pad")
+    registry.set_faults([{"method": "GET", "path": "/tarball$", "status": 503, "times": 1}])
+
+    worker.send(SYNC_TASK)
+
+    def verified() -> bool:
+        return shared_db.stages().get(stage_id, {}).get("integrity") == "verified"
+
+    wait_for(verified, 60, "the retried download to verify the tarball", worker.output)
+    assert registry.tarball_requests() == 2
+    assert "Retry in" in worker.log.read_text()
+    row = shared_db.stages()[stage_id]
+    assert row["tarball_id"] is not None
+    assert row["download_claimed_at"] is None

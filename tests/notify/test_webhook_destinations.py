@@ -125,6 +125,39 @@ def test_a_host_on_a_public_address_is_kept(dns: Dns, address: str) -> None:
     assert webhooks.validate_url(f" https://{HOST}{SECRET} ") == f"https://{HOST}{SECRET}"
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            f"https://{HOST}/" + "x" * (2000 - len(f"https://{HOST}/") + 1),
+            "at most 2000 characters",
+        ),
+        (f"https://{HOST}/a b", "no spaces or control characters"),
+        (f"https://{HOST}/a\x1fb", "no spaces or control characters"),
+        (f"https://{HOST}/a\x7fb", "no spaces or control characters"),
+        (f"https://{HOST}:port/", "That is not a URL."),
+        (f"ftp://{HOST}/", "starts with https:// (or http://)"),
+        ("https:///services/x", "names a host."),
+    ],
+)
+def test_a_url_that_cannot_be_a_webhook_is_refused_with_words(
+    dns: Dns, url: str, message: str
+) -> None:
+    dns.answer(HOST, [PUBLIC])
+
+    with pytest.raises(webhooks.WebhookUrlError) as refused:
+        webhooks.validate_url(url)
+
+    assert message in str(refused.value)
+
+
+def test_a_url_of_exactly_the_longest_length_is_kept(dns: Dns) -> None:
+    dns.answer(HOST, [PUBLIC])
+    url = f"http://{HOST}/" + "x" * (2000 - len(f"http://{HOST}/"))
+
+    assert webhooks.validate_url(url) == url
+
+
 def test_every_address_of_a_host_is_checked(dns: Dns) -> None:
     dns.answer(HOST, ["8.8.8.8", "2606:4700:4700::1111", "127.0.0.1"])
 

@@ -287,12 +287,15 @@ def test_the_command_analyses_one_stage_or_all_pending(registry: Registry):
     assert "'7.0.0' is not a published version" in out.getvalue()
 
 
-def test_the_sync_task_queues_analyses_that_never_ran(registry: Registry, eager, monkeypatch):
+def test_the_sync_task_queues_analyses_that_never_ran(
+    registry: Registry, eager, django_capture_on_commit_callbacks
+):
     stage = registry.stage(NAME, "1.0.0", analyse=False)
-    queued: list[int] = []
-    monkeypatch.setattr(analyse_stage_task, "delay_on_commit", queued.append)
 
     sync_stages_task = app.tasks["reviews.tasks.sync_stages_task"]
-    sync_stages_task.delay()
+    with django_capture_on_commit_callbacks() as callbacks:  # captured, not run
+        sync_stages_task.delay()
 
-    assert queued == [stage.pk]
+    # delay_on_commit: the analysis is sent once the pass's transaction commits.
+    queued = [c.args for c in callbacks if getattr(c, "func", None) == analyse_stage_task.delay]
+    assert queued == [(stage.pk,)]

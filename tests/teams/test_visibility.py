@@ -191,7 +191,9 @@ def test_the_team_role_is_the_one_held_in_that_team(world):
     response = login(world.acme_admin).post(url, {"username": "viewer", "role": Role.VIEWER})
 
     assert response.status_code == 403
-    assert "Only a team admin may change the team." in response.content.decode()
+    assert (
+        '<p class="error">Only a team admin may change the team.</p>' in response.content.decode()
+    )
     assert team_role(world.acme_admin, world.pad) == Role.VIEWER
     assert team_role(world.acme_admin, world.acme) == Role.ADMIN
     assert team_role(world.teamless, world.acme) is None
