@@ -13,14 +13,30 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from reviews.inspect.archive import read_members
-from reviews.inspect.changes import analyse_tarballs
+from reviews.inspect.changes import PackageAnalysis, analyse_tarballs
 from reviews.inspect.manifest import parse_manifest
 from reviews.inspect.manifest_diff import diff_manifests
 from reviews.inspect.rules import PackageFacts, ScanLimits, Severity, scan_pair, wants_bytes
+
+
+def baseline_reader(
+    package: PackageAnalysis, old: bytes
+) -> Callable[[Collection[str]], Mapping[str, bytes]]:
+    """What the worker does (`reviews.review.risk.scan_package`): the baseline bytes the
+    analysis kept, if it keeps them (`old_contents`), else read back from the tarball."""
+    kept: Mapping[str, bytes] = getattr(package, "old_contents", None) or {}
+
+    def read(paths: Collection[str]) -> Mapping[str, bytes]:
+        missing = [path for path in paths if path not in kept]
+        found = {path: kept[path] for path in paths if path in kept}
+        return {**read_members(old, missing), **found} if missing else found
+
+    return read
 
 
 def run(old: bytes, new: bytes, *, rules: bool, limits: ScanLimits) -> tuple[float, object]:
@@ -50,7 +66,7 @@ def run(old: bytes, new: bytes, *, rules: bool, limits: ScanLimits) -> tuple[flo
         scan = scan_pair(
             package.changeset.changes,
             package.new.contents,
-            lambda paths: read_members(old, paths),
+            baseline_reader(package, old),
             facts,
             limits,
         )

@@ -142,3 +142,28 @@ def test_the_parse_budget_leaves_no_file_unparsed_in_an_ordinary_release():
 
     assert of(findings, "scan.not-scanned") == []
     assert {f.path for f in of(findings, "code.child-process")} == {"a.js", "b.js"}
+
+
+def test_the_baseline_is_read_only_for_the_changed_files_that_had_findings(monkeypatch):
+    import tests.inspect.rules_support as support
+
+    asked: list[list[str]] = []
+    real = support.read_members
+
+    def recording(source, paths, *args):
+        if list(paths) != ["package.json"]:
+            asked.append(sorted(paths))
+        return real(source, paths, *args)
+
+    monkeypatch.setattr(support, "read_members", recording)
+    call = "require('child_process').exec(x)\n"
+    old = {"run.js": call, "quiet.js": "fetch(u)\n", "plain.js": "1\n"}
+    new = {"run.js": call + "// touched\n", "quiet.js": "fetch(v)\n", "plain.js": "2\n"}
+
+    findings = scan(old, new)
+    nothing = scan({"plain.js": "1\n"}, {"plain.js": "2\n"})
+
+    assert asked == [["quiet.js", "run.js"]]
+    assert {f.status for f in of(findings, "code.child-process")} == {Status.EXISTING}
+    assert [f.status for f in of(findings, "code.network")] == [Status.CHANGED]
+    assert nothing == []
