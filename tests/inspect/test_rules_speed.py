@@ -146,9 +146,9 @@ def test_the_parse_budget_leaves_no_file_unparsed_in_an_ordinary_release():
 
 def test_the_baseline_is_read_only_for_the_changed_files_that_had_findings(monkeypatch):
     import tests.inspect.rules_support as support
+    from reviews.inspect.archive import read_members as real
 
     asked: list[list[str]] = []
-    real = support.read_members
 
     def recording(source, paths, *args):
         if list(paths) != ["package.json"]:
