@@ -3,14 +3,15 @@
     npm pack express@4.18.2 express@4.21.2 --pack-destination /tmp/real
     .venv/bin/python -m bench.bench_real /tmp/real/express-4.18.2.tgz /tmp/real/express-4.21.2.tgz
 
-For each (baseline, staged) pair given: the analysis' CPU seconds without and with the rules, the
-counts of findings by severity and status, and every new or changed finding above info (the
-README lists them). Nothing here downloads anything; it is never run in CI.
+For each (baseline, staged) pair given: the analysis' CPU seconds without and with the rules
+(medians of `--repeat` alternated runs), the counts of findings by severity and status, and
+every new or changed finding above info (the README lists them). Nothing here downloads anything; it is never run in CI.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
@@ -80,6 +81,8 @@ def main() -> None:
     parser.add_argument(
         "--parse-budget", type=float, default=None, help="MB of code parsed per pair"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; medians shown")
+    parser.add_argument("--quiet", action="store_true", help="figures only, no finding list")
     args = parser.parse_args()
     limits = ScanLimits(time_budget=args.budget)
     if args.parse_budget is not None:
@@ -87,8 +90,12 @@ def main() -> None:
     pairs = list(zip(args.tarballs[::2], args.tarballs[1::2], strict=True))
     for old_path, new_path in pairs:
         old, new = old_path.read_bytes(), new_path.read_bytes()
-        without, _ = run(old, new, rules=False, limits=limits)
-        with_rules, scan = run(old, new, rules=True, limits=limits)
+        times: tuple[list[float], list[float]] = ([], [])
+        for _ in range(args.repeat):  # alternated, so that both see the same neighbours
+            times[0].append(run(old, new, rules=False, limits=limits)[0])
+            seconds, scan = run(old, new, rules=True, limits=limits)
+            times[1].append(seconds)
+        without, with_rules = statistics.median(times[0]), statistics.median(times[1])
         assert scan is not None
         findings = scan.findings  # type: ignore[attr-defined]
         print(f"== {old_path.name} -> {new_path.name}")
@@ -100,6 +107,8 @@ def main() -> None:
         )
         counts = Counter((f.status.value, f.severity.value) for f in findings)
         print("   " + ", ".join(f"{s}/{v}: {n}" for (s, v), n in sorted(counts.items())))
+        if args.quiet:
+            continue
         for finding in findings:
             if finding.counts_for_risk and finding.severity.rank >= Severity.LOW.rank:
                 print(
