@@ -5,7 +5,8 @@
 
 For each (baseline, staged) pair given: the analysis' CPU seconds without and with the rules
 (medians of `--repeat` alternated runs), the counts of findings by severity and status, and
-every new or changed finding above info (the README lists them). Nothing here downloads anything; it is never run in CI.
+every new or changed finding above info (the README lists them). Nothing here downloads
+anything; it is never run in CI.
 """
 
 from __future__ import annotations
