@@ -32,6 +32,7 @@ from tests.inspect.rules_support import of, scan
         b"(0, eval)(code)\n",
         b"globalThis.eval(code)\n",
         b"eval?.(code)\n",
+        b"const r = await fetch<Reply>(url)\n",
     ],
 )
 def test_a_trigger_that_may_be_called_makes_the_file_parsed(code: bytes):
@@ -185,3 +186,11 @@ def test_in_a_large_changed_file_old_code_stays_existing_and_new_code_is_new_at_
     assert [(f.where, f.status) for f in of(findings, "code.exfiltration")] == [
         ("dist/big.js:15001", Status.NEW)
     ]
+
+
+def test_a_typescript_call_with_type_arguments_is_found():
+    code = "export async function get(): Promise<Reply> {\n  return fetch<Reply>('/x')\n}\n"
+
+    found = of(scan({}, {"lib/get.ts": code}), "code.network")
+
+    assert [f.where for f in found] == ["lib/get.ts:2"]

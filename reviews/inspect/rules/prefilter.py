@@ -460,8 +460,9 @@ def _env_worth_a_look(data: bytes, start: int, end: int) -> bool:
 
 
 _CALLED = frozenset({Kind.EVAL, Kind.FUNCTION, Kind.NETWORK_GLOBAL})
-_CALL_OPENERS = frozenset(b"(`/?")
-"""What may follow a called name: its arguments, a tagged template, a comment, `?.(`."""
+_CALL_OPENERS = frozenset(b"(`/?<")
+"""What may follow a called name: its arguments, a tagged template, a comment, `?.(`, type
+arguments (`fetch<Reply>(url)` in TypeScript)."""
 _NOT_AFTER_EVAL = frozenset(b"'\":.")
 """After `eval`: the end of a string (`'unsafe-eval'`), a key or label, a member access."""
 
