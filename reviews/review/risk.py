@@ -93,17 +93,11 @@ def scan_package(
         old_archive_findings=package.old.findings if package.old is not None else (),
     )
 
-    # An analysis that reads both sides together keeps the baseline's bytes of the changed
-    # files it was asked to keep (`old_contents`); only what it did not keep is read again.
-    kept: Mapping[str, bytes] = getattr(package, "old_contents", None) or {}
-
     def read_baseline(paths: Collection[str]) -> Mapping[str, bytes]:
-        found = {path: kept[path] for path in paths if path in kept}
-        missing = [path for path in paths if path not in kept]
-        if baseline is None or not missing:
-            return found
+        if baseline is None or not paths:
+            return {}
         baseline.seek(0)
-        return {**read_members(baseline, missing, archive_limits), **found}
+        return read_members(baseline, paths, archive_limits)
 
     return scan_pair(package.changeset.changes, package.new.contents, read_baseline, facts, limits)
 
