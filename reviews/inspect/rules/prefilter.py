@@ -144,11 +144,9 @@ class Anchors:
 
 # -- The tokens -------------------------------------------------------------------------------
 
-_IMPORT_TOKENS = (
-    b"require(",
-    b"require (",
-    b"import(",
-    b"import (",
+_IMPORT_TOKENS = (b"require(", b"require (", b"import(", b"import (")
+"""Followed by a quoted name (an interesting module, or none) or a computed one."""
+_QUOTED_IMPORTS = (
     b"from'",
     b'from"',
     b"from '",
@@ -158,6 +156,8 @@ _IMPORT_TOKENS = (
     b"import '",
     b'import "',
 )
+"""Followed by the quoted module name: the tokens are written out whole with each interesting
+name (`from 'https'`), so that the thousands of other imports of a bundle never match."""
 _PLAIN: dict[Kind, tuple[bytes, ...]] = {
     Kind.EVAL: (b"eval",),
     Kind.FUNCTION: (b"Function",),
@@ -291,10 +291,19 @@ _QUOTES = frozenset(b"'\"`")
 _SPACES = frozenset(b" \t\r\n")
 
 
-def _build() -> tuple[ahocorasick_rs.BytesAhoCorasick, list[tuple[Kind, bytes]]]:
+def _build() -> tuple[
+    ahocorasick_rs.BytesAhoCorasick, list[tuple[Kind, bytes]], dict[int, tuple[int, str]]
+]:
     patterns: list[tuple[Kind, bytes]] = [(Kind.IMPORT, token) for token in _IMPORT_TOKENS]
     for kind, tokens in _PLAIN.items():
         patterns.extend((kind, token) for token in tokens)
+    named: dict[int, tuple[int, str]] = {}
+    for prefix in _QUOTED_IMPORTS:
+        quote = prefix[-1:]
+        for module in sorted(INTERESTING_MODULES):
+            for written in (module, f"node:{module}"):
+                named[len(patterns)] = (len(prefix), module)
+                patterns.append((Kind.IMPORT, prefix + written.encode() + quote))
     seen: set[bytes] = set()
     for _kind, token in patterns:
         if token in seen:
@@ -306,10 +315,10 @@ def _build() -> tuple[ahocorasick_rs.BytesAhoCorasick, list[tuple[Kind, bytes]]]
         matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
         implementation=ahocorasick_rs.Implementation.DFA,
     )
-    return automaton, patterns
+    return automaton, patterns, named
 
 
-_AUTOMATON, _PATTERNS = _build()
+_AUTOMATON, _PATTERNS, _NAMED_IMPORTS = _build()
 _DENSE_ESCAPES = re.compile(rb"(?:\\x[0-9A-Fa-f]{2}){3}")
 # Runs of base64 (and so hex) characters, found in C: every such byte becomes "a", any other " ".
 _ENCODED_TABLE = bytes(
@@ -327,8 +336,13 @@ def find_anchors(
     anchors = Anchors()
     kept = 0
     for index, start, end in _AUTOMATON.find_matches_as_indexes(data):
-        kind, _token = _PATTERNS[index]
-        anchor = _judge(kind, data, start, end)
+        named = _NAMED_IMPORTS.get(index)
+        if named is None:
+            anchor = _judge(_PATTERNS[index][0], data, start, end)
+        elif _word_before(data, start):  # `from 'https'`: the anchor is `from '`, as rules expect
+            anchor = Anchor(Kind.IMPORT, start, start + named[0], named[1])
+        else:
+            anchor = None
         if anchor is None:
             continue
         if kept >= limit:
@@ -389,13 +403,8 @@ def _judge(kind: Kind, data: bytes, start: int, end: int) -> Anchor | None:
 def _import_anchor(data: bytes, start: int, end: int) -> Anchor | None:
     if not _word_before(data, start):
         return None
-    token = data[start:end]
-    if token[-1] in _QUOTES:  # `from "x"`, `import 'x'`: the name follows the quote
-        name = _quoted_from(data, end - 1)
-        computed = False
-    else:
-        name, computed = module_name_after(data, end)
-    if computed and token.startswith((b"require", b"import")):
+    name, computed = module_name_after(data, end)
+    if computed:
         return Anchor(Kind.COMPUTED_REQUIRE, start, end)
     if name is None:
         return None
@@ -451,8 +460,9 @@ def _env_worth_a_look(data: bytes, start: int, end: int) -> bool:
 
 
 _CALLED = frozenset({Kind.EVAL, Kind.FUNCTION, Kind.NETWORK_GLOBAL})
-_CALL_OPENERS = frozenset(b"(`/?")
-"""What may follow a called name: its arguments, a tagged template, a comment, `?.(`."""
+_CALL_OPENERS = frozenset(b"(`/?<")
+"""What may follow a called name: its arguments, a tagged template, a comment, `?.(`, type
+arguments (`fetch<Reply>(url)` in TypeScript)."""
 _NOT_AFTER_EVAL = frozenset(b"'\":.")
 """After `eval`: the end of a string (`'unsafe-eval'`), a key or label, a member access."""
 
