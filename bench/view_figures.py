@@ -22,6 +22,7 @@ NAMED = "dist/compiled/react-dom/cjs/react-dom-client.production.js"
 def _setup(folder: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ["GREENROOM_TARBALL_DIR"] = folder
+    os.environ.setdefault("DEBUG", "1")  # local settings; no database or request is involved
     import django
     from django.conf import settings
 

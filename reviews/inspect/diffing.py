@@ -31,6 +31,7 @@ from reviews.inspect.highlight import (
     highlight_lines,
     highlight_some_lines,
     lexer_name,
+    lexing_cost,
     plain_lines,
     plain_some_lines,
     split_lines,
@@ -74,6 +75,9 @@ class InlineLimits:
     max_line_chars: int = 5_000
     max_highlight_bytes: int = 512 * KiB
     """Per side; Pygments lexes about 1 MB/s of minified JavaScript."""
+    max_lexed_bytes: int = 128 * KiB
+    """Per side of one diff: the most text lexed to highlight the lines it shows (the windows
+    around its hunks); a diff needing more is shown plain, so a first view stays quick."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +300,9 @@ def diff_file(
 
     highlight = options.highlight
     if old_side is None or new_side is None:
+        whole = old_side or new_side
+        assert whole is not None
+        highlight = highlight and len(whole.text) <= limits.max_lexed_bytes
         old_html = old_side.html_lines(path, highlight, limits) if old_side else []
         new_html = new_side.html_lines(path, highlight, limits) if new_side else []
         hunks = _whole_file_hunk(old_html, new_html)
@@ -304,6 +311,10 @@ def diff_file(
         # only the lines shown (hunks and their context) are highlighted, not whole sides
         patch = _patch(old_side.data, new_side.data, options.context_lines)
         old_wanted, new_wanted = _shown_lines(patch)
+        highlight = highlight and all(
+            lexing_cost(side.text, wanted) <= limits.max_lexed_bytes
+            for side, wanted in ((old_side, old_wanted), (new_side, new_wanted))
+        )
         hunks = _hunks(
             patch,
             old_side.html_for(path, highlight, limits, old_wanted),
@@ -356,9 +367,11 @@ def expand_context(
         tail = max(gap.count - max(last or 0, 0), head)
         offsets = [*range(head), *range(tail, gap.count)]
     shown = [i for i in offsets if gap.new_start + i <= side.line_count]
-    html = side.html_for(
-        path, options.highlight, options.limits, (gap.new_start + i for i in shown)
+    numbers = [gap.new_start + i for i in shown]
+    highlight = options.highlight and (
+        lexing_cost(side.text, numbers) <= options.limits.max_lexed_bytes
     )
+    html = side.html_for(path, highlight, options.limits, numbers)
     return tuple(
         DiffLine(LineKind.CONTEXT, gap.old_start + i, gap.new_start + i, html[gap.new_start + i])
         for i in shown

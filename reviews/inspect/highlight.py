@@ -32,6 +32,7 @@ __all__ = [
     "highlight_lines",
     "highlight_some_lines",
     "lexer_name",
+    "lexing_cost",
     "plain_lines",
     "plain_some_lines",
     "split_lines",
@@ -132,6 +133,17 @@ def plain_some_lines(text: str, wanted: Iterable[int]) -> dict[int, str]:
 
 def _plain(lines: list[str], numbers: Iterable[int]) -> dict[int, str]:
     return {n: escape_and_mark(lines[n - 1], at_start=n == 1) for n in numbers}
+
+
+def lexing_cost(text: str, wanted: Iterable[int]) -> int:
+    """About how many characters `highlight_some_lines` lexes for these lines (the first
+    windows; the whole text when they would cover half of it)."""
+    lines = split_lines(text)
+    numbers = sorted({n for n in wanted if 1 <= n <= len(lines)})
+    if not numbers:
+        return 0
+    chars = _window_chars(lines, _ranges(numbers, 8 * WINDOW_MARGIN))
+    return len(text) if chars > len(text) // 2 else chars
 
 
 def _window_chars(lines: list[str], ranges: list[tuple[int, int]]) -> int:

@@ -137,6 +137,7 @@ def diff_options() -> DiffOptions:
             max_lines=settings.GREENROOM_DIFF_MAX_LINES,
             max_line_chars=settings.GREENROOM_DIFF_MAX_LINE_CHARS,
             max_highlight_bytes=settings.GREENROOM_DIFF_MAX_HIGHLIGHT_BYTES,
+            max_lexed_bytes=settings.GREENROOM_DIFF_MAX_LEXED_BYTES,
         )
     )
 

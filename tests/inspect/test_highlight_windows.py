@@ -8,8 +8,8 @@ import random
 import pytest
 
 from reviews.inspect import highlight
-from reviews.inspect.diffing import diff_file, expand_context
-from reviews.inspect.highlight import highlight_lines, highlight_some_lines
+from reviews.inspect.diffing import DiffOptions, InlineLimits, diff_file, expand_context
+from reviews.inspect.highlight import highlight_lines, highlight_some_lines, lexing_cost
 
 
 def code_block(n: int) -> str:
@@ -92,15 +92,37 @@ def test_a_diff_shows_the_same_lines_as_with_whole_sides_highlighted(monkeypatch
         lines[n] = lines[n] + " // edited"
     new = "\n".join(lines)
 
-    windowed = diff_file(old.encode(), new.encode(), "app.js")
+    options = DiffOptions(limits=InlineLimits(max_lexed_bytes=10 * 2**20))
+    assert lexing_cost(new, range(1, 6)) < len(new) / 2
+    windowed = diff_file(old.encode(), new.encode(), "app.js", options)
     monkeypatch.setattr(
         "reviews.inspect.diffing.highlight_some_lines",
         lambda text, path, wanted: dict(enumerate(highlight_lines(text, path), 1)),
     )
-    whole = diff_file(old.encode(), new.encode(), "app.js")
+    whole = diff_file(old.encode(), new.encode(), "app.js", options)
 
     assert windowed.hunks == whole.hunks
+    assert windowed.new is not None
+    assert windowed.new.highlighted
     gap = windowed.gaps[1]
-    assert expand_context(new.encode(), "app.js", gap) == expand_context(
-        new.encode(), "app.js", whole.gaps[1]
+    assert expand_context(new.encode(), "app.js", gap, options) == expand_context(
+        new.encode(), "app.js", whole.gaps[1], options
     )
+
+
+def test_a_diff_needing_more_lexing_than_its_budget_is_shown_plain():
+    old = "".join(code_block(n) for n in range(400))
+    new = old.replace("return value;", "return value + 1;")  # a change in every block
+    tight = DiffOptions(limits=InlineLimits(max_lexed_bytes=4096))
+
+    plain = diff_file(old.encode(), new.encode(), "app.js", tight)
+    coloured = diff_file(old.encode(), new.encode(), "app.js")
+
+    assert plain.new is not None
+    assert not plain.new.highlighted
+    assert "<span" not in plain.hunks[0].lines[0].html
+    assert coloured.new is not None
+    assert coloured.new.highlighted
+    assert [line.html for line in plain.hunks[0].lines] != [
+        line.html for line in coloured.hunks[0].lines
+    ]
