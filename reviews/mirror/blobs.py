@@ -48,8 +48,9 @@ def _storage() -> Storage:
 
 class BlobWriter:
     """Stores the bytes handed to it, each content once (`analyse_tarballs(on_changed=…)`),
-    in a few threads; use it as a context manager: leaving waits for every write and raises
-    the first error."""
+    in a few threads; use it as a context manager: leaving waits for every write. A write that
+    fails is logged and counted, never raised: blobs only spare the views a tarball read, and
+    a view without its blob reads the tarball."""
 
     def __init__(self) -> None:
         self._storage = _storage()
@@ -60,6 +61,7 @@ class BlobWriter:
         self._done: set[str] = set()
         self.stored = 0
         self.stored_bytes = 0
+        self.failed = 0
 
     def __enter__(self) -> BlobWriter:
         return self
@@ -79,7 +81,12 @@ class BlobWriter:
     def close(self) -> None:
         try:
             for future in self._pending:
-                written = future.result()
+                try:
+                    written = future.result()
+                except Exception:
+                    logger.exception("a blob could not be stored; its views read the tarball")
+                    self.failed += 1
+                    continue
                 self.stored += bool(written)
                 self.stored_bytes += written
         finally:
