@@ -136,10 +136,12 @@ def reference(old: bytes, new: bytes) -> float:
 
 def cold(old_path: Path, new_path: Path) -> tuple[float, float]:
     """A fresh interpreter analysing the two files: wall seconds and peak MiB."""
+    # the child's own peak (VmHWM): ru_maxrss would keep this parent's, which forked it
     code = (
         "import sys; from pathlib import Path; "
         "from reviews.inspect.changes import analyse_tarballs; "
-        "analyse_tarballs(Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes())"
+        "analyse_tarballs(Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes()); "
+        "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
     )
     return _timed_child([sys.executable, "-c", code, str(old_path), str(new_path)], cwd=ROOT)
 
@@ -178,13 +180,11 @@ def npm_diff(old_path: Path, new_path: Path, timeout: float) -> str:
 
 
 def _timed_child(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds of a child, and the peak MiB it prints last (its VmHWM, in KiB)."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(child.pid, 0)
+    child = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
-    if status != 0:
-        raise RuntimeError(f"{command[:3]} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, int(child.stdout.split()[-1]) / 1024
 
 
 def measure_pair(pair: Pair, folder: Path, runs: int, npm_timeout: float | None) -> Figures:
