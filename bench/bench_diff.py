@@ -2,6 +2,11 @@
 
     .venv/bin/python -m bench.bench_diff            # synthesize, then measure in a child
     .venv/bin/python -m bench.bench_diff --keep /tmp/pair   # also keep the two tarballs
+    .venv/bin/python -m bench.bench_diff --real     # real npm releases, side by side
+
+`--real` (bench/real_pairs.py) packs real releases with `npm pack` into a cache folder and
+compares the analysis with a plain reference, `git diff --no-index` and `npm diff`, then
+measures the file views on next; the synthetic pair is for machines with no registry.
 
 The pair is synthetic but sized like the real one (product.md, "Speed facts"): about 7,000
 files and 120 MB unpacked, about 1,700 changed, with multi-megabyte minified one-line bundles,
@@ -297,9 +302,26 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=7_000)
     parser.add_argument("--keep", type=Path, help="directory to keep the two tarballs in")
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--real", action="store_true", help="real pairs packed with npm pack")
+    parser.add_argument(
+        "--pairs-dir", type=Path, help="where packed pairs are kept ($GREENROOM_BENCH_PAIRS)"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="rounds of each method (--real)")
+    parser.add_argument(
+        "--npm-timeout", type=float, default=120.0, help="seconds before npm diff is stopped"
+    )
+    parser.add_argument("--no-npm", action="store_true", help="skip npm diff")
+    parser.add_argument("--no-views", action="store_true", help="skip the file-view figures")
+    parser.add_argument("--only", nargs="*", help="package names to measure (--real)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
+        return
+    if args.real:
+        from bench.real_pairs import pairs_dir, run
+
+        timeout = None if args.no_npm else args.npm_timeout
+        run(pairs_dir(args.pairs_dir), args.runs, timeout, args.only, not args.no_views)
         return
 
     started = time.perf_counter()

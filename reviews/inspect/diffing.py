@@ -18,7 +18,7 @@ the lexer it selects, so a renamed file hits the same entry.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,8 +29,11 @@ from reviews.inspect.archive import count_lines, format_size, is_binary
 from reviews.inspect.highlight import (
     PLAIN_LEXER,
     highlight_lines,
+    highlight_some_lines,
     lexer_name,
+    lexing_cost,
     plain_lines,
+    plain_some_lines,
     split_lines,
 )
 from reviews.inspect.textcheck import SuspiciousChar, escape_and_mark, find_suspicious
@@ -72,6 +75,9 @@ class InlineLimits:
     max_line_chars: int = 5_000
     max_highlight_bytes: int = 512 * KiB
     """Per side; Pygments lexes about 1 MB/s of minified JavaScript."""
+    max_lexed_bytes: int = 128 * KiB
+    """Per side of one diff: the most text lexed to highlight the lines it shows (the windows
+    around its hunks); a diff needing more is shown plain, so a first view stays quick."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,16 +299,28 @@ def diff_file(
         )
 
     highlight = options.highlight
-    old_html = old_side.html_lines(path, highlight, limits) if old_side else []
-    new_html = new_side.html_lines(path, highlight, limits) if new_side else []
     if old_side is None or new_side is None:
+        whole = old_side or new_side
+        assert whole is not None
+        highlight = highlight and len(whole.text) <= limits.max_lexed_bytes
+        old_html = old_side.html_lines(path, highlight, limits) if old_side else []
+        new_html = new_side.html_lines(path, highlight, limits) if new_side else []
         hunks = _whole_file_hunk(old_html, new_html)
         gaps: tuple[Gap, ...] = ()
     else:
-        assert old is not None
-        assert new is not None
-        hunks = _hunks(old, new, old_html, new_html, options.context_lines)
-        gaps = _gaps(hunks, len(new_html))
+        # only the lines shown (hunks and their context) are highlighted, not whole sides
+        patch = _patch(old_side.data, new_side.data, options.context_lines)
+        old_wanted, new_wanted = _shown_lines(patch)
+        highlight = highlight and all(
+            lexing_cost(side.text, wanted) <= limits.max_lexed_bytes
+            for side, wanted in ((old_side, old_wanted), (new_side, new_wanted))
+        )
+        hunks = _hunks(
+            patch,
+            old_side.html_for(path, highlight, limits, old_wanted),
+            new_side.html_for(path, highlight, limits, new_wanted),
+        )
+        gaps = _gaps(hunks, new_side.line_count)
     added = sum(1 for h in hunks for line in h.lines if line.kind is LineKind.ADDED)
     removed = sum(1 for h in hunks for line in h.lines if line.kind is LineKind.REMOVED)
     if not hunks:
@@ -343,18 +361,20 @@ def expand_context(
     side = _Side.decode(new, _sha256(new), options, "staged")
     if side.too_large(options.limits) or side.too_long(options.limits):
         return ()
-    html = side.html_lines(path, options.highlight, options.limits)
     offsets: list[int] | range = range(gap.count)
     if first is not None or last is not None:
         head = min(max(first or 0, 0), gap.count)
         tail = max(gap.count - max(last or 0, 0), head)
         offsets = [*range(head), *range(tail, gap.count)]
+    shown = [i for i in offsets if gap.new_start + i <= side.line_count]
+    numbers = [gap.new_start + i for i in shown]
+    highlight = options.highlight and (
+        lexing_cost(side.text, numbers) <= options.limits.max_lexed_bytes
+    )
+    html = side.html_for(path, highlight, options.limits, numbers)
     return tuple(
-        DiffLine(
-            LineKind.CONTEXT, gap.old_start + i, gap.new_start + i, html[gap.new_start + i - 1]
-        )
-        for i in offsets
-        if gap.new_start + i - 1 < len(html)
+        DiffLine(LineKind.CONTEXT, gap.old_start + i, gap.new_start + i, html[gap.new_start + i])
+        for i in shown
     )
 
 
@@ -455,6 +475,14 @@ class _Side:
             return highlight_lines(self.text, path)
         return plain_lines(self.text)
 
+    def html_for(
+        self, path: str, highlight: bool, limits: InlineLimits, numbers: Iterable[int]
+    ) -> dict[int, str]:
+        """`html_lines` for the lines `numbers` (from 1) alone, lexing only around them."""
+        if self.highlights(lexer_name(path), highlight, limits):
+            return highlight_some_lines(self.text, path, numbers)
+        return plain_some_lines(self.text, numbers)
+
     def notices(self) -> list[str]:
         notes = []
         if self.not_utf8:
@@ -540,12 +568,29 @@ def _whole_file_hunk(old_html: list[str], new_html: list[str]) -> tuple[Hunk, ..
 _ORIGINS = {" ": LineKind.CONTEXT, "+": LineKind.ADDED, "-": LineKind.REMOVED}
 
 
-def _hunks(
-    old: bytes, new: bytes, old_html: list[str], new_html: list[str], context: int
-) -> tuple[Hunk, ...]:
-    patch = pygit2.Patch.create_from(
+def _patch(old: bytes, new: bytes, context: int) -> pygit2.Patch:
+    return pygit2.Patch.create_from(
         old, new, flag=_FORCE_TEXT, context_lines=max(context, 0), interhunk_lines=0
     )
+
+
+def _shown_lines(patch: pygit2.Patch) -> tuple[set[int], set[int]]:
+    """The line numbers a patch shows: removed ones on the old side, the others on the new."""
+    old: set[int] = set()
+    new: set[int] = set()
+    for hunk in patch.hunks:
+        for line in hunk.lines:
+            kind = _ORIGINS.get(line.origin)
+            if kind is LineKind.REMOVED:
+                old.add(line.old_lineno)
+            elif kind is not None:
+                new.add(line.new_lineno)
+    return old, new
+
+
+def _hunks(
+    patch: pygit2.Patch, old_html: Mapping[int, str], new_html: Mapping[int, str]
+) -> tuple[Hunk, ...]:
     hunks = []
     for hunk in patch.hunks:
         lines = []
@@ -557,10 +602,10 @@ def _hunks(
             new_no = line.new_lineno if line.new_lineno > 0 else None
             if kind is LineKind.REMOVED:
                 assert old_no is not None
-                html = old_html[old_no - 1]
+                html = old_html[old_no]
             else:
                 assert new_no is not None
-                html = new_html[new_no - 1]
+                html = new_html[new_no]
             lines.append(DiffLine(kind, old_no, new_no, html))
         section = hunk.header.split("@@", 2)[-1].strip() if hunk.header.count("@@") >= 2 else ""
         frozen = tuple(lines)

@@ -67,6 +67,8 @@ def js_cut_at_nul(text: str) -> str:
     node-tar cleans every name with this expression. `.` does not match a line terminator, so
     `"a\\0\\nb"` becomes `"a\\nb"`, not `"a"`.
     """
+    if "\0" not in text:  # most fields: nothing to cut, no regular expression to run
+        return text
     return _NUL_TO_LINE_END.sub("", text, count=1)
 
 

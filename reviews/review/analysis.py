@@ -137,6 +137,7 @@ def diff_options() -> DiffOptions:
             max_lines=settings.GREENROOM_DIFF_MAX_LINES,
             max_line_chars=settings.GREENROOM_DIFF_MAX_LINE_CHARS,
             max_highlight_bytes=settings.GREENROOM_DIFF_MAX_HIGHLIGHT_BYTES,
+            max_lexed_bytes=settings.GREENROOM_DIFF_MAX_LEXED_BYTES,
         )
     )
 
@@ -649,8 +650,8 @@ def compute(
     bytes are stored on the way (`reviews.mirror.blobs`)."""
     rule_limits = risk.scan_limits()
     keep = risk.keep_for_rules(rule_limits) if rules else None
-    on_changed = BlobWriter()  # what the file views will read, so they never open a tarball
-    with _opened(staged) as opened, _opened(baseline) as old:
+    # what the file views will read, so that they never open a tarball
+    with BlobWriter() as on_changed, _opened(staged) as opened, _opened(baseline) as old:
         new = cast(BinaryIO, opened)
         package = analyse_tarballs(
             old, new, limits, also_keep=keep, keep_paths=[MANIFEST], on_changed=on_changed

@@ -102,3 +102,26 @@ def test_a_damaged_blob_is_not_believed(analysed, viewer):
     assert diff.status_code == 200
     assert "three" in diff.content.decode()  # from the tarball
     assert "forged" not in diff.content.decode()
+
+
+def test_blobs_that_cannot_be_stored_leave_the_analysis_done_and_the_views_working(
+    world, viewer, monkeypatch
+):
+    storage = storages["tarballs"]
+    real_save = storage.save
+
+    def failing_save(name, content, *args, **kwargs):
+        if name.startswith("blobs/"):
+            raise OSError("the disk is full")
+        return real_save(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "save", failing_save)
+    old = build_tarball("@acme/ui", "1.0.0", OLD_FILES)
+    new = build_tarball("@acme/ui", "2.0.0", NEW_FILES)
+    analysis = reviewed(world.acme_stage, new, old)
+
+    assert analysis.status == Analysis.Status.DONE
+    assert read_blob(rows(analysis)["lib/a.js"].sha256) is None
+    diff = file_page(viewer, world.acme_stage, "lib/a.js", HTMX_DIFF)
+    assert diff.status_code == 200
+    assert "three" in diff.content.decode()
