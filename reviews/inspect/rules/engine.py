@@ -75,7 +75,7 @@ class ScanLimits:
     """Text files up to this size get the byte-level rules (pre-filter, secrets, characters)."""
     max_parse_bytes: int = 2 * MiB
     """Code files up to this size are parsed."""
-    parse_budget: int = 4 * MiB
+    parse_budget: int = 3 * MiB
     """Bytes of code parsed for a whole pair, both sides counted (a changed file's baseline
     side is parsed too, for the statuses): what keeps the rules a small share of the
     analysis of a large release."""
