@@ -32,7 +32,7 @@ THREADS = 4
 """Blobs compressed and saved at once, beside the analysis (zstandard and file or network I/O
 let go of the GIL): the analysis does not wait on each write, nor on each round trip to object
 storage."""
-MAX_PENDING_BYTES = 64 * 1024 * 1024
+MAX_PENDING_BYTES = 32 * 1024 * 1024
 """Bytes handed over but not stored yet; past it, the analysis waits for the writers."""
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 """A decompressed blob never exceeds the per-file analysis limit; this bounds a damaged one."""
@@ -92,6 +92,13 @@ class BlobWriter:
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pending = []
+        logger.info(
+            "blobs: %d stored (%d bytes), %d already there, %d failed",
+            self.stored,
+            self.stored_bytes,
+            len(self._done) - self.stored - self.failed,
+            self.failed,
+        )
 
     def _store(self, sha256: str, data: bytes) -> int:
         try:

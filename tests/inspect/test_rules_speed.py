@@ -194,3 +194,32 @@ def test_a_typescript_call_with_type_arguments_is_found():
     found = of(scan({}, {"lib/get.ts": code}), "code.network")
 
     assert [f.where for f in found] == ["lib/get.ts:2"]
+
+
+def test_the_baseline_side_runs_only_the_rules_the_staged_side_found(monkeypatch):
+    from reviews.inspect.rules import syntax
+
+    parses: list[int] = []
+    real = syntax.parse_tree
+
+    def counting(*args, **kwargs):
+        parses.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(syntax, "parse_tree", counting)
+    code = "// new Function('a')\nconst s = 'a\u200bb'\n"
+
+    findings = scan({"a.js": code}, {"a.js": code + "// touched\n"})
+
+    assert [f.status for f in of(findings, "content.trojan-source")] == [Status.EXISTING]
+    assert len(parses) == 1  # the staged side; the baseline's hidden character needs no parse
+
+
+def test_a_file_over_the_parse_limit_on_both_sides_reads_as_existing():
+    code = "require('child_process').exec(x)\n" + "// padding\n" * 200
+
+    findings = scan(
+        {"big.js": code}, {"big.js": code + "// touched\n"}, limits=ScanLimits(max_parse_bytes=1000)
+    )
+
+    assert [f.status for f in of(findings, "scan.not-scanned")] == [Status.EXISTING]

@@ -27,8 +27,10 @@ import tree_sitter
 from reviews.inspect.archive import FileEntry, format_size
 from reviews.inspect.changes import ChangeStatus, FileChange
 from reviews.inspect.rules import syntax
-from reviews.inspect.rules.code import CodeFile, code_findings, script_findings
+from reviews.inspect.rules.code import DOWNLOAD_RUN, CodeFile, code_findings, script_findings
 from reviews.inspect.rules.content import (
+    SECRET,
+    TROJAN_SOURCE,
     binary_finding,
     executable_bit_finding,
     hidden_character_findings,
@@ -38,6 +40,9 @@ from reviews.inspect.rules.content import (
 from reviews.inspect.rules.findings import Finding, Severity, Status, make, rule
 from reviews.inspect.rules.manifest import PackageFacts, package_findings
 from reviews.inspect.rules.obfuscation import (
+    ENCODED,
+    ESCAPED,
+    HEX_NAMES,
     became_minified,
     encoded_text_findings,
     minified_outside_build,
@@ -70,7 +75,7 @@ class ScanLimits:
     """Text files up to this size get the byte-level rules (pre-filter, secrets, characters)."""
     max_parse_bytes: int = 2 * MiB
     """Code files up to this size are parsed."""
-    parse_budget: int = 4 * MiB
+    parse_budget: int = 3 * MiB
     """Bytes of code parsed for a whole pair, both sides counted (a changed file's baseline
     side is parsed too, for the statuses): what keeps the rules a small share of the
     analysis of a large release."""
@@ -134,10 +139,14 @@ def scan_file(
     previous: Previous | None = None,
     keep_tree: bool = False,
     parse: bool = True,
+    rules: Collection[str] | None = None,
 ) -> FileScan:
     """Every file-level rule on one side of one file (`anchors`, if the caller has them).
     Without `parse` (past the pair's parse budget), a code file gets only the rules that need
-    no parser."""
+    no parser. With `rules`, only what can give those rule ids is run: the baseline side of a
+    changed file, whose other findings would change no status."""
+    wanted = _all_rules if rules is None else frozenset(rules).__contains__
+    parse = parse and (rules is None or any(map(_from_the_parser, rules)))
     result = FileScan()
     path_finding = secret_file_finding(path, data)
     if path_finding is not None:
@@ -154,6 +163,8 @@ def scan_file(
     if native is not None:
         result.findings.append(native)
     if anchors is None:
+        if not parse and not any(map(wanted, _FROM_ANCHORS)):
+            return result
         anchors = find_anchors(data, longest_line=entry.longest_line)
     if not anchors:
         return result
@@ -184,11 +195,26 @@ def scan_file(
     elif language is None:
         result.findings += encoded_text_findings(data, anchors.of(Kind.ENCODED), path)
         result.findings += script_findings(path, data, anchors.of(Kind.DOWNLOAD))
-    if anchors.of(Kind.HIDDEN_CHAR):
+    if anchors.of(Kind.HIDDEN_CHAR) and wanted(TROJAN_SOURCE.id):
         result.findings += hidden_character_findings(path, data)
-    if anchors.of(Kind.SECRET):
+    if anchors.of(Kind.SECRET) and wanted(SECRET.id):
         result.findings += secret_findings(path, data, anchors.of(Kind.SECRET))
     return result
+
+
+_PARSER_RULES = frozenset({ENCODED.id, ESCAPED.id, HEX_NAMES.id, NOT_SCANNED.id})
+"""Besides every `code.` rule."""
+_FROM_ANCHORS = (PARTIAL.id, TROJAN_SOURCE.id, SECRET.id, ENCODED.id, DOWNLOAD_RUN.id)
+"""The rules an unparsed file needs the pre-filter's anchors for."""
+
+
+def _all_rules(_rule_id: str) -> bool:
+    return True
+
+
+def _from_the_parser(rule_id: str) -> bool:
+    """Rules found by parsing (or, for `scan.not-scanned`, by the parse limit)."""
+    return rule_id.startswith("code.") or rule_id in _PARSER_RULES
 
 
 def scan_pair(
@@ -333,7 +359,10 @@ def _baseline_findings(
         before = binary_finding(old.path, None, True, old.sha256) if old.is_binary else None
         return [f for f in (before, secret_file_finding(old.path, None)) if f is not None]
     previous = Previous(staged.tree, data) if staged.tree is not None else None
-    return scan_file(old.path, old_bytes, old, limits, previous=previous, parse=parse).findings
+    rules = {finding.rule for finding in staged.findings}
+    return scan_file(
+        old.path, old_bytes, old, limits, previous=previous, parse=parse, rules=rules
+    ).findings
 
 
 def assign_statuses(staged: Sequence[Finding], baseline: Sequence[Finding]) -> list[Finding]:
