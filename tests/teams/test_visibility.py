@@ -192,7 +192,8 @@ def test_the_team_role_is_the_one_held_in_that_team(world):
 
     assert response.status_code == 403
     assert (
-        '<p class="error">Only a team admin may change the team.</p>' in response.content.decode()
+        '<p class="error-reason">Only a team admin may change the team.</p>'
+        in response.content.decode()
     )
     assert team_role(world.acme_admin, world.pad) == Role.VIEWER
     assert team_role(world.acme_admin, world.acme) == Role.ADMIN
