@@ -114,10 +114,14 @@ def riskiest_stage(page: Page, base: str) -> str:
     return base + found.group(1)
 
 
-def first_changed_file(page: Page, stage: str) -> str:
-    """The stage's first changed file, as the tree links it (without query or fragment)."""
+def changed_file(page: Page, stage: str) -> str:
+    """The stage's package.json as the tree links it (every release changes it, and its diff
+    carries a finding's marker), else its first changed file; without query or fragment."""
     page.goto(stage)
-    link = page.locator("#tree a[href*='/files/']").first.get_attribute("href") or ""
+    links = page.locator("#tree a[href*='/files/']")
+    manifest = links.filter(has_text="package.json")
+    chosen = manifest.first if manifest.count() else links.first
+    link = chosen.get_attribute("href") or ""
     return stage.split("/stages/")[0] + link.split("#")[0].split("?")[0]
 
 
@@ -130,7 +134,7 @@ def photograph(page: Page, base: str) -> None:
     page.goto(f"{stage}all-files/")
     page.mouse.wheel(0, 600)
     shoot(page, "all-files")
-    page.goto(f"{first_changed_file(page, stage)}?layout=split#diff")
+    page.goto(f"{changed_file(page, stage)}?layout=split#diff")
     shoot(page, "side-by-side")
     page.goto(f"{base}/audit/")
     shoot(page, "audit")
