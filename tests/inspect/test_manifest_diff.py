@@ -389,3 +389,17 @@ def test_bin_as_a_string_with_a_name_that_is_not_text_is_still_shown():
     diff = diff_manifests(manifest(), odd_name)
 
     assert [(c.key, c.new) for c in diff.bin] == [("(package name)", "./cli.js")]
+
+
+def test_only_the_install_hook_is_marked_implicit_and_fields_are_tagged():
+    diff = diff_manifests(
+        manifest(),
+        manifest(scripts={"postinstall": "node p.js"}, main="x.js"),
+        new_has_binding_gyp=True,
+    )
+
+    assert [(c.key, c.implicit) for c in diff.scripts] == [
+        ("install", True),
+        ("postinstall", False),
+    ]
+    assert [(c.section, c.key) for c in diff.fields] == [(Section.FIELDS, "main")]
