@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from reviews.audit.trail import Action
+from reviews.decide import decisions
 from reviews.mirror.registry import IpNotAllowed, RateLimited
 from reviews.models import AuditEvent, StagedVersion, WebAuthChallenge
 from tests.decide.conftest import Registry, approve, client_for, link, url
@@ -251,6 +252,22 @@ def test_a_decided_stage_offers_nothing(registry: Registry, world: World):
     assert 'id="decide-form"' not in form
     assert "already approved in Greenroom by approver" in again.content.decode()
     assert registry.traffic.approvals() == 1
+    refused = last_event(stage)
+    assert refused.action == Action.DECISION_REFUSED
+    assert refused.payload["why"] == "already approved"
+
+
+@pytest.mark.django_db
+def test_already_decided_names_who_or_where(world: World):
+    stage = world.acme_stage
+    stage.state = State.APPROVED
+    stage.decided_in_portal, stage.decided_by = True, None  # the person was deleted since
+
+    assert decisions.already_decided(stage) == (
+        "This stage was already approved in Greenroom by a former user."
+    )
+    stage.state, stage.decided_in_portal = State.REJECTED, False
+    assert decisions.already_decided(stage) == "This stage was already rejected outside Greenroom."
 
 
 def test_a_viewer_may_not_approve(registry: Registry, world: World):
