@@ -10,6 +10,7 @@ are the test's own (tests/notify/webhook_endpoints.py)."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -381,3 +382,10 @@ def test_over_tls_a_certificate_not_for_the_host_is_refused(
     assert (
         delivery.last_error == "the endpoint's TLS certificate was not accepted for its host name"
     )
+
+
+def test_the_real_resolver_gives_each_address_once() -> None:
+    # The one place a webhook's host is looked up (the other tests stand in for it): a stream
+    # socket's addresses, each once, whatever port the URL names.
+    assert webhooks.resolve("127.0.0.1", 443) == [ipaddress.IPv4Address("127.0.0.1")]
+    assert webhooks.resolve("::1", 80) == [ipaddress.IPv6Address("::1")]
