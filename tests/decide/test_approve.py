@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from reviews.audit.trail import Action
 from reviews.decide import decisions
@@ -278,3 +279,24 @@ def test_a_viewer_may_not_approve(registry: Registry, world: World):
 
     assert response.status_code == 403
     assert registry.traffic.approvals() == 0
+
+
+def test_a_stage_another_request_is_deciding_sends_nothing_and_says_so(
+    registry: Registry, world: World
+):
+    stage = registry.stage()
+    link(world.approver, registry.alice)
+    StagedVersion.objects.filter(stage_id=stage.stage_id).update(decision_claimed_at=timezone.now())
+
+    response = approve(client_for(world.approver), stage, otp=registry.alice.code())
+
+    assert (
+        "Someone is sending a decision about this stage right now. Nothing was sent; "
+        "look at the stage again in a moment."
+    ) in response.content.decode()
+    assert registry.traffic.approvals() == 0
+    refused = last_event(stage)
+    assert (refused.action, refused.payload["why"]) == (
+        Action.DECISION_REFUSED,
+        "another decision in progress",
+    )
