@@ -389,3 +389,7 @@ def test_the_real_resolver_gives_each_address_once() -> None:
     # socket's addresses, each once, whatever port the URL names.
     assert webhooks.resolve("127.0.0.1", 443) == [ipaddress.IPv4Address("127.0.0.1")]
     assert webhooks.resolve("::1", 80) == [ipaddress.IPv6Address("::1")]
+    # A name no resolver can take (an empty label) is refused without a lookup, in words.
+    with pytest.raises(webhooks.HostNotResolved) as refused:
+        webhooks.resolve("hooks..example.test", 443)
+    assert str(refused.value) == "The host hooks..example.test could not be resolved."
