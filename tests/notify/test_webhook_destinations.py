@@ -393,3 +393,25 @@ def test_the_real_resolver_gives_each_address_once() -> None:
     with pytest.raises(webhooks.HostNotResolved) as refused:
         webhooks.resolve("hooks..example.test", 443)
     assert str(refused.value) == "The host hooks..example.test could not be resolved."
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [(f"https://{HOST}/x", 443), (f"http://{HOST}/x", 80), (f"https://{HOST}:8443/x", 8443)],
+)
+def test_the_port_is_the_schemes_unless_the_url_names_one(dns: Dns, url: str, port: int) -> None:
+    dns.answer(HOST, [PUBLIC])
+
+    assert webhooks.destination_of(url).port == port
+
+
+def test_a_private_destination_is_refused_in_words_that_name_the_switch(dns: Dns) -> None:
+    dns.answer(HOST, ["10.0.0.1"])
+
+    with pytest.raises(webhooks.WebhookUrlError) as refused:
+        webhooks.destination_of(f"https://{HOST}/x")
+
+    assert str(refused.value) == (
+        f"The host {HOST} is on a private or local network, which webhooks may not reach here "
+        "(GREENROOM_WEBHOOK_ALLOW_PRIVATE turns this off)."
+    )
