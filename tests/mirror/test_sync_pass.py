@@ -399,3 +399,32 @@ def test_a_published_shasum_is_kept_lower_case_and_at_most_40_characters(
     assert sv.published_shasum == "ab" * 20
     assert sv.published_shasum_matches is False
     assert not resolve_stage(sv, State.REJECTED)  # no longer pending: nothing changes
+
+
+def test_every_vanished_stage_the_registry_cannot_place_is_counted(registry: Registry) -> None:
+    stages = [registry.stage("left-pad"), registry.stage("right-pad")]
+    sync_stages()
+    for stage_id in stages:
+        registry.reject(stage_id)
+    registry.set_faults([{"method": "GET", "path": "^/(left|right)-pad$", "status": 403}])
+
+    summary = sync_stages()
+
+    assert (summary.resolved, summary.failed) == (0, 2)
+
+
+def test_a_stage_of_a_package_that_never_got_published_is_rejected_when_it_vanishes(
+    registry: Registry,
+) -> None:
+    stage_id = registry.stage("brand-new-package")
+    sync_stages()
+    registry.reject(stage_id)
+
+    summary = sync_stages()
+    resolved_reads = registry.requests("GET", f"/-/stage/{stage_id}")
+    sync_stages()
+
+    assert summary.resolved == 1
+    assert StagedVersion.objects.get().state == State.REJECTED
+    # Decided now: later passes leave it alone and ask the registry nothing about it.
+    assert registry.requests("GET", f"/-/stage/{stage_id}") == resolved_reads
