@@ -27,6 +27,12 @@ class Target:
         return self.dotted.removeprefix("reviews.").replace(".", "-")
 
 
+TAR_TESTS = (
+    "tests/inspect/test_archive.py",
+    "tests/inspect/test_archive_hostile.py",
+    "tests/inspect/test_archive_npm_rules.py",
+)
+
 TARGETS: tuple[Target, ...] = (
     # Who sees which stage, team and audit entry; what a pattern matches.
     Target(
@@ -87,21 +93,36 @@ TARGETS: tuple[Target, ...] = (
         ("tests/mirror/test_sync_pass.py", "tests/mirror/test_audit_events.py"),
         functions=("x__resolve_vanished", "x_reconcile_stage", "x_resolve_stage"),
     ),
-    # The tarball reader: what npm would install, or a refusal.
+    # The tarball reader: where each file lands (paths, folders, collisions) and the limits
+    # that stop a hostile tarball; the header decoding is checked against npm by
+    # tests/inspect/test_npm_differential.py.
     Target(
         "reviews/inspect/tar_rules.py",
-        (
-            "tests/inspect/test_archive.py",
-            "tests/inspect/test_archive_hostile.py",
-            "tests/inspect/test_archive_npm_rules.py",
+        TAR_TESTS,
+        functions=(
+            "x_install_path",
+            "x_strip_absolute_path",
+            "x__is_separator",
+            "x__is_drive_letter",
+            "x__win32_is_absolute",
+            "x__win32_root",
+            "x__unc_root_end",
+            "x_posix_basename",
+            "xǁPackageFolderǁ*",
+            "x_decode_number",
+            "x__pax_size",
         ),
     ),
     Target(
         "reviews/inspect/archive.py",
-        (
-            "tests/inspect/test_archive.py",
-            "tests/inspect/test_archive_hostile.py",
-            "tests/inspect/test_archive_npm_rules.py",
+        TAR_TESTS,
+        functions=(
+            "xǁ_Inflaterǁ_count",
+            "xǁ_Readerǁ_check",
+            "xǁ_Readerǁ_read_meta",
+            "xǁ_Readerǁ_target",
+            "xǁ_Readerǁ_place",
+            "xǁ_Readerǁ_read_file",
         ),
     ),
 )

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.mutation_scope import TARGETS, Target  # noqa: E402
 
-WORK = ROOT / "var" / "mutation"
+# Where the copies and results go (another folder lets two runs share a checkout).
+WORK = Path(os.environ.get("MUTATION_WORK", ROOT / "var" / "mutation"))
 ACCEPTED_LIST = ROOT / "tests" / "MUTATION.md"
 TARGET_SCORE = 90.0
 # What the tests need beside `reviews` and `tests` (mutmut copies those two itself).

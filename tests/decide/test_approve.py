@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from reviews.audit.trail import Action
+from reviews.decide import decisions
 from reviews.mirror.registry import IpNotAllowed, RateLimited
 from reviews.models import AuditEvent, StagedVersion, WebAuthChallenge
 from tests.decide.conftest import Registry, approve, client_for, link, url
@@ -251,6 +253,22 @@ def test_a_decided_stage_offers_nothing(registry: Registry, world: World):
     assert 'id="decide-form"' not in form
     assert "already approved in Greenroom by approver" in again.content.decode()
     assert registry.traffic.approvals() == 1
+    refused = last_event(stage)
+    assert refused.action == Action.DECISION_REFUSED
+    assert refused.payload["why"] == "already approved"
+
+
+@pytest.mark.django_db
+def test_already_decided_names_who_or_where(world: World):
+    stage = world.acme_stage
+    stage.state = State.APPROVED
+    stage.decided_in_portal, stage.decided_by = True, None  # the person was deleted since
+
+    assert decisions.already_decided(stage) == (
+        "This stage was already approved in Greenroom by a former user."
+    )
+    stage.state, stage.decided_in_portal = State.REJECTED, False
+    assert decisions.already_decided(stage) == "This stage was already rejected outside Greenroom."
 
 
 def test_a_viewer_may_not_approve(registry: Registry, world: World):
@@ -261,3 +279,24 @@ def test_a_viewer_may_not_approve(registry: Registry, world: World):
 
     assert response.status_code == 403
     assert registry.traffic.approvals() == 0
+
+
+def test_a_stage_another_request_is_deciding_sends_nothing_and_says_so(
+    registry: Registry, world: World
+):
+    stage = registry.stage()
+    link(world.approver, registry.alice)
+    StagedVersion.objects.filter(stage_id=stage.stage_id).update(decision_claimed_at=timezone.now())
+
+    response = approve(client_for(world.approver), stage, otp=registry.alice.code())
+
+    assert (
+        "Someone is sending a decision about this stage right now. Nothing was sent; "
+        "look at the stage again in a moment."
+    ) in response.content.decode()
+    assert registry.traffic.approvals() == 0
+    refused = last_event(stage)
+    assert (refused.action, refused.payload["why"]) == (
+        Action.DECISION_REFUSED,
+        "another decision in progress",
+    )

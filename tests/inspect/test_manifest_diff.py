@@ -341,3 +341,65 @@ def test_the_cut_off_is_said_in_a_sentence():
     diff = diff_manifests(manifest(), manifest(dependencies=deps))
 
     assert diff.problems == ("More than 2,000 changes in `dependencies`; the rest are not listed.",)
+
+
+@pytest.mark.parametrize(
+    ("field", "section"),
+    [("scripts", Section.SCRIPTS), ("bin", Section.BIN), ("engines", Section.ENGINES)],
+)
+def test_every_section_is_cut_off_with_its_name_and_tags_its_changes(field, section):
+    many = {f"key-{i}": "value" for i in range(2_001)}
+
+    diff = diff_manifests(manifest(), manifest(**{field: many}))
+
+    changes = [c for c in diff.all_changes() if c.section == section]
+    assert len(changes) == 2_000
+    assert diff.problems == (f"More than 2,000 changes in `{section}`; the rest are not listed.",)
+
+
+def test_a_baseline_binding_gyp_hook_that_goes_away_is_shown_as_removed_and_implicit():
+    diff = diff_manifests(manifest(), manifest(), old_has_binding_gyp=True)
+
+    (hook,) = diff.install_hooks
+    assert (hook.key, hook.status, hook.old, hook.implicit) == (
+        "install",
+        EntryStatus.REMOVED,
+        "node-gyp rebuild",
+        True,
+    )
+    assert diff_manifests(manifest(), manifest(), old_has_binding_gyp=False).scripts == ()
+
+
+def test_odd_engines_and_baseline_dependencies_are_named_with_their_side():
+    diff = diff_manifests(
+        manifest(engines={"node": 18}, dependencies={"a": 1}),
+        manifest(engines={"npm": [9]}),
+    )
+
+    assert diff.problems == (
+        "`dependencies` in the baseline package.json has values that are not text: a.",
+        "`engines` in the baseline package.json has values that are not text: node.",
+        "`engines` in the staged package.json has values that are not text: npm.",
+    )
+
+
+def test_bin_as_a_string_with_a_name_that_is_not_text_is_still_shown():
+    odd_name = json.dumps({"name": 5, "version": "1.0.0", "bin": "./cli.js"}).encode()
+
+    diff = diff_manifests(manifest(), odd_name)
+
+    assert [(c.key, c.new) for c in diff.bin] == [("(package name)", "./cli.js")]
+
+
+def test_only_the_install_hook_is_marked_implicit_and_fields_are_tagged():
+    diff = diff_manifests(
+        manifest(),
+        manifest(scripts={"postinstall": "node p.js"}, main="x.js"),
+        new_has_binding_gyp=True,
+    )
+
+    assert [(c.key, c.implicit) for c in diff.scripts] == [
+        ("install", True),
+        ("postinstall", False),
+    ]
+    assert [(c.section, c.key) for c in diff.fields] == [(Section.FIELDS, "main")]

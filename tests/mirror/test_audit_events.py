@@ -47,8 +47,11 @@ def test_decisions_made_elsewhere_are_recorded(registry: Registry, db):
     sync_stages()
     sync_stages()
     approved = AuditEvent.objects.get(stage_uuid=approved_id, action="stage.approved_elsewhere")
-    assert approved.payload["matches_staged"] is True
+    staged = StagedVersion.objects.get(stage_id=approved_id)
+    assert approved.payload == {"published_shasum": staged.shasum, "matches_staged": True}
     assert actions_for(rejected_id) == ["stage.seen", "stage.rejected_elsewhere"]
+    rejected = AuditEvent.objects.get(stage_uuid=rejected_id, action="stage.rejected_elsewhere")
+    assert rejected.payload == {}
 
 
 def test_a_changed_shasum_is_recorded_with_old_and_new(registry: Registry, db):

@@ -9,7 +9,13 @@ from django.contrib.auth.models import User
 
 from reviews.mirror import throttle
 from reviews.mirror.registry import RateLimited, RegistryClient, StagePage, sync_client
-from reviews.mirror.sync import PAGE_SIZE, READ_BACKOFF_CAP, backoff_delay, sync_stages
+from reviews.mirror.sync import (
+    PAGE_SIZE,
+    READ_BACKOFF_CAP,
+    backoff_delay,
+    resolve_stage,
+    sync_stages,
+)
 from reviews.models import NotificationEvent, StagedVersion, UnansweredDecision
 from tests.mirror.live import Registry
 
@@ -378,3 +384,47 @@ def test_a_stage_waiting_on_an_unanswered_decision_is_left_to_the_decision_room(
 
     assert summary.resolved == 0
     assert StagedVersion.objects.get().state == State.PENDING
+
+
+def test_a_published_shasum_is_kept_lower_case_and_at_most_40_characters(
+    registry: Registry,
+) -> None:
+    registry.stage("left-pad")
+    sync_stages()
+    sv = StagedVersion.objects.get()
+
+    assert resolve_stage(sv, State.APPROVED, published_shasum="AB" * 30)
+
+    sv.refresh_from_db()
+    assert sv.published_shasum == "ab" * 20
+    assert sv.published_shasum_matches is False
+    assert not resolve_stage(sv, State.REJECTED)  # no longer pending: nothing changes
+
+
+def test_every_vanished_stage_the_registry_cannot_place_is_counted(registry: Registry) -> None:
+    stages = [registry.stage("left-pad"), registry.stage("right-pad")]
+    sync_stages()
+    for stage_id in stages:
+        registry.reject(stage_id)
+    registry.set_faults([{"method": "GET", "path": "^/(left|right)-pad$", "status": 403}])
+
+    summary = sync_stages()
+
+    assert (summary.resolved, summary.failed) == (0, 2)
+
+
+def test_a_stage_of_a_package_that_never_got_published_is_rejected_when_it_vanishes(
+    registry: Registry,
+) -> None:
+    stage_id = registry.stage("brand-new-package")
+    sync_stages()
+    registry.reject(stage_id)
+
+    summary = sync_stages()
+    resolved_reads = registry.requests("GET", f"/-/stage/{stage_id}")
+    sync_stages()
+
+    assert summary.resolved == 1
+    assert StagedVersion.objects.get().state == State.REJECTED
+    # Decided now: later passes leave it alone and ask the registry nothing about it.
+    assert registry.requests("GET", f"/-/stage/{stage_id}") == resolved_reads

@@ -10,6 +10,7 @@ are the test's own (tests/notify/webhook_endpoints.py)."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -380,4 +381,37 @@ def test_over_tls_a_certificate_not_for_the_host_is_refused(
     assert delivery.status == "pending"  # retried later: a certificate can be renewed
     assert (
         delivery.last_error == "the endpoint's TLS certificate was not accepted for its host name"
+    )
+
+
+def test_the_real_resolver_gives_each_address_once() -> None:
+    # The one place a webhook's host is looked up (the other tests stand in for it): a stream
+    # socket's addresses, each once, whatever port the URL names.
+    assert webhooks.resolve("127.0.0.1", 443) == [ipaddress.IPv4Address("127.0.0.1")]
+    assert webhooks.resolve("::1", 80) == [ipaddress.IPv6Address("::1")]
+    # A name no resolver can take (an empty label) is refused without a lookup, in words.
+    with pytest.raises(webhooks.HostNotResolved) as refused:
+        webhooks.resolve("hooks..example.test", 443)
+    assert str(refused.value) == "The host hooks..example.test could not be resolved."
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [(f"https://{HOST}/x", 443), (f"http://{HOST}/x", 80), (f"https://{HOST}:8443/x", 8443)],
+)
+def test_the_port_is_the_schemes_unless_the_url_names_one(dns: Dns, url: str, port: int) -> None:
+    dns.answer(HOST, [PUBLIC])
+
+    assert webhooks.destination_of(url).port == port
+
+
+def test_a_private_destination_is_refused_in_words_that_name_the_switch(dns: Dns) -> None:
+    dns.answer(HOST, ["10.0.0.1"])
+
+    with pytest.raises(webhooks.WebhookUrlError) as refused:
+        webhooks.destination_of(f"https://{HOST}/x")
+
+    assert str(refused.value) == (
+        f"The host {HOST} is on a private or local network, which webhooks may not reach here "
+        "(GREENROOM_WEBHOOK_ALLOW_PRIVATE turns this off)."
     )
