@@ -419,6 +419,8 @@ def test_a_stage_of_a_package_that_never_got_published_is_rejected_when_it_vanis
     stage_id = registry.stage("brand-new-package")
     sync_stages()
     registry.reject(stage_id)
+    # The registry has no packument for it at all (404), not even a placeholder.
+    registry.set_faults([{"method": "GET", "path": "^/brand-new-package$", "status": 404}])
 
     summary = sync_stages()
     resolved_reads = registry.requests("GET", f"/-/stage/{stage_id}")
