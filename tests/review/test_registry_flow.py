@@ -5,7 +5,6 @@ change, comparing with another version, the task and the command."""
 from __future__ import annotations
 
 from io import StringIO
-from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,7 +12,7 @@ from django.urls import reverse
 
 from devregistry.store import Store
 from portal.celery import app
-from reviews.mirror import sync
+from reviews.mirror import throttle
 from reviews.models import Analysis, FileChangeRow, PublishedTarball, StagedVersion, Tarball
 from reviews.review import analysis as review_analysis
 from reviews.tasks import analyse_stage_task, download_stage_tarball_task
@@ -56,7 +55,7 @@ STAGED_FILES = {
 @pytest.fixture
 def no_read_backoff(monkeypatch):
     """The sync's in-pass read retries wait between attempts: not worth seconds here."""
-    monkeypatch.setattr(sync, "time", SimpleNamespace(sleep=lambda _: None))
+    monkeypatch.setattr(throttle, "sleep", lambda _: None)  # the waits' seam
 
 
 def analysis_of(stage: StagedVersion) -> Analysis:
