@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
@@ -419,6 +420,8 @@ def test_a_stage_of_a_package_that_never_got_published_is_rejected_when_it_vanis
     stage_id = registry.stage("brand-new-package")
     sync_stages()
     registry.reject(stage_id)
+    # The registry has no packument for it at all (404), not even a placeholder.
+    registry.set_faults([{"method": "GET", "path": "^/brand-new-package$", "status": 404}])
 
     summary = sync_stages()
     resolved_reads = registry.requests("GET", f"/-/stage/{stage_id}")
@@ -428,3 +431,23 @@ def test_a_stage_of_a_package_that_never_got_published_is_rejected_when_it_vanis
     assert StagedVersion.objects.get().state == State.REJECTED
     # Decided now: later passes leave it alone and ask the registry nothing about it.
     assert registry.requests("GET", f"/-/stage/{stage_id}") == resolved_reads
+
+
+def test_the_log_names_each_stage_resolved_or_not(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    placed, unplaced = registry.stage("left-pad"), registry.stage("right-pad")
+    sync_stages()
+    registry.reject(placed)
+    registry.reject(unplaced)
+    registry.set_faults([{"method": "GET", "path": "^/right-pad$", "status": 403}])
+
+    with caplog.at_level(logging.INFO, logger="reviews.mirror.sync"):
+        sync_stages()
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert "stage left-pad@1.0.0 was rejected elsewhere" in lines
+    assert any(
+        line.startswith("could not resolve vanished stage right-pad@1.0.0: ") and "403" in line
+        for line in lines
+    ), lines

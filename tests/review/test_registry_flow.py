@@ -55,7 +55,7 @@ STAGED_FILES = {
 @pytest.fixture
 def no_read_backoff(monkeypatch):
     """The sync's in-pass read retries wait between attempts: not worth seconds here."""
-    monkeypatch.setattr(throttle, "sleep", lambda _: None)
+    monkeypatch.setattr(throttle, "sleep", lambda _: None)  # the waits' seam
 
 
 def analysis_of(stage: StagedVersion) -> Analysis:
