@@ -148,6 +148,48 @@ def test_strip_drops_the_first_part_whatever_it_is():
     assert strip_absolute_path("//server/share/x") == ("//", "server/share/x")
 
 
+# What node-tar's own stripAbsolutePath (npm 10, Node 20) returns for win32 roots: UNC shares with
+# doubled, missing or mixed separators, drive letters and the characters either side of a-z/A-Z.
+# Where a file lands depends on how much is peeled off, so every branch of the root scan counts.
+NODE_TAR_STRIPS = [
+    ("\\\\server\\share\\x", ("\\\\server\\share\\", "x")),
+    ("\\\\server\\share", ("\\\\server\\share", "")),
+    ("\\\\server\\\\\\share\\x", ("\\\\server\\\\\\share\\", "x")),
+    ("\\\\server", ("\\\\", "server")),
+    ("\\\\server\\x", ("\\\\server\\x", "")),
+    ("\\\\\\x", ("\\\\\\", "x")),
+    ("\\\\", ("\\\\", "")),
+    ("\\\\s\\\\x", ("\\\\s\\\\x", "")),
+    ("\\\\a\\b", ("\\\\a\\b", "")),
+    ("\\\\a\\b\\", ("\\\\a\\b\\", "")),
+    ("\\\\a\\b\\\\c", ("\\\\a\\b\\\\", "c")),
+    ("\\\\a\\\\", ("\\\\", "a\\\\")),
+    ("\\\\ab\\cd\\ef", ("\\\\ab\\cd\\", "ef")),
+    ("\\\\a\\\\\\b", ("\\\\a\\\\\\b", "")),
+    ("\\/a/b/c/d", ("\\/a/b/", "c/d")),
+    ("\\\\a\\b/c", ("\\\\a\\b/", "c")),
+    ("/\\a\\b\\c", ("/\\", "a\\b\\c")),
+    ("\\\\a/b\\c\\d", ("\\\\a/b\\", "c\\d")),
+    ("C:\\\\\\server\\share\\x", ("C:\\\\\\server\\share\\", "x")),
+    ("C:\\x", ("C:\\", "x")),
+    ("C:x", ("C:", "x")),
+    ("1:\\x", ("", "1:\\x")),
+    ("[:\\x", ("", "[:\\x")),
+    ("@:/x", ("", "@:/x")),
+    ("z:/x", ("z:/", "x")),
+    ("Z:/x", ("Z:/", "x")),
+    ("{:/x", ("", "{:/x")),
+    ("`:/x", ("", "`:/x")),
+]
+
+
+@pytest.mark.parametrize(("path", "stripped"), NODE_TAR_STRIPS)
+def test_absolute_roots_are_peeled_off_as_node_tar_does(
+    path: str, stripped: tuple[str, str]
+) -> None:
+    assert strip_absolute_path(path) == stripped
+
+
 def test_a_gitignore_installs_as_npmignore_unless_one_came_first():
     renamed = tgz(file(b"package/.gitignore", b"g"), file(b"package/lib/.gitignore", b"h"))
     shadowed = tgz(file(b"package/.npmignore", b"n"), file(b"package/.gitignore", b"g"))
