@@ -323,6 +323,27 @@ def test_a_pax_size_written_as_another_kind_of_number_is_refused(value):
     assert "pax size" in result.refusal.message
 
 
+def test_a_pax_size_npm_cannot_read_exactly_is_refused_and_the_largest_it_can_is_read():
+    beyond = read_archive(tgz(pax(record("size", str(2**53))), file(b"package/a.js", b"a")))
+    largest = read_archive(tgz(pax(record("size", str(2**53 - 1))), file(b"package/a.js", b"a")))
+
+    assert beyond.refusal is not None
+    assert "a pax size beyond what npm reads exactly" in beyond.refusal.message
+    # Taken as the body's length, which the tarball does not hold.
+    assert largest.refusal is not None
+    assert largest.refusal.reason is RefusalReason.TRUNCATED
+
+
+# Not numbers to JavaScript (NaN), so npm ignores the record and keeps the header's size:
+# `\x1c` is whitespace to Python's `str.strip` but not to JavaScript's `Number`.
+@pytest.mark.parametrize("value", ["abc", "\x1c", "\x1c4"])
+def test_a_pax_size_that_is_not_a_number_is_ignored_as_npm_does(value):
+    result = read_archive(tgz(pax(record("size", value)), file(b"package/a.js", b"a")))
+
+    assert result.refusal is None
+    assert set(result.files) == {"a.js"}
+
+
 def test_a_missing_end_marker_and_a_partial_last_block_are_ignored_as_npm_does():
     raw = file(b"package/a.js", b"a") + b"partial block"
 
