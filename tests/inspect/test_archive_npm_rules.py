@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from reviews.inspect.archive import FindingKind, RefusalReason, read_archive, read_members
-from reviews.inspect.tar_rules import install_path, js_cut_at_nul, strip_absolute_path
+from reviews.inspect.tar_rules import (
+    NAME_MAX,
+    PackageFolder,
+    install_path,
+    js_cut_at_nul,
+    strip_absolute_path,
+)
 from tests.support.tarcraft import (
     Header,
     base256,
@@ -377,3 +383,38 @@ def test_a_tarball_with_no_entry_is_refused_as_npm_fails_it():
 
     assert result.refusal is not None
     assert result.refusal.reason is RefusalReason.EMPTY
+
+
+# The package folder npm fills, one placement at a time (the limits at their exact bounds).
+
+
+def placed(*paths: str) -> list[str]:
+    folder = PackageFolder()
+    return [folder.place(path, "0", 0o644).outcome for path in paths]
+
+
+def test_a_name_of_exactly_255_bytes_is_written_and_one_more_is_too_long():
+    assert placed("a" * NAME_MAX, "b" * (NAME_MAX + 1)) == ["new", "too-long"]
+    assert placed("a" * NAME_MAX + "/x", "b" * (NAME_MAX + 1) + "/x") == ["new", "too-long"]
+
+
+def test_a_folder_path_of_exactly_3000_bytes_is_made_and_one_more_is_too_long():
+    folder = "/".join(["d" * 199] * 15)  # 15 x 199 + 14 slashes = 2,999 bytes
+    assert placed(folder + "e/x", folder + "ee/x") == ["new", "too-long"]
+
+
+def test_a_file_cannot_go_under_another_file():
+    assert placed("a", "a/b") == ["new", "under-file"]
+
+
+def test_a_file_over_a_folder_holding_files_is_skipped_at_any_depth():
+    assert placed("a/b/c", "a/b", "a") == ["new", "non-empty-folder", "non-empty-folder"]
+
+
+def test_a_file_replaces_an_empty_folder_and_is_then_written_over_like_a_file():
+    folder = PackageFolder()
+    # The folder is made for a file npm then fails to write, so it stays empty.
+    assert folder.place("d/" + "x" * (NAME_MAX + 1), "0", 0o644).outcome == "too-long"
+    assert folder.place("d", "0", 0o755).outcome == "over-empty-folder"
+    again = folder.place("d", "0", 0o644)
+    assert (again.outcome, again.kept_mode) == ("reused", 0o755)
