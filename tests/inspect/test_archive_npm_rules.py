@@ -186,6 +186,10 @@ NODE_TAR_STRIPS = [
     ("Z:/x", ("Z:/", "x")),
     ("{:/x", ("", "{:/x")),
     ("`:/x", ("", "`:/x")),
+    ("a:/x", ("a:/", "x")),
+    ("A:/x", ("A:/", "x")),
+    ("//?/x", ("//?/x", "")),
+    ("//?/C:/x", ("//?/C:/", "x")),
 ]
 
 
@@ -202,6 +206,12 @@ def test_a_gitignore_installs_as_npmignore_unless_one_came_first():
 
     assert set(read_archive(renamed).files) == {".npmignore", "lib/.npmignore"}
     assert read_archive(shadowed, keep_contents=True).contents == {".npmignore": b"n"}
+
+
+def test_only_a_file_named_exactly_gitignore_is_renamed():
+    near = tgz(file(b"package/.gitignore ", b"g"), file(b"package/lib/.gitignoreX", b"h"))
+
+    assert set(read_archive(near).files) == {".gitignore ", "lib/.gitignoreX"}
 
 
 def test_a_file_rewritten_in_place_keeps_the_first_copys_mode():
@@ -418,3 +428,8 @@ def test_a_file_replaces_an_empty_folder_and_is_then_written_over_like_a_file():
     assert folder.place("d", "0", 0o755).outcome == "over-empty-folder"
     again = folder.place("d", "0", 0o644)
     assert (again.outcome, again.kept_mode) == ("reused", 0o755)
+
+
+def test_a_root_under_the_first_part_is_reported_as_stripped():
+    assert install_path("package/C:/x.js").root_stripped is True
+    assert install_path("/etc/passwd").root_stripped is False  # the first part goes anyway
