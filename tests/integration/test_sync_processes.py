@@ -37,6 +37,7 @@ def test_two_passes_at_once_create_and_download_everything_once(
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
         outputs.append(counts(out))
+        print(out)  # both passes' summaries, shown by pytest when an assertion below fails
 
     stages = shared_db.stages()
     assert len(stages) == STAGES
