@@ -146,11 +146,12 @@ class Destination:
         return host if self.port == default else f"{host}:{self.port}"
 
 
-def resolve(host: str, port: int) -> list[Address]:
+def resolve(host: str) -> list[Address]:
     """Every address `host` has now, in the resolver's order. The only place a webhook's host
-    is looked up: what is checked is what is connected to."""
+    is looked up: what is checked is what is connected to. (No port: it does not change the
+    addresses, getaddrinfo would only copy it into each.)"""
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise HostNotResolved(f"The host {host} could not be resolved.") from None
     return [ipaddress.ip_address(str(sockaddr[0])) for *_, sockaddr in found]
@@ -182,7 +183,7 @@ def destination_of(url: str) -> Destination:
     parts = urlsplit(url)
     host = ascii_host(parts.hostname or "")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = resolve(host, port)
+    addresses = resolve(host)
     if not addresses:
         raise HostNotResolved(f"The host {host} could not be resolved.")
     if not settings.GREENROOM_WEBHOOK_ALLOW_PRIVATE and any(map(is_off_limits, addresses)):
@@ -455,8 +456,11 @@ class PinnedAdapter(HTTPAdapter):
         cert: str | tuple[str, str] | None = None,
     ) -> HTTPConnectionPool:
         to = self.destination
-        checked = True if verify is None else verify
-        _, tls = self.build_connection_pool_key_attributes(request, checked, cert)
+        # requests' own TLS settings from `verify` and `cert`: only where the pool connects is
+        # ours. A `verify` of None (which requests' send never passes) verifies, as True does.
+        _, tls = self.build_connection_pool_key_attributes(
+            request, True if verify is None else verify, cert
+        )
         pool_kwargs: dict[str, Any] = dict(tls)
         if to.scheme == "https":
             # urllib3's HTTPSConnectionPool sends server_hostname as SNI and has the ssl module

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import LazySettings
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.ssl_ import resolve_cert_reqs
 
 from reviews.audit.trail import Actor
 from reviews.models import WebhookDelivery
@@ -384,14 +388,68 @@ def test_over_tls_a_certificate_not_for_the_host_is_refused(
     )
 
 
+# -- The pinned connection on its own -------------------------------------------------------------
+# What `PinnedAdapter` hands urllib3, whatever requests does with the connection afterwards
+# (today it applies `verify` again): the checked address and port, and for https the host name
+# for SNI and the certificate's name check, a certificate required, the CA bundle given. Only
+# pools are made here; nothing is dialled.
+
+
+def pinned_pool(
+    dns: Dns, url: str, verify: bool | str | None, cert: tuple[str, str] | None = None
+) -> HTTPConnectionPool:
+    dns.answer(TLS_HOST, [PUBLIC])
+    adapter = webhooks.PinnedAdapter(webhooks.destination_of(url))
+    request = requests.Request("POST", url).prepare()
+    return adapter.get_connection_with_tls_context(request, verify, cert=cert)
+
+
+@pytest.mark.parametrize("verify", [None, True])
+def test_the_pinned_https_pool_goes_to_the_address_and_checks_the_certificate_for_the_name(
+    dns: Dns, verify: bool | None
+) -> None:
+    pool = pinned_pool(dns, f"https://{TLS_HOST}:8443{SECRET}", verify)
+
+    assert type(pool) is HTTPSConnectionPool
+    assert (pool.scheme, pool.host, pool.port) == ("https", PUBLIC, 8443)
+    assert pool.conn_kw["server_hostname"] == TLS_HOST  # SNI, and the name the check matches
+    assert resolve_cert_reqs(pool.cert_reqs) == ssl.CERT_REQUIRED
+    assert pool.ca_certs is None  # requests' own bundle
+
+
+def test_the_pinned_https_pool_keeps_the_ca_bundle_and_client_certificate_it_is_given(
+    dns: Dns, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "trusted.pem"
+    bundle.write_text("")
+
+    pool = pinned_pool(
+        dns, f"https://{TLS_HOST}{SECRET}", str(bundle), cert=("client.crt", "client.key")
+    )
+
+    assert type(pool) is HTTPSConnectionPool
+    assert (pool.host, pool.port, pool.conn_kw["server_hostname"]) == (PUBLIC, 443, TLS_HOST)
+    assert resolve_cert_reqs(pool.cert_reqs) == ssl.CERT_REQUIRED
+    assert pool.ca_certs == str(bundle)
+    assert (pool.cert_file, pool.key_file) == ("client.crt", "client.key")
+
+
+def test_the_pinned_http_pool_goes_to_the_address_without_tls(dns: Dns) -> None:
+    pool = pinned_pool(dns, f"http://{TLS_HOST}{SECRET}", True)
+
+    assert type(pool) is HTTPConnectionPool
+    assert (pool.scheme, pool.host, pool.port) == ("http", PUBLIC, 80)
+    assert "server_hostname" not in pool.conn_kw
+
+
 def test_the_real_resolver_gives_each_address_once() -> None:
     # The one place a webhook's host is looked up (the other tests stand in for it): a stream
-    # socket's addresses, each once, whatever port the URL names.
-    assert webhooks.resolve("127.0.0.1", 443) == [ipaddress.IPv4Address("127.0.0.1")]
-    assert webhooks.resolve("::1", 80) == [ipaddress.IPv6Address("::1")]
+    # socket's addresses, each once.
+    assert webhooks.resolve("127.0.0.1") == [ipaddress.IPv4Address("127.0.0.1")]
+    assert webhooks.resolve("::1") == [ipaddress.IPv6Address("::1")]
     # A name no resolver can take (an empty label) is refused without a lookup, in words.
     with pytest.raises(webhooks.HostNotResolved) as refused:
-        webhooks.resolve("hooks..example.test", 443)
+        webhooks.resolve("hooks..example.test")
     assert str(refused.value) == "The host hooks..example.test could not be resolved."
 
 

@@ -132,7 +132,7 @@ class Dns:
     def answer(self, host: str, *answers: list[str]) -> None:
         self.answers[host] = list(answers)
 
-    def resolve(self, host: str, port: int) -> list[webhooks.Address]:
+    def resolve(self, host: str) -> list[webhooks.Address]:
         self.asked.append(host)
         queued = self.answers.get(host)
         if queued is None and is_address(host):
@@ -182,7 +182,7 @@ class Network:
         try:
             ip = ipaddress.ip_address(host.strip("[]"))
         except ValueError:  # a name: the code under test did not connect to a checked address
-            ip = self.dns.resolve(host, port)[0]
+            ip = self.dns.resolve(host)[0]
         if str(ip) in self.routes:
             return self.real(("127.0.0.1", self.routes[str(ip)]), *args, **kwargs)
         if ip.is_loopback:
