@@ -31,10 +31,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews.audit.trail import Actor
-from reviews.inspect import words
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
-from reviews.inspect.render import NEW, OLD, render_side_by_side, render_unified, render_view
+from reviews.inspect.render import NEW, OLD, fill
 from reviews.inspect.textcheck import escape_and_mark
 from reviews.mirror import sync
 from reviews.mirror.tarballs import open_stored
@@ -473,14 +472,9 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
     hooks = CommentHooks(page, row, url)
     marks = file_marks(review_risk.findings_of(analysis.risk_findings), row.path)
     try:
-        if page.layout == "file":
-            side = NEW if row.sha256 else OLD
-            view = review_analysis.file_view(analysis, row, options)
-            html = render_view(view, row.path, side=side, hooks=hooks, marks=marks)
-        else:
-            diff = words.mark_diff(review_analysis.file_diff(analysis, row, options))
-            render = render_side_by_side if page.layout == "split" else render_unified
-            html = render(diff, row.path, old_path=row.old_path or None, hooks=hooks, marks=marks)
+        table = review_analysis.file_table(analysis, row, options, page.layout, marks)
+        html = fill(table, hooks)
+        if page.layout != "file":
             html = _expandable(html, context_url, page.layout)
     except review_analysis.FileUnavailable as e:
         html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
@@ -498,6 +492,9 @@ class CommentHooks:
         self.page = page
         self.row = row
         self.url = url + ("&" if "?" in url else "?")
+        # escaped once: what each line adds (`old-12`) needs no escaping
+        self.comment_url = escape(f"{self.url}comment=")
+        self.push = "" if page.all_files else ' hx-push-url="true"'
         self.threads = discussion.mark_outdated(
             discussion.threads(page.stage, row.path), page.analysis
         )
@@ -511,16 +508,22 @@ class CommentHooks:
     def number(self, side: str, number: int) -> str:
         if not self.page.may_comment:
             return str(number)
-        url = escape(f"{self.url}comment={side}-{number}")
+        url = f"{self.comment_url}{side}-{number}"
         label = "baseline" if side == OLD else "staged"
-        push = "" if self.page.all_files else ' hx-push-url="true"'
         return (
             f'<a class="gr-ln-link" href="{url}#new-comment" hx-get="{url}" '
-            f'hx-target="closest .review-pane"{push} title="Comment on {label} line {number}">'
+            f'hx-target="closest .review-pane"{self.push} title="Comment on {label} line {number}">'
             f"{number}</a>"
         )
 
     def after(self, old_no: int | None, new_no: int | None, colspan: int) -> str:
+        old_at, new_at = (OLD, old_no), (NEW, new_no)
+        if (
+            old_at not in self.placed
+            and new_at not in self.placed
+            and self.page.comment_at not in (old_at, new_at)
+        ):
+            return ""  # most rows: nothing under them
         parts = []
         for side, number in ((OLD, old_no), (NEW, new_no)):
             if number is None:
