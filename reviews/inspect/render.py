@@ -1,7 +1,7 @@
 """HTML fragments for a `FileDiff` or `FileView`: the last stage of the diff pipeline.
 
 Everything that comes from a tarball is escaped here or was escaped upstream: file names,
-notices and hunk sections with `html.escape`, line contents by `review_highlight` (which marks
+notices and hunk sections with `escape_and_mark`, line contents by `review_highlight` (which marks
 bidi and invisible characters). The fragments are tables with `gr-` classes, the token classes
 of Pygments inside `.highlight`, and `data-` attributes on the rows of hidden unchanged lines
 (`gr-gap`) that a view can turn into "expand" links calling `diffing.expand_context`.
@@ -283,7 +283,9 @@ def _frame(
 
 
 def _hunk_header(hunk: Hunk, colspan: int) -> str:
-    return f'<tr class="gr-hunk-header"><td colspan="{colspan}">{escape(hunk.header)}</td></tr>'
+    # the section is a line of the file (git's function context): marked like the lines
+    header = escape_and_mark(hunk.header)
+    return f'<tr class="gr-hunk-header"><td colspan="{colspan}">{header}</td></tr>'
 
 
 def _gap_row(gap: Gap | None, colspan: int) -> str:
