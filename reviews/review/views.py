@@ -264,21 +264,17 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     page.changed_only = not changed or changed[-1] != "0"
     page.with_findings = request.GET.get("findings") == "1"
     analysis = comparison.analysis
-    if analysis is not None and analysis.finished:
-        page.risk = risk_view(
-            review_risk.stage_findings(analysis, comparison.release_findings),
-            ran=analysis.risk_findings is not None,
-            link=lambda path, line: file_url(stage, path, query) + (f"#L{line}" if line else ""),
-        )
-    if analysis is not None:
-        page.findings = [
-            {
-                **finding,
-                "path_html": _marked(finding.get("path", "")),
-                "detail_html": _marked(finding.get("detail", "")),
-            }
-            for finding in analysis.findings
-        ]
+    # an htmx request for the file pane alone (`partial` draws nothing else): no risk, tree or
+    # package.json diff to build, so a file opened again costs little more than its table
+    pane_only = (
+        path is not None
+        and request.headers.get("HX-Request") == "true"
+        and (request.headers.get("HX-Target") == "diff" or page.all_files)
+        and comparison.ready
+        and analysis is not None
+    )
+    if analysis is not None and not pane_only:
+        _fill_risk(page, analysis, comparison)
     if not comparison.ready or analysis is None:
         return page
     row = None
@@ -289,9 +285,31 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     _count_viewed(page, analysis, request.user)
     if row is not None:
         page.pane = file_pane(page, analysis, row)
+    if pane_only:
+        return page
     _fill_tree(page, analysis)
     page.manifest, page.manifest_problems = manifest_groups(analysis.manifest)
     return page
+
+
+def _fill_risk(page: ReviewPage, analysis: Analysis, comparison: Comparison) -> None:
+    if analysis.finished:
+        prefix = _file_url_prefix(page.stage)  # one reverse() for every finding's link
+        page.risk = risk_view(
+            review_risk.stage_findings(analysis, comparison.release_findings),
+            ran=analysis.risk_findings is not None,
+            link=lambda path, line: (
+                prefix + quote(path, safe="/") + page.query + (f"#L{line}" if line else "")
+            ),
+        )
+    page.findings = [
+        {
+            **finding,
+            "path_html": _marked(finding.get("path", "")),
+            "detail_html": _marked(finding.get("detail", "")),
+        }
+        for finding in analysis.findings
+    ]
 
 
 def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
