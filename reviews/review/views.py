@@ -13,6 +13,7 @@ from a tarball is escaped, with bidi and invisible characters shown as markers.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -488,7 +489,13 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
         + (page.query or "?")
     )
     hooks = CommentHooks(page, row, url)
-    marks = file_marks(review_risk.findings_of(analysis.risk_findings), row.path)
+    # only this file's findings are read: a release can carry thousands
+    here = [
+        item
+        for item in analysis.risk_findings or ()
+        if isinstance(item, Mapping) and str(item.get("path", "")) == row.path
+    ]
+    marks = file_marks(review_risk.findings_of(here), row.path)
     try:
         table = review_analysis.file_table(analysis, row, options, page.layout, marks)
         html = fill(table, hooks)
