@@ -517,9 +517,18 @@ class CommentHooks:
         self.page = page
         self.row = row
         self.url = url + ("&" if "?" in url else "?")
-        # escaped once: what each line adds (`old-12`) needs no escaping
-        self.comment_url = escape(f"{self.url}comment=")
-        self.push = "" if page.all_files else ' hx-push-url="true"'
+        # A big diff has thousands of line numbers: each link is the same text around its
+        # number, built and escaped once per side (the number needs no escaping).
+        comment_url = escape(f"{self.url}comment=")
+        push = "" if page.all_files else ' hx-push-url="true"'
+        self.link_parts = {
+            side: (
+                f'<a class="gr-ln-link" href="{comment_url}{side}-',
+                f'#new-comment" hx-get="{comment_url}{side}-',
+                f'" hx-target="closest .review-pane"{push} title="Comment on {label} line ',
+            )
+            for side, label in ((OLD, "baseline"), (NEW, "staged"))
+        }
         self.threads = discussion.mark_outdated(
             discussion.threads(page.stage, row.path), page.analysis
         )
@@ -529,26 +538,21 @@ class CommentHooks:
                 key = (thread.root.side, thread.root.line)
                 self.placed.setdefault(key, []).append(thread)
         self.drawn: set[int] = set()
+        # the only lines that may have rows under them; every other row is passed quickly
+        self.lines_with_rows: set[tuple[str, int | None]] = set(self.placed)
+        if page.comment_at is not None:
+            self.lines_with_rows.add(page.comment_at)
 
     def number(self, side: str, number: int) -> str:
         if not self.page.may_comment:
             return str(number)
-        url = f"{self.comment_url}{side}-{number}"
-        label = "baseline" if side == OLD else "staged"
-        return (
-            f'<a class="gr-ln-link" href="{url}#new-comment" hx-get="{url}" '
-            f'hx-target="closest .review-pane"{self.push} title="Comment on {label} line {number}">'
-            f"{number}</a>"
-        )
+        before, middle, after = self.link_parts[side]
+        text = str(number)
+        return f'{before}{text}{middle}{text}{after}{text}">{text}</a>'
 
     def after(self, old_no: int | None, new_no: int | None, colspan: int) -> str:
-        old_at, new_at = (OLD, old_no), (NEW, new_no)
-        if (
-            old_at not in self.placed
-            and new_at not in self.placed
-            and self.page.comment_at not in (old_at, new_at)
-        ):
-            return ""  # most rows: nothing under them
+        if (OLD, old_no) not in self.lines_with_rows and (NEW, new_no) not in self.lines_with_rows:
+            return ""
         parts = []
         for side, number in ((OLD, old_no), (NEW, new_no)):
             if number is None:

@@ -181,6 +181,13 @@ def test_line_numbers_open_a_comment_form_on_that_line(stage, bob):
     opened = file_page(client_for(bob), stage, comment="new-4")
 
     assert "comment=new-4" in plain
+    url = file_path_url("reviews:stage-file", stage, "index.js") + "?comment="
+    for side, label, line in (("new", "staged", 4), ("old", "baseline", 4)):
+        assert (
+            f'<a class="gr-ln-link" href="{url}{side}-{line}#new-comment" '
+            f'hx-get="{url}{side}-{line}" hx-target="closest .review-pane" hx-push-url="true" '
+            f'title="Comment on {label} line {line}">{line}</a>'
+        ) in plain
     assert 'hx-target="#diff"' in plain
     assert 'id="new-comment"' not in plain
     assert 'id="new-comment"' in opened
