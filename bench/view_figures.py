@@ -2,7 +2,8 @@
 
 Django is configured on a temporary folder (tarballs, blobs, an SQLite database) and an
 in-memory cache large enough to hold every entry (the default one evicts a third of itself past
-300 entries, which would turn "cached" views into first ones). Two parts:
+300 entries, which would turn "cached" views into first ones), and started as a web worker is
+(`portal.wsgi`: what it loaded frozen, out of the collector's full passes). Two parts:
 
 - the file's part alone, on unsaved model instances: the analysis stores the changed files'
   blobs, then each changed text file is opened once (uncached: blob read, diff, highlight, word
@@ -52,6 +53,7 @@ def _setup(folder: str) -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     call_command("migrate", verbosity=0, interactive=False)
     settings.DEBUG = False  # as served: no query log
+    import portal.wsgi  # noqa: F401 (a web worker's start: what it loaded is frozen)
 
 
 def print_view_figures(old_path: Path, new_path: Path, *, runs: int, files: int = 300) -> None:
