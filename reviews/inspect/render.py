@@ -15,7 +15,7 @@ request in one pass, without building a row again.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from itertools import chain
@@ -28,6 +28,7 @@ __all__ = [
     "LineHooks",
     "Table",
     "fill",
+    "fill_numbers",
     "render_context",
     "render_side_by_side",
     "render_unified",
@@ -147,6 +148,27 @@ def fill(table: Table, hooks: LineHooks | None = None) -> str:
         ]
     texts = table.texts  # one more than the holes: the last one follows them all
     return "".join(chain.from_iterable(zip(texts, insides, strict=False))) + texts[-1]
+
+
+def fill_numbers(table: Table, number: Callable[[str, int], str]) -> Table:
+    """`table` with its line-number holes filled by `number` and its holes after rows kept:
+    what every page showing the file with the same links shares (a page caches it), the rows
+    under lines (threads) being drawn fresh by `fill`."""
+    texts: list[str] = []
+    pending = [table.texts[0]]
+    holes: array[int] = array("l")
+    triples = iter(table.holes)
+    for (kind, first, second), text in zip(
+        zip(triples, triples, triples, strict=True), table.texts[1:], strict=True
+    ):
+        if kind == _AFTER:
+            texts.append("".join(pending))
+            pending = [text]
+            holes.extend((kind, first, second))
+        else:
+            pending += (number(_SIDES[kind], first), text)
+    texts.append("".join(pending))
+    return Table(tuple(texts), holes, table.colspan)
 
 
 class _Builder:

@@ -880,12 +880,7 @@ def file_table(
     depends on: the contents, lexer and options (the diff's or the view's own key), the layout,
     the names it shows and the markers; never by who asks."""
     staged = bool(row.sha256)
-    if layout == "file":
-        sha256 = row.sha256 if staged else row.old_sha256
-        content_key = view_cache_key(sha256, row.path, options)
-    else:
-        content_key = diff_cache_key(row.old_sha256 or None, row.sha256 or None, row.path, options)
-    key = _table_key(content_key, layout, row.path, row.old_path, marks)
+    key = file_table_key(row, options, layout, marks)
     cached = cache.get(key)
     if isinstance(cached, Table):
         return cached
@@ -900,9 +895,15 @@ def file_table(
     return table
 
 
-def _table_key(content_key: str, layout: str, path: str, old_path: str, marks: Marks) -> str:
+def file_table_key(row: FileChangeRow, options: DiffOptions, layout: str, marks: Marks) -> str:
+    """The cache key of `file_table`."""
+    if layout == "file":
+        sha256 = row.sha256 if row.sha256 else row.old_sha256
+        content_key = view_cache_key(sha256, row.path, options)
+    else:
+        content_key = diff_cache_key(row.old_sha256 or None, row.sha256 or None, row.path, options)
     # paths and finding titles are any length and any text: hashed, so the key stays short
-    parts = [content_key, layout, path, old_path, sorted(marks.items())]
+    parts = [content_key, layout, row.path, row.old_path, sorted(marks.items())]
     digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
     return f"greenroom:table:v{TABLE_FORMAT}:{layout}:{digest}"
 

@@ -12,6 +12,7 @@ from a tarball is escaped, with bidi and invisible characters shown as markers.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -34,7 +37,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews.audit.trail import Actor
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
-from reviews.inspect.render import NEW, OLD, fill
+from reviews.inspect.render import NEW, OLD, Table, fill, fill_numbers
 from reviews.inspect.textcheck import escape_and_mark
 from reviews.mirror import sync
 from reviews.mirror.tarballs import open_stored
@@ -473,7 +476,6 @@ def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
 
 
 def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FilePane:
-    options = review_analysis.diff_options()
     url = file_url(page.stage, row.path, page.query)
     joiner = "&" if "?" in url else "?"
     links = [
@@ -497,10 +499,7 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
     ]
     marks = file_marks(review_risk.findings_of(here), row.path)
     try:
-        table = review_analysis.file_table(analysis, row, options, page.layout, marks)
-        html = fill(table, hooks)
-        if page.layout != "file":
-            html = _expandable(html, context_url, page.layout)
+        html = fill(_linked_table(analysis, row, page, marks, hooks, context_url), hooks)
     except review_analysis.FileUnavailable as e:
         html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
     pane = FilePane(row, page.layout, mark_safe(html), links, context_url)  # noqa: S308
@@ -508,6 +507,34 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
     pane.viewed = row.path in page.viewed
     pane.other_threads = hooks.not_drawn()
     return pane
+
+
+def _linked_table(
+    analysis: Analysis,
+    row: FileChangeRow,
+    page: ReviewPage,
+    marks: dict[int, str],
+    hooks: CommentHooks,
+    context_url: str,
+) -> Table:
+    """The file's table with its line numbers filled and its hidden lines expandable: the same
+    for every request showing the file with the same links (its URL and query, whether one may
+    comment; never who asks), so cached by them. Only the rows under lines (threads, the comment
+    form) are left for each request to fill."""
+    options = review_analysis.diff_options()
+    shared = hashlib.sha256(f"{hooks.links_key}\n{context_url}".encode()).hexdigest()
+    key = f"{review_analysis.file_table_key(row, options, page.layout, marks)}:links:{shared}"
+    cached = cache.get(key)
+    if isinstance(cached, Table):
+        return cached
+    table = review_analysis.file_table(analysis, row, options, page.layout, marks)
+    table = fill_numbers(table, hooks.number)
+    if page.layout != "file":
+        # a gap row lies whole inside one text (the holes are in number cells and after rows)
+        texts = tuple(_expandable(text, context_url, page.layout) for text in table.texts)
+        table = Table(texts, table.holes, table.colspan)
+    cache.set(key, table, settings.GREENROOM_DIFF_CACHE_SECONDS)
+    return table
 
 
 class CommentHooks:
@@ -521,7 +548,7 @@ class CommentHooks:
         # number, built and escaped once per side (the number needs no escaping).
         comment_url = escape(f"{self.url}comment=")
         push = "" if page.all_files else ' hx-push-url="true"'
-        self.link_parts = {
+        self.link_parts: dict[str, tuple[str, str, str]] = {
             side: (
                 f'<a class="gr-ln-link" href="{comment_url}{side}-',
                 f'#new-comment" hx-get="{comment_url}{side}-',
@@ -529,6 +556,8 @@ class CommentHooks:
             )
             for side, label in ((OLD, "baseline"), (NEW, "staged"))
         }
+        # what decides every line number's text, for the tables cached with them filled
+        self.links_key = repr(sorted(self.link_parts.items())) if page.may_comment else "plain"
         self.threads = discussion.mark_outdated(
             discussion.threads(page.stage, row.path), page.analysis
         )

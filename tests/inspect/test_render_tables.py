@@ -137,6 +137,19 @@ def test_files_without_rows_give_the_same_bytes_too(old, new):
         assert draw(render, None) == draw(legacy_render, None), name
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_numbers_filled_ahead_give_the_same_page_and_leave_the_rows_after_lines(seed):
+    old, new = generated(seed)
+    diff = words.mark_diff(diff_file(old, new, "a.js"))
+    for table in (render.unified_table(diff, "a.js"), render.side_by_side_table(diff, "a.js")):
+        whole, ahead = RecordingHooks(), RecordingHooks()
+
+        numbered = render.fill_numbers(table, RecordingHooks().number)
+
+        assert render.fill(numbered, ahead) == render.fill(table, whole)
+        assert ahead.calls == [call for call in whole.calls if call[0] == "after"]
+
+
 def test_a_table_survives_a_pickle_round_trip_and_fills_alike():
     old, new = generated(7)
     table = render.unified_table(words.mark_diff(diff_file(old, new, "a.js")), "a.js")
