@@ -312,6 +312,9 @@ def main() -> None:
     )
     parser.add_argument("--no-npm", action="store_true", help="skip npm diff")
     parser.add_argument("--no-views", action="store_true", help="skip the file-view figures")
+    parser.add_argument(
+        "--views-only", action="store_true", help="only the file-view and stage-page figures"
+    )
     parser.add_argument("--only", nargs="*", help="package names to measure (--real)")
     args = parser.parse_args()
     if args.child:
@@ -321,7 +324,8 @@ def main() -> None:
         from bench.real_pairs import pairs_dir, run
 
         timeout = None if args.no_npm else args.npm_timeout
-        run(pairs_dir(args.pairs_dir), args.runs, timeout, args.only, not args.no_views)
+        only = [] if args.views_only else args.only
+        run(pairs_dir(args.pairs_dir), args.runs, timeout, only, not args.no_views, args.views_only)
         return
 
     started = time.perf_counter()

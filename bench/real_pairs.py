@@ -244,15 +244,21 @@ def _s(seconds: float) -> str:
 
 
 def run(
-    folder: Path, runs: int, npm_timeout: float | None, only: list[str] | None, views: bool
+    folder: Path,
+    runs: int,
+    npm_timeout: float | None,
+    only: list[str] | None,
+    views: bool,
+    views_only: bool = False,
 ) -> None:
     results = []
-    for pair in PAIRS:
+    for pair in () if views_only else PAIRS:
         if only and pair.name not in only:
             continue
         print(f"… {pair.label}", file=sys.stderr)
         results.append((pair, measure_pair(pair, folder, runs, npm_timeout)))
-    print(table(results))
+    if results:
+        print(table(results))
     if views:
         from bench.view_figures import print_view_figures
 

@@ -16,7 +16,9 @@ Every step is idempotent: running it twice finds the work done.
 Pages ask `file_diff()` / `file_view()` / `context_rows()` for one file at a time: the result
 is cached in Django's cache under keys built from the two contents' SHA-256 digests
 (`reviews.inspect.diffing.diff_cache_key`), so opening a file twice diffs it once, and two
-stages with the same pair share the entry.
+stages with the same pair share the entry. `file_table()` caches what a page shows on top of
+that: the file's table rendered for one layout, with holes for the page's own parts (comment
+links, threads), so a file opened again costs one cache read and one pass to fill the holes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
 import logging
 import re
 import time
@@ -42,6 +45,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from reviews.inspect import words
 from reviews.inspect.archive import ArchiveResult, Limits, format_size, read_members
 from reviews.inspect.baseline import STAGE_PLACEHOLDER, Baseline, BaselineRule, choose_baseline
 from reviews.inspect.changes import ChangeStatus, FileChange, PackageAnalysis, analyse_tarballs
@@ -61,7 +65,16 @@ from reviews.inspect.diffing import (
 )
 from reviews.inspect.highlight import lexer_name
 from reviews.inspect.manifest_diff import EntryChange, ManifestDiff, diff_manifests
-from reviews.inspect.render import render_context
+from reviews.inspect.render import (
+    NEW,
+    OLD,
+    Marks,
+    Table,
+    render_context,
+    side_by_side_table,
+    unified_table,
+    view_table,
+)
 from reviews.inspect.rules import PairScan
 from reviews.inspect.storable import storable, storable_text
 from reviews.mirror import leases
@@ -852,6 +865,47 @@ def file_view(analysis: Analysis, row: FileChangeRow, options: DiffOptions) -> F
         result = view_file(_file_bytes(tarball, row.path, sha256), row.path, options)
     cache.set(key, result, settings.GREENROOM_DIFF_CACHE_SECONDS)
     return result
+
+
+TABLE_FORMAT = 1
+"""Bump when a rendered table changes for the same inputs (`reviews.inspect.render`, the word
+marks of `reviews.inspect.words`): cached tables of the old shape are then ignored."""
+
+
+def file_table(
+    analysis: Analysis, row: FileChangeRow, options: DiffOptions, layout: str, marks: Marks
+) -> Table:
+    """One file's table for a layout ("unified", "split" or "file"), with the word marks and the
+    finding markers, holes left for the page's own parts (`render.fill`). Cached by what it
+    depends on: the contents, lexer and options (the diff's or the view's own key), the layout,
+    the names it shows and the markers; never by who asks."""
+    staged = bool(row.sha256)
+    key = file_table_key(row, options, layout, marks)
+    cached = cache.get(key)
+    if isinstance(cached, Table):
+        return cached
+    if layout == "file":
+        view = file_view(analysis, row, options)
+        table = view_table(view, row.path, side=NEW if staged else OLD, marks=marks)
+    else:
+        diff = words.mark_diff(file_diff(analysis, row, options))
+        lay_out = side_by_side_table if layout == "split" else unified_table
+        table = lay_out(diff, row.path, old_path=row.old_path or None, marks=marks)
+    cache.set(key, table, settings.GREENROOM_DIFF_CACHE_SECONDS)
+    return table
+
+
+def file_table_key(row: FileChangeRow, options: DiffOptions, layout: str, marks: Marks) -> str:
+    """The cache key of `file_table`."""
+    if layout == "file":
+        sha256 = row.sha256 if row.sha256 else row.old_sha256
+        content_key = view_cache_key(sha256, row.path, options)
+    else:
+        content_key = diff_cache_key(row.old_sha256 or None, row.sha256 or None, row.path, options)
+    # paths and finding titles are any length and any text: hashed, so the key stays short
+    parts = [content_key, layout, row.path, row.old_path, sorted(marks.items())]
+    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return f"greenroom:table:v{TABLE_FORMAT}:{layout}:{digest}"
 
 
 def context_rows(

@@ -12,16 +12,20 @@ from a tarball is escaped, with bidi and invisible characters shown as markers.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -31,10 +35,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews.audit.trail import Actor
-from reviews.inspect import words
 from reviews.inspect.archive import format_size
 from reviews.inspect.baseline import Baseline, BaselineRule
-from reviews.inspect.render import NEW, OLD, render_side_by_side, render_unified, render_view
+from reviews.inspect.render import NEW, OLD, Table, fill, fill_numbers
 from reviews.inspect.textcheck import escape_and_mark
 from reviews.mirror import sync
 from reviews.mirror.tarballs import open_stored
@@ -265,21 +268,17 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     page.changed_only = not changed or changed[-1] != "0"
     page.with_findings = request.GET.get("findings") == "1"
     analysis = comparison.analysis
-    if analysis is not None and analysis.finished:
-        page.risk = risk_view(
-            review_risk.stage_findings(analysis, comparison.release_findings),
-            ran=analysis.risk_findings is not None,
-            link=lambda path, line: file_url(stage, path, query) + (f"#L{line}" if line else ""),
-        )
-    if analysis is not None:
-        page.findings = [
-            {
-                **finding,
-                "path_html": _marked(finding.get("path", "")),
-                "detail_html": _marked(finding.get("detail", "")),
-            }
-            for finding in analysis.findings
-        ]
+    # an htmx request for the file pane alone (`partial` draws nothing else): no risk, tree or
+    # package.json diff to build, so a file opened again costs little more than its table
+    pane_only = (
+        path is not None
+        and request.headers.get("HX-Request") == "true"
+        and (request.headers.get("HX-Target") == "diff" or page.all_files)
+        and comparison.ready
+        and analysis is not None
+    )
+    if analysis is not None and not pane_only:
+        _fill_risk(page, analysis, comparison)
     if not comparison.ready or analysis is None:
         return page
     row = None
@@ -290,9 +289,31 @@ def review_page(request: HttpRequest, stage: StagedVersion, path: str | None) ->
     _count_viewed(page, analysis, request.user)
     if row is not None:
         page.pane = file_pane(page, analysis, row)
+    if pane_only:
+        return page
     _fill_tree(page, analysis)
     page.manifest, page.manifest_problems = manifest_groups(analysis.manifest)
     return page
+
+
+def _fill_risk(page: ReviewPage, analysis: Analysis, comparison: Comparison) -> None:
+    if analysis.finished:
+        prefix = _file_url_prefix(page.stage)  # one reverse() for every finding's link
+        page.risk = risk_view(
+            review_risk.stage_findings(analysis, comparison.release_findings),
+            ran=analysis.risk_findings is not None,
+            link=lambda path, line: (
+                prefix + quote(path, safe="/") + page.query + (f"#L{line}" if line else "")
+            ),
+        )
+    page.findings = [
+        {
+            **finding,
+            "path_html": _marked(finding.get("path", "")),
+            "detail_html": _marked(finding.get("detail", "")),
+        }
+        for finding in analysis.findings
+    ]
 
 
 def partial(request: HttpRequest, page: ReviewPage) -> HttpResponse | None:
@@ -455,7 +476,6 @@ def _fill_tree(page: ReviewPage, analysis: Analysis) -> None:
 
 
 def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FilePane:
-    options = review_analysis.diff_options()
     url = file_url(page.stage, row.path, page.query)
     joiner = "&" if "?" in url else "?"
     links = [
@@ -471,17 +491,15 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
         + (page.query or "?")
     )
     hooks = CommentHooks(page, row, url)
-    marks = file_marks(review_risk.findings_of(analysis.risk_findings), row.path)
+    # only this file's findings are read: a release can carry thousands
+    here = [
+        item
+        for item in analysis.risk_findings or ()
+        if isinstance(item, Mapping) and str(item.get("path", "")) == row.path
+    ]
+    marks = file_marks(review_risk.findings_of(here), row.path)
     try:
-        if page.layout == "file":
-            side = NEW if row.sha256 else OLD
-            view = review_analysis.file_view(analysis, row, options)
-            html = render_view(view, row.path, side=side, hooks=hooks, marks=marks)
-        else:
-            diff = words.mark_diff(review_analysis.file_diff(analysis, row, options))
-            render = render_side_by_side if page.layout == "split" else render_unified
-            html = render(diff, row.path, old_path=row.old_path or None, hooks=hooks, marks=marks)
-            html = _expandable(html, context_url, page.layout)
+        html = fill(_linked_table(analysis, row, page, marks, hooks, context_url), hooks)
     except review_analysis.FileUnavailable as e:
         html = f'<p class="gr-notice">{escape_and_mark(str(e))}</p>'
     pane = FilePane(row, page.layout, mark_safe(html), links, context_url)  # noqa: S308
@@ -491,6 +509,34 @@ def file_pane(page: ReviewPage, analysis: Analysis, row: FileChangeRow) -> FileP
     return pane
 
 
+def _linked_table(
+    analysis: Analysis,
+    row: FileChangeRow,
+    page: ReviewPage,
+    marks: dict[int, str],
+    hooks: CommentHooks,
+    context_url: str,
+) -> Table:
+    """The file's table with its line numbers filled and its hidden lines expandable: the same
+    for every request showing the file with the same links (its URL and query, whether one may
+    comment; never who asks), so cached by them. Only the rows under lines (threads, the comment
+    form) are left for each request to fill."""
+    options = review_analysis.diff_options()
+    shared = hashlib.sha256(f"{hooks.links_key}\n{context_url}".encode()).hexdigest()
+    key = f"{review_analysis.file_table_key(row, options, page.layout, marks)}:links:{shared}"
+    cached = cache.get(key)
+    if isinstance(cached, Table):
+        return cached
+    table = review_analysis.file_table(analysis, row, options, page.layout, marks)
+    table = fill_numbers(table, hooks.number)
+    if page.layout != "file":
+        # a gap row lies whole inside one text (the holes are in number cells and after rows)
+        texts = tuple(_expandable(text, context_url, page.layout) for text in table.texts)
+        table = Table(texts, table.holes, table.colspan)
+    cache.set(key, table, settings.GREENROOM_DIFF_CACHE_SECONDS)
+    return table
+
+
 class CommentHooks:
     """Line numbers that open a comment form, and each line's threads drawn under it."""
 
@@ -498,6 +544,20 @@ class CommentHooks:
         self.page = page
         self.row = row
         self.url = url + ("&" if "?" in url else "?")
+        # A big diff has thousands of line numbers: each link is the same text around its
+        # number, built and escaped once per side (the number needs no escaping).
+        comment_url = escape(f"{self.url}comment=")
+        push = "" if page.all_files else ' hx-push-url="true"'
+        self.link_parts: dict[str, tuple[str, str, str]] = {
+            side: (
+                f'<a class="gr-ln-link" href="{comment_url}{side}-',
+                f'#new-comment" hx-get="{comment_url}{side}-',
+                f'" hx-target="closest .review-pane"{push} title="Comment on {label} line ',
+            )
+            for side, label in ((OLD, "baseline"), (NEW, "staged"))
+        }
+        # what decides every line number's text, for the tables cached with them filled
+        self.links_key = repr(sorted(self.link_parts.items())) if page.may_comment else "plain"
         self.threads = discussion.mark_outdated(
             discussion.threads(page.stage, row.path), page.analysis
         )
@@ -507,20 +567,21 @@ class CommentHooks:
                 key = (thread.root.side, thread.root.line)
                 self.placed.setdefault(key, []).append(thread)
         self.drawn: set[int] = set()
+        # the only lines that may have rows under them; every other row is passed quickly
+        self.lines_with_rows: set[tuple[str, int | None]] = set(self.placed)
+        if page.comment_at is not None:
+            self.lines_with_rows.add(page.comment_at)
 
     def number(self, side: str, number: int) -> str:
         if not self.page.may_comment:
             return str(number)
-        url = escape(f"{self.url}comment={side}-{number}")
-        label = "baseline" if side == OLD else "staged"
-        push = "" if self.page.all_files else ' hx-push-url="true"'
-        return (
-            f'<a class="gr-ln-link" href="{url}#new-comment" hx-get="{url}" '
-            f'hx-target="closest .review-pane"{push} title="Comment on {label} line {number}">'
-            f"{number}</a>"
-        )
+        before, middle, after = self.link_parts[side]
+        text = str(number)
+        return f'{before}{text}{middle}{text}{after}{text}">{text}</a>'
 
     def after(self, old_no: int | None, new_no: int | None, colspan: int) -> str:
+        if (OLD, old_no) not in self.lines_with_rows and (NEW, new_no) not in self.lines_with_rows:
+            return ""
         parts = []
         for side, number in ((OLD, old_no), (NEW, new_no)):
             if number is None:

@@ -383,6 +383,18 @@ def test_a_hunk_section_from_the_file_is_escaped():
     assert "<script>" not in render_unified(diff, "page.html")
 
 
+def test_a_hunk_section_with_a_bidi_override_shows_it_as_a_marker():
+    old = "function \u202eadmin() {\n".encode() + b"  a\n" * 10 + b"  b\n"
+    new = "function \u202eadmin() {\n".encode() + b"  a\n" * 10 + b"  c\n"
+
+    diff = diff_file(old, new, "auth.js")
+
+    assert "\u202e" in diff.hunks[0].section
+    for html in (render_unified(diff, "auth.js"), render_side_by_side(diff, "auth.js")):
+        assert "\u202e" not in html
+        assert 'title="U+202E RIGHT-TO-LEFT OVERRIDE"' in html
+
+
 def test_view_file_highlights_and_cuts_minified_lines():
     view = view_file(b"var a = 1;\n" + noise(12_000) + b"\n", "b.js")
 

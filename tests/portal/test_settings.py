@@ -57,3 +57,24 @@ def test_a_malformed_number_is_named(tmp_path):
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "GREENROOM_SYNC_INTERVAL must be an integer" in result.stderr
+
+
+def test_a_web_worker_freezes_what_it_loaded_so_full_collections_skip_it(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    code = (
+        "import gc, sys, portal.wsgi; "
+        "print(gc.get_freeze_count(), 'reviews.review.views' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **PRODUCTION_ENV, "GREENROOM_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, views_loaded = result.stdout.split()
+    assert int(frozen) > 50_000  # Django, the app, the views: never garbage
+    assert views_loaded == "True"

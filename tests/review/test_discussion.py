@@ -22,6 +22,7 @@ from reviews.models import (
     StageBaseline,
     StagedVersion,
 )
+from reviews.review import analysis as review_analysis
 from reviews.review import discussion
 from tests.personas import World, member_of
 from tests.review.support import reviewed
@@ -180,6 +181,13 @@ def test_line_numbers_open_a_comment_form_on_that_line(stage, bob):
     opened = file_page(client_for(bob), stage, comment="new-4")
 
     assert "comment=new-4" in plain
+    url = file_path_url("reviews:stage-file", stage, "index.js") + "?comment="
+    for side, label, line in (("new", "staged", 4), ("old", "baseline", 4)):
+        assert (
+            f'<a class="gr-ln-link" href="{url}{side}-{line}#new-comment" '
+            f'hx-get="{url}{side}-{line}" hx-target="closest .review-pane" hx-push-url="true" '
+            f'title="Comment on {label} line {line}">{line}</a>'
+        ) in plain
     assert 'hx-target="#diff"' in plain
     assert 'id="new-comment"' not in plain
     assert 'id="new-comment"' in opened
@@ -210,6 +218,26 @@ def test_a_comment_shows_under_its_line_and_on_the_stage_page(stage, bob, world)
     assert "Why does line 4 send the token out?" in page
     assert "1 unresolved" in page
     assert AuditEvent.objects.filter(action=Action.COMMENT_ADDED, payload__line=4).exists()
+
+
+def test_a_cached_file_table_gets_each_persons_links_and_the_newest_comments(
+    stage, bob, world, monkeypatch
+):
+    first = file_page(client_for(world.viewer), stage)  # renders the table and caches it
+    monkeypatch.setattr(
+        review_analysis, "file_diff", lambda *args: pytest.fail("the table was rendered again")
+    )
+    comment(client_for(bob), stage, 4, "Written after the table was cached")
+
+    again = file_page(client_for(world.viewer), stage)
+    with_links = file_page(client_for(bob), stage)
+
+    thread = LineComment.objects.get(stage=stage)
+    assert f'id="thread-{thread.pk}"' not in first
+    assert again.index(f'id="thread-{thread.pk}"') > again.index('data-side="new" data-line="4"')
+    assert "comment=new-4" not in again
+    assert "comment=new-4" in with_links
+    assert f'id="thread-{thread.pk}"' in with_links
 
 
 def test_a_comment_on_the_baseline_side(stage, bob, world):

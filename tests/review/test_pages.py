@@ -15,6 +15,7 @@ from django.urls import reverse
 from reviews.inspect.diffing import diff_file
 from reviews.models import Analysis, FileChangeRow, StageBaseline, StagedVersion
 from reviews.review import analysis as review_analysis
+from reviews.review import views as review_views
 from reviews.tasks import analyse_stage_task
 from tests.personas import World
 from tests.review.support import make_stage, reviewed, stored
@@ -166,6 +167,19 @@ def test_a_file_link_loads_the_diff_into_the_page_and_names_the_file(viewer, sta
     assert "<h1>" in shared
     assert "twenty" in shared
     assert 'aria-current="page">middle.js</a>' in shared
+
+
+def test_an_htmx_request_for_the_diff_builds_the_pane_alone(viewer, stage, monkeypatch):
+    def not_drawn(*args: object, **kwargs: object) -> None:
+        pytest.fail("built for a request that shows only the file")
+
+    for part in ("_fill_tree", "_fill_risk", "manifest_groups"):
+        monkeypatch.setattr(review_views, part, not_drawn)
+
+    fragment = file_page(viewer, stage, "lib/middle.js", HTMX_DIFF)
+
+    assert fragment.status_code == 200
+    assert "twenty" in fragment.content.decode()
 
 
 def test_side_by_side_and_file_view_are_real_links(viewer, stage):
