@@ -34,6 +34,7 @@ import hashlib
 import io
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -74,6 +75,7 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "TarballSource",
+    "WalkMemo",
     "count_lines",
     "format_size",
     "git_blob_oid",
@@ -283,13 +285,22 @@ def stream_members(
     return reader.run().refusal
 
 
+@dataclass(slots=True)
+class WalkMemo:
+    """What walks of related archives (two versions of a package) share: each content's
+    measures by SHA-256, so an unchanged file is counted once."""
+
+    measures: dict[str, _Measure] = field(default_factory=dict)
+
+
 class ArchiveWalk:
     """`read_archive` one entry at a time, so two archives can be read side by side.
 
     `on_file(entry, data)` gets every file's bytes as soon as it is read (files over
     `limits.max_entry_bytes` excepted), one file held at a time; `step()` reads one more entry
     and says whether there was one; `result` is the whole `ArchiveResult` once `step()` has
-    returned False. A path that occurs twice is handed over twice, in archive order.
+    returned False. A path that occurs twice is handed over twice, in archive order. Walks
+    given the same `shared` object measure (lines, longest line) a content met by either once.
     """
 
     def __init__(
@@ -297,8 +308,12 @@ class ArchiveWalk:
         source: TarballSource,
         on_file: Callable[[FileEntry, bytes], None],
         limits: Limits = DEFAULT_LIMITS,
+        shared: WalkMemo | None = None,
     ) -> None:
-        self._reader = _Reader(_as_stream(source), limits, _keep_all, sink=on_file)
+        measures = None if shared is None else shared.measures
+        self._reader = _Reader(
+            _as_stream(source), limits, _keep_all, sink=on_file, measures=measures
+        )
 
     def step(self) -> bool:
         return self._reader.step()
@@ -322,7 +337,11 @@ def count_lines(data: bytes) -> int:
 
 
 def git_blob_oid(data: bytes) -> str:
-    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    return _git_blob_oid(data, len(data))
+
+
+def _git_blob_oid(data: bytes, size: int) -> str:
+    digest = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
     digest.update(data)
     return digest.hexdigest()
 
@@ -367,8 +386,11 @@ class _Inflater:
     def __init__(self, source: BinaryIO, limits: Limits) -> None:
         self._source = source
         self._limits = limits
-        self._buffer = bytearray()
+        # decompressed pieces not read yet, whole, and how far the first one is read: a read
+        # within one piece is one slice (or the piece itself), nothing is copied to a buffer
+        self._pieces: deque[bytes] = deque()
         self._offset = 0
+        self._buffered = 0  # bytes in `_pieces` past `_offset`
         self._raw = b""  # compressed bytes read from the source, not yet given to zlib
         self._zlib: gunzip._Decompress | None = None
         self._eof = False
@@ -387,16 +409,37 @@ class _Inflater:
 
     def read(self, size: int) -> bytes:
         """Exactly `size` bytes, or fewer at the end of the stream."""
-        while len(self._buffer) - self._offset < size and self._fill():
+        while self._buffered < size and self._fill():
             pass
-        end = min(self._offset + size, len(self._buffer))
-        with memoryview(self._buffer) as view:
-            data = bytes(view[self._offset : end])
-        self._offset = end
-        if self._offset >= _CHUNK:
-            del self._buffer[: self._offset]
+        size = min(size, self._buffered)
+        if not size:
+            return b""
+        self._buffered -= size
+        piece, start = self._pieces[0], self._offset
+        end = start + size
+        if end < len(piece):
+            self._offset = end
+            return piece[start:end]
+        if end == len(piece):
+            self._pieces.popleft()
             self._offset = 0
-        return data
+            return piece if start == 0 else piece[start:]
+        return self._read_across(size)
+
+    def _read_across(self, size: int) -> bytes:
+        """`size` bytes that begin in the first piece and end in a later one."""
+        parts = []
+        while size:
+            piece, start = self._pieces[0], self._offset
+            taken = min(size, len(piece) - start)
+            parts.append(piece[start : start + taken])
+            size -= taken
+            if start + taken == len(piece):
+                self._pieces.popleft()
+                self._offset = 0
+            else:
+                self._offset = start + taken
+        return b"".join(parts)
 
     def chunks(self, size: int) -> Iterator[bytes]:
         """`size` bytes as a series of chunks; stops the reader if the stream ends first."""
@@ -409,8 +452,19 @@ class _Inflater:
             yield chunk
 
     def skip(self, size: int) -> None:
-        for _ in self.chunks(size):
-            pass
+        """Pass `size` bytes (without copying them); stops the reader if the stream ends first."""
+        while size:
+            if not self._buffered and not self._fill():
+                raise _Stop(RefusalReason.TRUNCATED, "The tarball ends in the middle of an entry.")
+            piece, start = self._pieces[0], self._offset
+            taken = min(size, len(piece) - start)
+            size -= taken
+            self._buffered -= taken
+            if start + taken == len(piece):
+                self._pieces.popleft()
+                self._offset = 0
+            else:
+                self._offset = start + taken
 
     def drain(self) -> None:
         """Decompress the rest and drop it: npm's gunzip fails on a corrupt end all the same."""
@@ -418,11 +472,12 @@ class _Inflater:
             pass
 
     def _fill(self) -> bool:
-        """Append the next decompressed piece to the buffer; False at the end of the stream."""
+        """Add the next decompressed piece; False at the end of the stream."""
         while not self._eof:
             out = self._next_piece()
             if out:
-                self._buffer += out
+                self._pieces.append(out)
+                self._buffered += len(out)
                 self._count(len(out))
                 return True
         return False
@@ -525,8 +580,11 @@ class _Reader:
         *,
         only: frozenset[str] | None = None,
         sink: Callable[[FileEntry, bytes], None] | None = None,
+        measures: dict[str, _Measure] | None = None,
     ) -> None:
         self._inflater = _Inflater(source, limits)
+        # by SHA-256: a content met before (a copy, or the other side's) is not counted again
+        self._measures: dict[str, _Measure] = {} if measures is None else measures
         self._limits = limits
         self._keep = keep
         self._only = only  # paths to read; the others are skipped without being indexed
@@ -819,25 +877,19 @@ class _Reader:
         # Bytes are gathered (one file at a time) before `keep` sees the finished entry.
         gather = self._keep is not None and not oversized and within_budget
 
-        sha256 = hashlib.sha256()
-        git_oid = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
-        lines = _LineCounter()
-        binary: bool | None = None
-        parts: list[bytes] = []
-        for chunk in self._inflater.chunks(size):
-            sha256.update(chunk)
-            git_oid.update(chunk)
-            if binary is None:
-                # the first chunk holds the first 8000 bytes unless the file is shorter
-                binary = is_binary(chunk)
-            if not binary:
-                if size <= _CHUNK:  # the whole file in one chunk: the usual case, counted at once
-                    lines.count_whole(chunk)
-                else:
-                    lines.feed(chunk)
-            if gather:
-                parts.append(chunk)
-        binary = bool(binary)
+        if size <= _CHUNK:  # the usual case: the whole file in one piece, measured at once
+            data = self._inflater.read(size)
+            if len(data) < size:
+                raise _Stop(RefusalReason.TRUNCATED, "The tarball ends in the middle of an entry.")
+            sha256 = hashlib.sha256(data).hexdigest()
+            git_oid = _git_blob_oid(data, size)
+            measure = self._measures.get(sha256)
+            if measure is None:
+                measure = self._measures[sha256] = _measure_whole(data)
+            parts = [data] if gather else []
+        else:
+            sha256, git_oid, measure, parts = self._read_large_file(size, gather)
+        binary, line_count, longest_line = measure
 
         mode = _file_mode(header)
         if placement.outcome in ("replaced", "reused"):
@@ -854,11 +906,11 @@ class _Reader:
             path=path,
             size=size,
             mode=mode,
-            sha256=sha256.hexdigest(),
-            git_oid=git_oid.hexdigest(),
+            sha256=sha256,
+            git_oid=git_oid,
             is_binary=binary,
-            line_count=None if binary else lines.count,
-            longest_line=None if binary else lines.longest,
+            line_count=line_count,
+            longest_line=longest_line,
             oversized=oversized,
         )
         result.files[path] = entry
@@ -871,6 +923,35 @@ class _Reader:
             self._kept += size
         else:
             result.contents_complete = False
+
+    def _read_large_file(self, size: int, gather: bool) -> tuple[str, str, _Measure, list[bytes]]:
+        """A file over one chunk, hashed as it streams; counted from its parts when they are
+        gathered (unless its content was met before), else as it streams."""
+        sha256 = hashlib.sha256()
+        git_oid = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
+        lines = _LineCounter()
+        binary: bool | None = None
+        parts: list[bytes] = []
+        for chunk in self._inflater.chunks(size):
+            sha256.update(chunk)
+            git_oid.update(chunk)
+            if binary is None:
+                binary = is_binary(chunk)  # the first chunk holds the first 8000 bytes
+            if gather:
+                parts.append(chunk)
+            elif not binary:
+                lines.feed(chunk)
+        digest = sha256.hexdigest()
+        measure = self._measures.get(digest)
+        if measure is None:
+            if binary:
+                measure = _BINARY
+            else:
+                for part in parts:
+                    lines.feed(part)
+                measure = (False, lines.count, lines.longest)
+            self._measures[digest] = measure
+        return digest, git_oid.hexdigest(), measure, parts
 
     def _report_collisions(self) -> None:
         """Paths that differ only in case or Unicode normalisation: one path on macOS/Windows."""
@@ -891,6 +972,19 @@ def _file_mode(header: RawHeader) -> int:
     # node-tar keeps the low 12 bits (of a negative base-256 mode too); an unreadable mode
     # becomes pacote's default, which has no executable bit
     return (header.mode or 0) & 0o7777
+
+
+_Measure = tuple[bool, int | None, int | None]
+"""A file's `is_binary`, `line_count` and `longest_line`: what its bytes alone decide."""
+_BINARY: _Measure = (True, None, None)
+
+
+def _measure_whole(data: bytes) -> _Measure:
+    if is_binary(data):
+        return _BINARY
+    lines = _LineCounter()
+    lines.count_whole(data)
+    return False, lines.count, lines.longest
 
 
 class _LineCounter:
