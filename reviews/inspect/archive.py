@@ -766,6 +766,10 @@ class _Reader:
 
     def _check_pending(self, header: RawHeader, path: str, ex: Extended) -> None:
         """Refuse where npm's path or link target for this file depends on stream chunking."""
+        gex = self._gex
+        settled = not (ex.unsure or ex.unknowable or gex.unsure or gex.unknowable)
+        if settled and not ex.values.get("linkpath") and not gex.values.get("linkpath"):
+            return  # nothing pending that could differ: the usual case
         if "path" in ex.unknowable:
             raise _unsure(f"The GNU long name {_cut(path)!r} holds non-ASCII bytes")
         alternatives = {
