@@ -732,7 +732,9 @@ class _Reader:
                 RefusalReason.ENTRIES,
                 f"The tarball has more than {self._limits.max_entries:,} entries.",
             )
-        ex, self._ex = self._ex, Extended()
+        ex = self._ex
+        if ex.values or ex.unsure or ex.unknowable:
+            self._ex = Extended()  # else the empty one serves again
         # `ReadEntry` takes the pax/GNU path as it is, without the ustar prefix
         path = str(ex.values["path"]) if "path" in ex.values else header.path
         body = header.size + _padding(header.size)
@@ -811,7 +813,7 @@ class _Reader:
             )
         if "\0" in where.path:
             raise _unsure(f"The name {_cut(path)!r} keeps a NUL byte after npm's clean-up")
-        length = len(where.path.encode("utf-8"))
+        length = len(where.path) if where.path.isascii() else len(where.path.encode("utf-8"))
         if SURELY_WRITABLE < length <= NEVER_WRITABLE:
             raise _unsure(
                 f"The path {_cut(where.path)!r} is {length:,} bytes long, which installs or "
@@ -949,7 +951,8 @@ class _Reader:
         """Paths that differ only in case or Unicode normalisation: one path on macOS/Windows."""
         seen: dict[str, str] = {}
         for path in self._folder.nodes:
-            key = unicodedata.normalize("NFD", path).lower().upper()
+            # ASCII is its own NFD, and lower then upper case is upper case alone
+            key = path.upper() if path.isascii() else _fold(path)
             first = seen.setdefault(key, path)
             if first != path:
                 self._finding(
@@ -958,6 +961,10 @@ class _Reader:
                     f"the same path as {_cut(first)} on macOS and Windows (it differs only in "
                     "letter case or Unicode normalisation): there npm writes one over the other",
                 )
+
+
+def _fold(path: str) -> str:
+    return unicodedata.normalize("NFD", path).lower().upper()
 
 
 def _file_mode(header: RawHeader) -> int:
@@ -1003,11 +1010,16 @@ def longest_line(data: bytes) -> int:
 
 
 def _measure_whole(data: bytes) -> _Measure:
-    if is_binary(data):
+    if data.find(b"\0", 0, BINARY_SNIFF_BYTES) >= 0:  # `is_binary`, without copying a slice
         return _BINARY
-    lines = _LineCounter()
-    lines.count_whole(data)
-    return False, lines.count, lines.longest
+    if not data:
+        return False, 0, 0
+    if len(data) < _SPLIT_BELOW:  # one split gives both
+        lines = data.split(b"\n")
+        newlines, longest = len(lines) - 1, max(map(len, lines))
+    else:
+        newlines, longest = data.count(b"\n"), longest_line(data)
+    return False, newlines + (0 if data.endswith(b"\n") else 1), longest
 
 
 class _LineCounter:
@@ -1038,15 +1050,6 @@ class _LineCounter:
         if last - first - 1 > self._longest:
             self._longest = max(self._longest, longest_line(chunk[first + 1 : last]))
         self._current = len(chunk) - last - 1
-
-    def count_whole(self, data: bytes) -> None:
-        """What `feed(data)` on a fresh counter gives, in fewer steps (a whole file)."""
-        if not data:
-            return
-        self._seen = True
-        self._newlines = data.count(b"\n")
-        self._ends_with_newline = data.endswith(b"\n")
-        self._longest = longest_line(data)
 
     @property
     def count(self) -> int:

@@ -535,6 +535,11 @@ class Placement:
 
 
 _FOLDER = -1
+_NEW = Placement("new")
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 @dataclass(slots=True)
@@ -554,12 +559,12 @@ class PackageFolder:
                 blocked = self._make_folder("/".join(parts[:depth]), parts[depth - 1])
                 if blocked is not None:
                     return blocked
-        if len(parts[-1].encode("utf-8")) > NAME_MAX or len(path.encode("utf-8")) > NEVER_WRITABLE:
+        if _utf8_length(parts[-1]) > NAME_MAX or _utf8_length(path) > NEVER_WRITABLE:
             return Placement("too-long")
         existing = self.nodes.get(path)
         if existing is None:
             self._add(path, mode)
-            return Placement("new")
+            return _NEW
         if existing == _FOLDER:
             if self.children.get(path, 0):
                 return Placement("non-empty-folder")  # rmdir fails: npm skips the file
@@ -576,7 +581,7 @@ class PackageFolder:
             return None
         if existing is not None:
             return Placement("under-file")
-        if len(name.encode("utf-8")) > NAME_MAX or len(folder.encode("utf-8")) > SURELY_WRITABLE:
+        if _utf8_length(name) > NAME_MAX or _utf8_length(folder) > SURELY_WRITABLE:
             # mkdir fails (too long), or may: the file's own length check decides what follows
             return Placement("too-long")
         self._add(folder, _FOLDER)
