@@ -163,8 +163,8 @@ class Extended:
 
 
 _OTHER_NUMBERS = ((108, 8), (116, 8), (136, 12))  # uid, gid, mtime
-_USTAR_NUMBERS = ((329, 8), (337, 8))  # device numbers
-_STAR_TIMES = ((476, 12), (488, 12))  # star's atime and ctime
+_USTAR_NUMBERS = (*_OTHER_NUMBERS, (329, 8), (337, 8))  # and the device numbers
+_STAR_NUMBERS = (*_USTAR_NUMBERS, (476, 12), (488, 12))  # and star's atime and ctime
 
 
 def _check_other_numbers(block: bytes, ustar: bool) -> None:
@@ -176,9 +176,7 @@ def _check_other_numbers(block: bytes, ustar: bool) -> None:
     """
     fields: tuple[tuple[int, int], ...] = _OTHER_NUMBERS
     if ustar:
-        fields += _USTAR_NUMBERS
-        if block[475] == 0:
-            fields += _STAR_TIMES
+        fields = _STAR_NUMBERS if block[475] == 0 else _USTAR_NUMBERS
     for offset, size in fields:
         if block[offset] & 0x80:
             decode_number(block[offset : offset + size])
@@ -190,7 +188,7 @@ def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
     _check_other_numbers(block, ustar)
     mode = decode_number(block[100:108])
     checksum = decode_number(block[148:160])
-    code = decode_string(block[156:157])
+    code = _TYPE_FLAGS[block[156]]
     normal = code in NORMAL_FS_TYPES
     own_name = decode_string(block[0:100])
     path = own_name
@@ -231,9 +229,14 @@ def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
 def byte_sum(data: bytes) -> int:
     """`sum(data)` without a Python int per byte: the low half of Adler-32 is 1 plus the byte
     sum modulo 65521, which is the sum itself for up to 256 bytes (256 * 255 < 65521)."""
-    return sum(
-        (adler32(data[start : start + 256]) & 0xFFFF) - 1 for start in range(0, len(data), 256)
-    )
+    total = 0
+    for start in range(0, len(data), 256):
+        total += (adler32(data[start : start + 256]) & 0xFFFF) - 1
+    return total
+
+
+# the type flag, one byte, decoded as `decode_string` does, for each value it can have
+_TYPE_FLAGS = tuple(decode_string(bytes([value])) for value in range(256))
 
 
 def _prefix(block: bytes) -> str | None:
