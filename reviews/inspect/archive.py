@@ -877,9 +877,8 @@ class _Reader:
                 f"{format_size(size)} file, over the {format_size(limits.max_entry_bytes)} "
                 "limit for one file: listed and hashed, never loaded",
             )
-        replaced = len(result.contents.get(path, b""))
         within_budget = self._sink is not None or (
-            self._kept - replaced + size <= limits.max_kept_bytes
+            self._kept - len(result.contents.get(path, b"")) + size <= limits.max_kept_bytes
         )
         # Bytes are gathered (one file at a time) before `keep` sees the finished entry.
         gather = self._keep is not None and not oversized and within_budget
@@ -909,16 +908,9 @@ class _Reader:
                 detail += f" (npm writes it over the first copy, which keeps mode {mode:o})"
             self._finding(FindingKind.DUPLICATE_PATH, path, detail)
             self._kept -= len(result.contents.pop(path, b""))
+        # path, size, mode, sha256, git_oid, is_binary, line_count, longest_line, oversized
         entry = FileEntry(
-            path=path,
-            size=size,
-            mode=mode,
-            sha256=sha256,
-            git_oid=git_oid,
-            is_binary=binary,
-            line_count=line_count,
-            longest_line=longest_line,
-            oversized=oversized,
+            path, size, mode, sha256, git_oid, binary, line_count, longest_line, oversized
         )
         result.files[path] = entry
         if self._keep is None or not self._keep(entry):
