@@ -34,6 +34,7 @@ import hashlib
 import io
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -74,10 +75,12 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "TarballSource",
+    "WalkMemo",
     "count_lines",
     "format_size",
     "git_blob_oid",
     "is_binary",
+    "longest_line",
     "read_archive",
     "read_members",
     "stream_members",
@@ -283,13 +286,22 @@ def stream_members(
     return reader.run().refusal
 
 
+@dataclass(slots=True)
+class WalkMemo:
+    """What walks of related archives (two versions of a package) share: each content's
+    measures by SHA-256, so an unchanged file is counted once."""
+
+    measures: dict[str, _Measure] = field(default_factory=dict)
+
+
 class ArchiveWalk:
     """`read_archive` one entry at a time, so two archives can be read side by side.
 
     `on_file(entry, data)` gets every file's bytes as soon as it is read (files over
     `limits.max_entry_bytes` excepted), one file held at a time; `step()` reads one more entry
     and says whether there was one; `result` is the whole `ArchiveResult` once `step()` has
-    returned False. A path that occurs twice is handed over twice, in archive order.
+    returned False. A path that occurs twice is handed over twice, in archive order. Walks
+    given the same `shared` object measure (lines, longest line) a content met by either once.
     """
 
     def __init__(
@@ -297,8 +309,12 @@ class ArchiveWalk:
         source: TarballSource,
         on_file: Callable[[FileEntry, bytes], None],
         limits: Limits = DEFAULT_LIMITS,
+        shared: WalkMemo | None = None,
     ) -> None:
-        self._reader = _Reader(_as_stream(source), limits, _keep_all, sink=on_file)
+        measures = None if shared is None else shared.measures
+        self._reader = _Reader(
+            _as_stream(source), limits, _keep_all, sink=on_file, measures=measures
+        )
 
     def step(self) -> bool:
         return self._reader.step()
@@ -322,7 +338,11 @@ def count_lines(data: bytes) -> int:
 
 
 def git_blob_oid(data: bytes) -> str:
-    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    return _git_blob_oid(data, len(data))
+
+
+def _git_blob_oid(data: bytes, size: int) -> str:
+    digest = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
     digest.update(data)
     return digest.hexdigest()
 
@@ -367,8 +387,11 @@ class _Inflater:
     def __init__(self, source: BinaryIO, limits: Limits) -> None:
         self._source = source
         self._limits = limits
-        self._buffer = bytearray()
+        # decompressed pieces not read yet, whole, and how far the first one is read: a read
+        # within one piece is one slice (or the piece itself), nothing is copied to a buffer
+        self._pieces: deque[bytes] = deque()
         self._offset = 0
+        self._buffered = 0  # bytes in `_pieces` past `_offset`
         self._raw = b""  # compressed bytes read from the source, not yet given to zlib
         self._zlib: gunzip._Decompress | None = None
         self._eof = False
@@ -387,16 +410,37 @@ class _Inflater:
 
     def read(self, size: int) -> bytes:
         """Exactly `size` bytes, or fewer at the end of the stream."""
-        while len(self._buffer) - self._offset < size and self._fill():
+        while self._buffered < size and self._fill():
             pass
-        end = min(self._offset + size, len(self._buffer))
-        with memoryview(self._buffer) as view:
-            data = bytes(view[self._offset : end])
-        self._offset = end
-        if self._offset >= _CHUNK:
-            del self._buffer[: self._offset]
+        size = min(size, self._buffered)
+        if not size:
+            return b""
+        self._buffered -= size
+        piece, start = self._pieces[0], self._offset
+        end = start + size
+        if end < len(piece):
+            self._offset = end
+            return piece[start:end]
+        if end == len(piece):
+            self._pieces.popleft()
             self._offset = 0
-        return data
+            return piece if start == 0 else piece[start:]
+        return self._read_across(size)
+
+    def _read_across(self, size: int) -> bytes:
+        """`size` bytes that begin in the first piece and end in a later one."""
+        parts = []
+        while size:
+            piece, start = self._pieces[0], self._offset
+            taken = min(size, len(piece) - start)
+            parts.append(piece[start : start + taken])
+            size -= taken
+            if start + taken == len(piece):
+                self._pieces.popleft()
+                self._offset = 0
+            else:
+                self._offset = start + taken
+        return b"".join(parts)
 
     def chunks(self, size: int) -> Iterator[bytes]:
         """`size` bytes as a series of chunks; stops the reader if the stream ends first."""
@@ -409,8 +453,19 @@ class _Inflater:
             yield chunk
 
     def skip(self, size: int) -> None:
-        for _ in self.chunks(size):
-            pass
+        """Pass `size` bytes (without copying them); stops the reader if the stream ends first."""
+        while size:
+            if not self._buffered and not self._fill():
+                raise _Stop(RefusalReason.TRUNCATED, "The tarball ends in the middle of an entry.")
+            piece, start = self._pieces[0], self._offset
+            taken = min(size, len(piece) - start)
+            size -= taken
+            self._buffered -= taken
+            if start + taken == len(piece):
+                self._pieces.popleft()
+                self._offset = 0
+            else:
+                self._offset = start + taken
 
     def drain(self) -> None:
         """Decompress the rest and drop it: npm's gunzip fails on a corrupt end all the same."""
@@ -418,11 +473,12 @@ class _Inflater:
             pass
 
     def _fill(self) -> bool:
-        """Append the next decompressed piece to the buffer; False at the end of the stream."""
+        """Add the next decompressed piece; False at the end of the stream."""
         while not self._eof:
             out = self._next_piece()
             if out:
-                self._buffer += out
+                self._pieces.append(out)
+                self._buffered += len(out)
                 self._count(len(out))
                 return True
         return False
@@ -525,8 +581,11 @@ class _Reader:
         *,
         only: frozenset[str] | None = None,
         sink: Callable[[FileEntry, bytes], None] | None = None,
+        measures: dict[str, _Measure] | None = None,
     ) -> None:
         self._inflater = _Inflater(source, limits)
+        # by SHA-256: a content met before (a copy, or the other side's) is not counted again
+        self._measures: dict[str, _Measure] = {} if measures is None else measures
         self._limits = limits
         self._keep = keep
         self._only = only  # paths to read; the others are skipped without being indexed
@@ -673,7 +732,9 @@ class _Reader:
                 RefusalReason.ENTRIES,
                 f"The tarball has more than {self._limits.max_entries:,} entries.",
             )
-        ex, self._ex = self._ex, Extended()
+        ex = self._ex
+        if ex.values or ex.unsure or ex.unknowable:
+            self._ex = Extended()  # else the empty one serves again
         # `ReadEntry` takes the pax/GNU path as it is, without the ustar prefix
         path = str(ex.values["path"]) if "path" in ex.values else header.path
         body = header.size + _padding(header.size)
@@ -708,6 +769,10 @@ class _Reader:
 
     def _check_pending(self, header: RawHeader, path: str, ex: Extended) -> None:
         """Refuse where npm's path or link target for this file depends on stream chunking."""
+        gex = self._gex
+        settled = not (ex.unsure or ex.unknowable or gex.unsure or gex.unknowable)
+        if settled and not ex.values.get("linkpath") and not gex.values.get("linkpath"):
+            return  # nothing pending that could differ: the usual case
         if "path" in ex.unknowable:
             raise _unsure(f"The GNU long name {_cut(path)!r} holds non-ASCII bytes")
         alternatives = {
@@ -748,7 +813,7 @@ class _Reader:
             )
         if "\0" in where.path:
             raise _unsure(f"The name {_cut(path)!r} keeps a NUL byte after npm's clean-up")
-        length = len(where.path.encode("utf-8"))
+        length = len(where.path) if where.path.isascii() else len(where.path.encode("utf-8"))
         if SURELY_WRITABLE < length <= NEVER_WRITABLE:
             raise _unsure(
                 f"The path {_cut(where.path)!r} is {length:,} bytes long, which installs or "
@@ -812,32 +877,25 @@ class _Reader:
                 f"{format_size(size)} file, over the {format_size(limits.max_entry_bytes)} "
                 "limit for one file: listed and hashed, never loaded",
             )
-        replaced = len(result.contents.get(path, b""))
         within_budget = self._sink is not None or (
-            self._kept - replaced + size <= limits.max_kept_bytes
+            self._kept - len(result.contents.get(path, b"")) + size <= limits.max_kept_bytes
         )
         # Bytes are gathered (one file at a time) before `keep` sees the finished entry.
         gather = self._keep is not None and not oversized and within_budget
 
-        sha256 = hashlib.sha256()
-        git_oid = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
-        lines = _LineCounter()
-        binary: bool | None = None
-        parts: list[bytes] = []
-        for chunk in self._inflater.chunks(size):
-            sha256.update(chunk)
-            git_oid.update(chunk)
-            if binary is None:
-                # the first chunk holds the first 8000 bytes unless the file is shorter
-                binary = is_binary(chunk)
-            if not binary:
-                if size <= _CHUNK:  # the whole file in one chunk: the usual case, counted at once
-                    lines.count_whole(chunk)
-                else:
-                    lines.feed(chunk)
-            if gather:
-                parts.append(chunk)
-        binary = bool(binary)
+        if size <= _CHUNK or gather:  # the whole file at once: hashed and measured in one go
+            data = self._inflater.read(size)
+            if len(data) < size:
+                raise _Stop(RefusalReason.TRUNCATED, "The tarball ends in the middle of an entry.")
+            sha256 = hashlib.sha256(data).hexdigest()
+            git_oid = _git_blob_oid(data, size)
+            measure = self._measures.get(sha256)
+            if measure is None:
+                measure = self._measures[sha256] = _measure_whole(data)
+        else:
+            data = b""
+            sha256, git_oid, measure = self._read_large_file(size)
+        binary, line_count, longest_line = measure
 
         mode = _file_mode(header)
         if placement.outcome in ("replaced", "reused"):
@@ -850,33 +908,43 @@ class _Reader:
                 detail += f" (npm writes it over the first copy, which keeps mode {mode:o})"
             self._finding(FindingKind.DUPLICATE_PATH, path, detail)
             self._kept -= len(result.contents.pop(path, b""))
+        # path, size, mode, sha256, git_oid, is_binary, line_count, longest_line, oversized
         entry = FileEntry(
-            path=path,
-            size=size,
-            mode=mode,
-            sha256=sha256.hexdigest(),
-            git_oid=git_oid.hexdigest(),
-            is_binary=binary,
-            line_count=None if binary else lines.count,
-            longest_line=None if binary else lines.longest,
-            oversized=oversized,
+            path, size, mode, sha256, git_oid, binary, line_count, longest_line, oversized
         )
         result.files[path] = entry
         if self._keep is None or not self._keep(entry):
             return
         if gather and self._sink is not None:
-            self._sink(entry, b"".join(parts))
+            self._sink(entry, data)
         elif gather:
-            result.contents[path] = b"".join(parts)
+            result.contents[path] = data
             self._kept += size
         else:
             result.contents_complete = False
+
+    def _read_large_file(self, size: int) -> tuple[str, str, _Measure]:
+        """A file over one chunk whose bytes are not kept: hashed and counted as it streams."""
+        sha256 = hashlib.sha256()
+        git_oid = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
+        lines = _LineCounter()
+        binary: bool | None = None
+        for chunk in self._inflater.chunks(size):
+            sha256.update(chunk)
+            git_oid.update(chunk)
+            if binary is None:
+                binary = is_binary(chunk)  # the first chunk holds the first 8000 bytes
+            if not binary:
+                lines.feed(chunk)
+        measure = _BINARY if binary else (False, lines.count, lines.longest)
+        return sha256.hexdigest(), git_oid.hexdigest(), measure
 
     def _report_collisions(self) -> None:
         """Paths that differ only in case or Unicode normalisation: one path on macOS/Windows."""
         seen: dict[str, str] = {}
         for path in self._folder.nodes:
-            key = unicodedata.normalize("NFD", path).lower().upper()
+            # ASCII is its own NFD, and lower then upper case is upper case alone
+            key = path.upper() if path.isascii() else _fold(path)
             first = seen.setdefault(key, path)
             if first != path:
                 self._finding(
@@ -887,10 +955,63 @@ class _Reader:
                 )
 
 
+def _fold(path: str) -> str:
+    return unicodedata.normalize("NFD", path).lower().upper()
+
+
 def _file_mode(header: RawHeader) -> int:
     # node-tar keeps the low 12 bits (of a negative base-256 mode too); an unreadable mode
     # becomes pacote's default, which has no executable bit
     return (header.mode or 0) & 0o7777
+
+
+_Measure = tuple[bool, int | None, int | None]
+"""A file's `is_binary`, `line_count` and `longest_line`: what its bytes alone decide."""
+_BINARY: _Measure = (True, None, None)
+
+
+_SPLIT_BELOW = 16 * 1024
+
+
+def longest_line(data: bytes) -> int:
+    """The length of the longest `\\n`-separated line.
+
+    A small text is split. A larger one is crossed in windows as long as the longest line
+    met so far: a newline in the window (its last one, found by one `rfind`) means no line
+    ends there longer than that, and the next window starts after it; a window without one
+    holds a longer line, measured by one `find`. Steps are as long as the longest line, not
+    as the average one: in a bundle with a few long lines that is a few hundred steps where
+    splitting makes a bytes object per line (3.5 to 9 times faster on typescript and
+    react-dom, up to 1.3 times slower where every line is about as long as the longest).
+    """
+    size = len(data)
+    if size < _SPLIT_BELOW:
+        return max(map(len, data.split(b"\n")))
+    longest = start = 0  # `start` is always where a line starts
+    while start + longest < size:
+        last = data.rfind(b"\n", start, start + longest + 1)
+        if last >= 0:
+            start = last + 1
+            continue
+        end = data.find(b"\n", start + longest + 1)
+        if end < 0:
+            end = size
+        longest = end - start
+        start = end + 1
+    return longest
+
+
+def _measure_whole(data: bytes) -> _Measure:
+    if data.find(b"\0", 0, BINARY_SNIFF_BYTES) >= 0:  # `is_binary`, without copying a slice
+        return _BINARY
+    if not data:
+        return False, 0, 0
+    if len(data) < _SPLIT_BELOW:  # one split gives both
+        lines = data.split(b"\n")
+        newlines, longest = len(lines) - 1, max(map(len, lines))
+    else:
+        newlines, longest = data.count(b"\n"), longest_line(data)
+    return False, newlines + (0 if data.endswith(b"\n") else 1), longest
 
 
 class _LineCounter:
@@ -919,19 +1040,8 @@ class _LineCounter:
         last = chunk.rfind(b"\n")
         # a line between the first and last newline can only beat the record if the span can
         if last - first - 1 > self._longest:
-            inner = chunk[first + 1 : last].split(b"\n")
-            self._longest = max(self._longest, *map(len, inner))
+            self._longest = max(self._longest, longest_line(chunk[first + 1 : last]))
         self._current = len(chunk) - last - 1
-
-    def count_whole(self, data: bytes) -> None:
-        """What `feed(data)` on a fresh counter gives, in fewer steps (a whole file)."""
-        if not data:
-            return
-        lines = data.split(b"\n")
-        self._seen = True
-        self._newlines = len(lines) - 1
-        self._ends_with_newline = data.endswith(b"\n")
-        self._longest = max(map(len, lines))
 
     @property
     def count(self) -> int:

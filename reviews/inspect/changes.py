@@ -30,6 +30,7 @@ from reviews.inspect.archive import (
     FileEntry,
     Limits,
     TarballSource,
+    WalkMemo,
     read_members,
     stream_members,
 )
@@ -256,8 +257,9 @@ def analyse_tarballs(
 
     pairing = _Pairing(limits, also_keep, frozenset(keep_paths), on_changed)
     old_start, new_start = _rewind_point(old), _rewind_point(new)
-    old_walk = ArchiveWalk(old, partial(pairing.offer, OLD), limits)
-    new_walk = ArchiveWalk(new, partial(pairing.offer, NEW), limits)
+    shared = WalkMemo()
+    old_walk = ArchiveWalk(old, partial(pairing.offer, OLD), limits, shared)
+    new_walk = ArchiveWalk(new, partial(pairing.offer, NEW), limits, shared)
     old_going = new_going = True
     while old_going or new_going:
         old_going = old_going and old_walk.step()

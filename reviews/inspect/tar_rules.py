@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from zlib import adler32
 
 __all__ = [
     "HeaderError",
@@ -77,6 +78,11 @@ _NUL_TO_LINE_END = re.compile("\0[^\n\r\u2028\u2029]*")
 
 def decode_string(field: bytes) -> str:
     """node-tar `decString`: UTF-8 (bad bytes as U+FFFD, as Node decodes), then the NUL cut."""
+    text = field.rstrip(b"\0")
+    if b"\0" not in text:
+        # what writers write, text padded with NULs: the cut takes the padding alone (NULs
+        # decode on their own, whatever comes before them)
+        return text.decode("utf-8", "replace")
     return js_cut_at_nul(field.decode("utf-8", "replace"))
 
 
@@ -156,6 +162,11 @@ class Extended:
     """Keys whose value npm may read garbled (GNU long names with non-ASCII bytes)."""
 
 
+_OTHER_NUMBERS = ((108, 8), (116, 8), (136, 12))  # uid, gid, mtime
+_USTAR_NUMBERS = (*_OTHER_NUMBERS, (329, 8), (337, 8))  # and the device numbers
+_STAR_NUMBERS = (*_USTAR_NUMBERS, (476, 12), (488, 12))  # and star's atime and ctime
+
+
 def _check_other_numbers(block: bytes, ustar: bool) -> None:
     """Raise HeaderError if a number field node-tar decodes but we do not use is unreadable.
 
@@ -163,11 +174,9 @@ def _check_other_numbers(block: bytes, ustar: bool) -> None:
     already gave, so it throws in fewer cases than this check; refusing in all of them is
     the safe side.
     """
-    fields = [(108, 8), (116, 8), (136, 12)]  # uid, gid, mtime
+    fields: tuple[tuple[int, int], ...] = _OTHER_NUMBERS
     if ustar:
-        fields += [(329, 8), (337, 8)]  # device numbers
-        if block[475] == 0:
-            fields += [(476, 12), (488, 12)]  # star's atime and ctime
+        fields = _STAR_NUMBERS if block[475] == 0 else _USTAR_NUMBERS
     for offset, size in fields:
         if block[offset] & 0x80:
             decode_number(block[offset : offset + size])
@@ -179,7 +188,7 @@ def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
     _check_other_numbers(block, ustar)
     mode = decode_number(block[100:108])
     checksum = decode_number(block[148:160])
-    code = decode_string(block[156:157])
+    code = _TYPE_FLAGS[block[156]]
     normal = code in NORMAL_FS_TYPES
     own_name = decode_string(block[0:100])
     path = own_name
@@ -200,8 +209,10 @@ def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
         size = 0
     own_path = own_name
     if ustar:
-        path, own_path = _with_prefix(block, path), _with_prefix(block, own_name)
-    total = 8 * 0x20 + sum(block[:148]) + sum(block[156:])
+        prefix = _prefix(block)
+        if prefix is not None:
+            path, own_path = f"{prefix}/{path}", f"{prefix}/{own_name}"
+    total = 8 * 0x20 + byte_sum(block) - sum(block[148:156])
     return RawHeader(
         type=node_type,
         flag=code,
@@ -215,13 +226,26 @@ def decode_header(block: bytes, ex: Extended, gex: Extended) -> RawHeader:
     )
 
 
-def _with_prefix(block: bytes, name: str) -> str:
+def byte_sum(data: bytes) -> int:
+    """`sum(data)` without a Python int per byte: the low half of Adler-32 is 1 plus the byte
+    sum modulo 65521, which is the sum itself for up to 256 bytes (256 * 255 < 65521)."""
+    total = 0
+    for start in range(0, len(data), 256):
+        total += (adler32(data[start : start + 256]) & 0xFFFF) - 1
+    return total
+
+
+# the type flag, one byte, decoded as `decode_string` does, for each value it can have
+_TYPE_FLAGS = tuple(decode_string(bytes([value])) for value in range(256))
+
+
+def _prefix(block: bytes) -> str | None:
+    """The ustar prefix to put before the name with a slash, or None."""
     # node-tar reads 155 bytes of prefix when byte 475 is set, and then always adds the slash;
     # otherwise 130 bytes (star puts times after them), and only a non-empty prefix counts.
     if block[475] != 0:
-        return decode_string(block[345:500]) + "/" + name
-    prefix = decode_string(block[345:475])
-    return f"{prefix}/{name}" if prefix else name
+        return decode_string(block[345:500])
+    return decode_string(block[345:475]) or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +410,12 @@ def install_path(entry_path: str) -> InstallPath:
     if len(stripped_parts) > MAX_DEPTH:
         return InstallPath(None, "depth")
     root, rest = strip_absolute_path("/".join(stripped_parts))
+    if not root and stripped_parts and "\\" not in rest:
+        # the usual case: the parts are the ones split above, seen once
+        if ".." in stripped_parts:
+            return InstallPath(None, "parent")
+        if "" not in stripped_parts and "." not in stripped_parts:
+            return InstallPath(rest)
     if ".." in rest.replace("\\", "/").split("/"):
         return InstallPath(None, "parent")
     resolved = "/".join(part for part in rest.split("/") if part not in ("", "."))
@@ -396,6 +426,13 @@ def install_path(entry_path: str) -> InstallPath:
 
 def strip_absolute_path(path: str) -> tuple[str, str]:
     """node-tar `stripAbsolutePath`: peel off win32 roots (even on Linux) until none is left."""
+    if path[:1] not in ("/", "\\") and path[1:2] != ":":
+        return "", path  # no root at all: the usual case, settled without parsing
+    return peel_roots(path)
+
+
+def peel_roots(path: str) -> tuple[str, str]:
+    """`strip_absolute_path` the long way, for any path."""
     removed = ""
     root = _win32_root(path)
     while _win32_is_absolute(path) or root:
@@ -501,6 +538,11 @@ class Placement:
 
 
 _FOLDER = -1
+_NEW = Placement("new")
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 @dataclass(slots=True)
@@ -513,16 +555,19 @@ class PackageFolder:
     def place(self, path: str, node_type: str, mode: int) -> Placement:
         """Write a file the way node-tar's `[CHECKFS2]` does (type '0' or '7')."""
         parts = path.split("/")
-        for depth in range(1, len(parts)):
-            blocked = self._make_folder("/".join(parts[:depth]), parts[depth - 1])
-            if blocked is not None:
-                return blocked
-        if len(parts[-1].encode("utf-8")) > NAME_MAX or len(path.encode("utf-8")) > NEVER_WRITABLE:
+        # a folder is only made after its parents, and one with a child never becomes a file:
+        # when the parent is there as a folder, so are all the others
+        if len(parts) > 1 and self.nodes.get(path.rpartition("/")[0]) != _FOLDER:
+            for depth in range(1, len(parts)):
+                blocked = self._make_folder("/".join(parts[:depth]), parts[depth - 1])
+                if blocked is not None:
+                    return blocked
+        if _utf8_length(parts[-1]) > NAME_MAX or _utf8_length(path) > NEVER_WRITABLE:
             return Placement("too-long")
         existing = self.nodes.get(path)
         if existing is None:
             self._add(path, mode)
-            return Placement("new")
+            return _NEW
         if existing == _FOLDER:
             if self.children.get(path, 0):
                 return Placement("non-empty-folder")  # rmdir fails: npm skips the file
@@ -539,7 +584,7 @@ class PackageFolder:
             return None
         if existing is not None:
             return Placement("under-file")
-        if len(name.encode("utf-8")) > NAME_MAX or len(folder.encode("utf-8")) > SURELY_WRITABLE:
+        if _utf8_length(name) > NAME_MAX or _utf8_length(folder) > SURELY_WRITABLE:
             # mkdir fails (too long), or may: the file's own length check decides what follows
             return Placement("too-long")
         self._add(folder, _FOLDER)

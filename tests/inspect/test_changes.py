@@ -354,3 +354,20 @@ def test_a_minified_bundle_diff_is_counted_by_libgit2(difflib_matchers):
 
     assert line_stats(old, new) == (1, 1)
     assert difflib_matchers == []
+
+
+def test_an_analysis_indexes_each_side_as_reading_it_alone_does():
+    # both sides share what they measured (by content), kept files are read whole and the
+    # others streamed: none of it may change an index entry
+    long_lines = b"\n".join(b"x" * (n * 97 % 3000) for n in range(2000))
+    big = noise(1_200_000, seed=3)  # over one chunk, binary
+    big_text = b"line\n" * 300_000  # over one chunk, text
+    common = {"same.js": b"a\nb\n", "copy.js": b"a\nb\n", "long.js": long_lines, "big.bin": big}
+    old = make_tarball({**common, "text.txt": big_text, "gone.md": b"# old\n"})
+    new = make_tarball({**common, "text.txt": big_text + b"more", "added.md": long_lines[:999]})
+    analysis = analyse_tarballs(old, new)
+    assert analysis.old is not None
+    assert analysis.old.files == read_archive(old).files
+    assert analysis.new.files == read_archive(new).files
+    assert analysis.new.files["text.txt"].line_count == 300_001
+    assert analysis.new.files["long.js"].longest_line == max(map(len, long_lines.split(b"\n")))

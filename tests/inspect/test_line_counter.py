@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import random
 
-from reviews.inspect.archive import _LineCounter, count_lines
+from reviews.inspect.archive import (
+    _LineCounter,
+    _measure_whole,
+    count_lines,
+    is_binary,
+    longest_line,
+)
+
+_AB_NEWLINE = bytes(b"ab\n\n"[byte % 4] for byte in range(256))
 
 
 def test_counting_a_whole_file_at_once_equals_streaming_it():
@@ -12,10 +20,40 @@ def test_counting_a_whole_file_at_once_equals_streaming_it():
     for _ in range(5000):
         data = bytes(rng.choice(b"ab\n") for _ in range(rng.randrange(0, 40)))
         cut = rng.randrange(0, len(data) + 1)
-        streamed, whole = _LineCounter(), _LineCounter()
+        streamed = _LineCounter()
         streamed.feed(data[:cut])
         streamed.feed(data[cut:])
-        whole.count_whole(data)
-        assert (whole.count, whole.longest) == (streamed.count, streamed.longest)
-        assert whole.count == count_lines(data)
-        assert whole.longest == max((len(line) for line in data.split(b"\n")), default=0)
+        measure = _measure_whole(data)
+        assert measure == (False, streamed.count, streamed.longest)
+        assert measure[1] == count_lines(data)
+        assert measure[2] == max((len(line) for line in data.split(b"\n")), default=0)
+
+
+def test_longest_line_by_windows_equals_splitting():
+    rng = random.Random(17)
+    for _ in range(300):
+        # long enough for the windows (the short ones are split), lines of mixed lengths
+        lines = [
+            b"x" * rng.choice((0, 1, 5, 40, 41, 300, 5000)) for _ in range(rng.randrange(0, 400))
+        ]
+        data = b"\n".join(lines) + rng.choice((b"", b"\n", b"tail"))
+        data = b"y" * rng.choice((0, 20_000)) + data
+        assert longest_line(data) == max(len(line) for line in data.split(b"\n")), len(data)
+    for data in (b"", b"\n", b"\n" * 20_000, b"a" * 20_000, b"a" * 20_000 + b"\n"):
+        assert longest_line(data) == max(len(line) for line in data.split(b"\n"))
+
+
+def test_measuring_a_whole_file_equals_the_streamed_counter():
+    rng = random.Random(19)
+    for _ in range(300):
+        size = rng.choice((0, 1, 10, 100, 20_000, 70_000))
+        data = rng.randbytes(size).translate(_AB_NEWLINE)
+        if rng.random() < 0.1:
+            data = data[: rng.randrange(0, 9000)] + b"\0" + data
+        streamed = _LineCounter()
+        for start in range(0, len(data), 4096):
+            streamed.feed(data[start : start + 4096])
+        expected = (
+            (True, None, None) if is_binary(data) else (False, streamed.count, streamed.longest)
+        )
+        assert _measure_whole(data) == expected
