@@ -150,6 +150,19 @@ def test_strip_drops_the_first_part_whatever_it_is():
     assert install_path("package/../x").skipped == "parent"
     assert install_path("package").skipped == "package-folder"
     assert install_path("package/" + "d/" * 1025 + "f").skipped == "depth"
+
+
+def test_empty_and_dot_parts_inside_a_path_are_dropped_as_path_resolve_drops_them():
+    assert install_path("package/lib//x.js").path == "lib/x.js"
+    assert install_path("package/lib/./x.js").path == "lib/x.js"
+    assert install_path("package/./lib/.//x.js").path == "lib/x.js"
+
+
+def test_a_path_of_exactly_1024_parts_after_the_first_installs_and_one_more_is_too_deep():
+    # node-tar's maxDepth (1024) counts the parts left after `strip: 1`, and refuses only more.
+    at_the_limit = "package/" + "d/" * 1023 + "f"
+    assert install_path(at_the_limit).path == "d/" * 1023 + "f"
+    assert install_path("package/" + "d/" * 1024 + "f").skipped == "depth"
     assert strip_absolute_path("\\\\server\\share\\x") == ("\\\\server\\share\\", "x")
     assert strip_absolute_path("//server/share/x") == ("//", "server/share/x")
 
@@ -427,6 +440,14 @@ def test_a_file_replaces_an_empty_folder_and_is_then_written_over_like_a_file():
     assert folder.place("d/" + "x" * (NAME_MAX + 1), "0", 0o644).outcome == "too-long"
     assert folder.place("d", "0", 0o755).outcome == "over-empty-folder"
     again = folder.place("d", "0", 0o644)
+    assert (again.outcome, again.kept_mode) == ("reused", 0o755)
+
+
+def test_a_file_unlinked_and_made_again_is_then_written_over_with_its_new_mode():
+    folder = PackageFolder()
+    assert folder.place("run.js", "0", 0o644).outcome == "new"
+    assert folder.place("run.js", "7", 0o755).outcome == "replaced"
+    again = folder.place("run.js", "0", 0o644)  # opened over the file the '7' entry made
     assert (again.outcome, again.kept_mode) == ("reused", 0o755)
 
 
