@@ -146,6 +146,7 @@ def test_strip_drops_the_first_part_whatever_it_is():
     assert install_path("/etc/passwd").path == "etc/passwd"
     assert install_path("package//etc/x").path == "etc/x"
     assert install_path("package/C:/x.js").path == "x.js"
+    assert install_path("package/C:").skipped == "package-folder"  # the root is all there is
     assert install_path("package/a\\..\\b").skipped == "parent"
     assert install_path("package/../x").skipped == "parent"
     assert install_path("package").skipped == "package-folder"
