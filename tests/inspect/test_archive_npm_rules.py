@@ -7,8 +7,11 @@ import pytest
 
 from reviews.inspect.archive import FindingKind, RefusalReason, read_archive, read_members
 from reviews.inspect.tar_rules import (
+    MAX_SAFE_INTEGER,
     NAME_MAX,
+    HeaderError,
     PackageFolder,
+    decode_number,
     install_path,
     js_cut_at_nul,
     strip_absolute_path,
@@ -100,6 +103,35 @@ def test_a_size_node_tar_cannot_decode_is_refused():
     assert result.refusal is not None
     assert result.refusal.reason is RefusalReason.CORRUPT
     assert "base-256" in result.refusal.message
+
+
+# node-tar's large-numbers `parse`: 0x80 then a positive number, 0xff then a two's complement
+# one, anything else throws; so does a value outside JavaScript's safe integers (2**53 - 1).
+CANNOT_READ = "a number field is in a base-256 form npm cannot read"
+TOO_LARGE = "a base-256 number is too large for npm to read exactly"
+
+
+def test_base_256_numbers_are_read_up_to_javascripts_safe_integers_and_refused_past_them():
+    assert decode_number(base256(MAX_SAFE_INTEGER, 12)) == MAX_SAFE_INTEGER
+    assert decode_number(base256(-MAX_SAFE_INTEGER, 12)) == -MAX_SAFE_INTEGER
+    for value in (MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1, 2**80, -(2**80)):
+        with pytest.raises(HeaderError) as raised:
+            decode_number(base256(value, 12))
+        assert str(raised.value) == TOO_LARGE
+
+
+def test_base_256_numbers_must_start_with_0x80_or_0xff():
+    for first in (0x81, 0xC0, 0xFE):
+        with pytest.raises(HeaderError) as raised:
+            decode_number(bytes([first, 0xFF]) + bytes(10))
+        assert str(raised.value) == CANNOT_READ
+
+
+def test_octal_text_is_read_as_parse_int_reads_it():
+    assert decode_number(b"17\x01       ") == 0o17  # digits, then anything: parseInt stops
+    assert decode_number(b"12\xff\xfe") == 0o12  # bytes that are not UTF-8 after the digits
+    assert decode_number(b"        ") is None  # nothing but spaces: NaN
+    assert decode_number(b"\0" * 8) is None
 
 
 def test_octal_fields_are_read_with_javascripts_whitespace_rules():
