@@ -7,8 +7,11 @@ import pytest
 
 from reviews.inspect.archive import FindingKind, RefusalReason, read_archive, read_members
 from reviews.inspect.tar_rules import (
+    MAX_SAFE_INTEGER,
     NAME_MAX,
+    HeaderError,
     PackageFolder,
+    decode_number,
     install_path,
     js_cut_at_nul,
     strip_absolute_path,
@@ -102,6 +105,35 @@ def test_a_size_node_tar_cannot_decode_is_refused():
     assert "base-256" in result.refusal.message
 
 
+# node-tar's large-numbers `parse`: 0x80 then a positive number, 0xff then a two's complement
+# one, anything else throws; so does a value outside JavaScript's safe integers (2**53 - 1).
+CANNOT_READ = "a number field is in a base-256 form npm cannot read"
+TOO_LARGE = "a base-256 number is too large for npm to read exactly"
+
+
+def test_base_256_numbers_are_read_up_to_javascripts_safe_integers_and_refused_past_them():
+    assert decode_number(base256(MAX_SAFE_INTEGER, 12)) == MAX_SAFE_INTEGER
+    assert decode_number(base256(-MAX_SAFE_INTEGER, 12)) == -MAX_SAFE_INTEGER
+    for value in (MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1, 2**80, -(2**80)):
+        with pytest.raises(HeaderError) as raised:
+            decode_number(base256(value, 12))
+        assert str(raised.value) == TOO_LARGE
+
+
+def test_base_256_numbers_must_start_with_0x80_or_0xff():
+    for first in (0x81, 0xC0, 0xFE):
+        with pytest.raises(HeaderError) as raised:
+            decode_number(bytes([first, 0xFF]) + bytes(10))
+        assert str(raised.value) == CANNOT_READ
+
+
+def test_octal_text_is_read_as_parse_int_reads_it():
+    assert decode_number(b"17\x01       ") == 0o17  # digits, then anything: parseInt stops
+    assert decode_number(b"12\xff\xfe") == 0o12  # bytes that are not UTF-8 after the digits
+    assert decode_number(b"        ") is None  # nothing but spaces: NaN
+    assert decode_number(b"\0" * 8) is None
+
+
 def test_octal_fields_are_read_with_javascripts_whitespace_rules():
     # parseInt after String.trim: a no-break space before the digits does not stop it (as the
     # first byte it would: a set top bit means base-256)
@@ -146,10 +178,24 @@ def test_strip_drops_the_first_part_whatever_it_is():
     assert install_path("/etc/passwd").path == "etc/passwd"
     assert install_path("package//etc/x").path == "etc/x"
     assert install_path("package/C:/x.js").path == "x.js"
+    assert install_path("package/C:").skipped == "package-folder"  # the root is all there is
     assert install_path("package/a\\..\\b").skipped == "parent"
     assert install_path("package/../x").skipped == "parent"
     assert install_path("package").skipped == "package-folder"
     assert install_path("package/" + "d/" * 1025 + "f").skipped == "depth"
+
+
+def test_empty_and_dot_parts_inside_a_path_are_dropped_as_path_resolve_drops_them():
+    assert install_path("package/lib//x.js").path == "lib/x.js"
+    assert install_path("package/lib/./x.js").path == "lib/x.js"
+    assert install_path("package/./lib/.//x.js").path == "lib/x.js"
+
+
+def test_a_path_of_exactly_1024_parts_after_the_first_installs_and_one_more_is_too_deep():
+    # node-tar's maxDepth (1024) counts the parts left after `strip: 1`, and refuses only more.
+    at_the_limit = "package/" + "d/" * 1023 + "f"
+    assert install_path(at_the_limit).path == "d/" * 1023 + "f"
+    assert install_path("package/" + "d/" * 1024 + "f").skipped == "depth"
     assert strip_absolute_path("\\\\server\\share\\x") == ("\\\\server\\share\\", "x")
     assert strip_absolute_path("//server/share/x") == ("//", "server/share/x")
 
@@ -427,6 +473,14 @@ def test_a_file_replaces_an_empty_folder_and_is_then_written_over_like_a_file():
     assert folder.place("d/" + "x" * (NAME_MAX + 1), "0", 0o644).outcome == "too-long"
     assert folder.place("d", "0", 0o755).outcome == "over-empty-folder"
     again = folder.place("d", "0", 0o644)
+    assert (again.outcome, again.kept_mode) == ("reused", 0o755)
+
+
+def test_a_file_unlinked_and_made_again_is_then_written_over_with_its_new_mode():
+    folder = PackageFolder()
+    assert folder.place("run.js", "0", 0o644).outcome == "new"
+    assert folder.place("run.js", "7", 0o755).outcome == "replaced"
+    again = folder.place("run.js", "0", 0o644)  # opened over the file the '7' entry made
     assert (again.outcome, again.kept_mode) == ("reused", 0o755)
 
 
