@@ -102,6 +102,7 @@ TARGETS: tuple[Target, ...] = (
         functions=(
             "x_install_path",
             "x_strip_absolute_path",
+            "x_peel_roots",
             "x__is_separator",
             "x__is_drive_letter",
             "x__win32_is_absolute",
@@ -109,6 +110,7 @@ TARGETS: tuple[Target, ...] = (
             "x__unc_root_end",
             "x_posix_basename",
             "xǁPackageFolderǁ*",
+            "x__utf8_length",
             "x_decode_number",
             "x__pax_size",
         ),
