@@ -31,6 +31,7 @@ TAR_TESTS = (
     "tests/inspect/test_archive.py",
     "tests/inspect/test_archive_hostile.py",
     "tests/inspect/test_archive_npm_rules.py",
+    "tests/inspect/test_archive_bounds.py",
 )
 
 TARGETS: tuple[Target, ...] = (
