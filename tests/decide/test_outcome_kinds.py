@@ -53,6 +53,7 @@ def test_a_decided_stage_is_a_notice_not_an_error(registry: Registry, world: Wor
     link(world.approver, registry.alice)
     done = decide(stage, world.approver, Decision.REJECT, otp=registry.alice.code(), reason="no")
     assert done.kind == Kind.DONE
+    assert last_event(stage).payload["factor"] == "code"  # a typed code, not a recovery code
 
     again = decide(stage, world.approver, Decision.REJECT, otp=registry.alice.code(1))
 
