@@ -59,6 +59,7 @@ TARGETS: tuple[Target, ...] = (
             "tests/decide/test_registry_answers.py",
             "tests/decide/test_unanswered.py",
             "tests/decide/test_policy.py",
+            "tests/decide/test_outcome_kinds.py",
         ),
         functions=(
             "x_claim_decision",

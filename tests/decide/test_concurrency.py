@@ -115,6 +115,18 @@ def test_a_live_claim_is_not_taken_and_only_its_owner_releases_it(world: World):
 
 
 @pytest.mark.django_db
+def test_a_release_gives_back_only_its_own_stage_of_a_batch_claim(world: World):
+    stage, other = world.acme_stage, world.pad_stage
+    claim, claimed = decisions.claim_decisions([stage.pk, other.pk])  # one instant for both
+    assert claimed == {stage.pk, other.pk}
+
+    decisions.release_decision(stage.pk, claim)  # its decision failed; the batch goes on
+
+    assert decisions.claim_decision(stage.pk) is not None
+    assert decisions.claim_decision(other.pk) is None  # still the batch's
+
+
+@pytest.mark.django_db
 def test_a_stage_waiting_on_an_unanswered_decision_cannot_be_claimed(world: World):
     stage = world.acme_stage
     UnansweredDecision.objects.create(
