@@ -454,6 +454,11 @@ def test_a_name_of_exactly_255_bytes_is_written_and_one_more_is_too_long():
     assert placed("a" * NAME_MAX + "/x", "b" * (NAME_MAX + 1) + "/x") == ["new", "too-long"]
 
 
+def test_names_are_measured_in_utf8_bytes_not_characters():
+    assert placed("é" * 127 + "a", "é" * 128) == ["new", "too-long"]  # 255 bytes, then 256
+    assert placed("é" * 128 + "/x") == ["too-long"]  # the folder's name too
+
+
 def test_a_folder_path_of_exactly_3000_bytes_is_made_and_one_more_is_too_long():
     folder = "/".join(["d" * 199] * 15)  # 15 x 199 + 14 slashes = 2,999 bytes
     assert placed(folder + "e/x", folder + "ee/x") == ["new", "too-long"]
