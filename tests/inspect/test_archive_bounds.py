@@ -392,3 +392,13 @@ def test_a_file_blocked_by_a_file_or_a_folder_says_which():
             "a folder holding files sits where it must go, so npm skips this file",
         ),
     ]
+
+
+def test_a_tarball_cut_inside_a_file_says_so_in_plain_words():
+    truncated = gzip(file(b"package/a.js", b"a" * 5000)[:2048])  # the header and 1,536 bytes
+
+    result = read_archive(truncated)
+
+    assert result.refusal == Refusal(
+        RefusalReason.TRUNCATED, "The tarball ends in the middle of an entry."
+    )
