@@ -107,7 +107,6 @@ TARGETS: tuple[Target, ...] = (
             "x_peel_roots",
             "x__is_separator",
             "x__is_drive_letter",
-            "x__win32_is_absolute",
             "x__win32_root",
             "x__unc_root_end",
             "x_posix_basename",

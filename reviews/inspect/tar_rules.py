@@ -435,7 +435,10 @@ def peel_roots(path: str) -> tuple[str, str]:
     """`strip_absolute_path` the long way, for any path."""
     removed = ""
     root = _win32_root(path)
-    while _win32_is_absolute(path) or root:
+    # node-tar loops `while (isAbsolute(path) || parsed.root)`; every path win32's
+    # `isAbsolute` accepts (a leading separator, or `C:` and a separator) has a root, so the
+    # root alone decides
+    while root:
         if path[:1] == "/" and path[:4] != "//?/":
             root = "/"
         path = path[len(root) :]
@@ -450,15 +453,6 @@ def _is_separator(char: str) -> bool:
 
 def _is_drive_letter(char: str) -> bool:
     return ("a" <= char <= "z") or ("A" <= char <= "Z")
-
-
-def _win32_is_absolute(path: str) -> bool:
-    """Node's `path.win32.isAbsolute`."""
-    if not path:
-        return False
-    if _is_separator(path[0]):
-        return True
-    return len(path) > 2 and _is_drive_letter(path[0]) and path[1] == ":" and _is_separator(path[2])
 
 
 def _win32_root(path: str) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from reviews.inspect import tar_rules
 from reviews.inspect.archive import FindingKind, RefusalReason, read_archive, read_members
 from reviews.inspect.tar_rules import (
     MAX_SAFE_INTEGER,
     NAME_MAX,
     HeaderError,
     PackageFolder,
+    Placement,
     decode_number,
     install_path,
     js_cut_at_nul,
@@ -132,6 +134,15 @@ def test_octal_text_is_read_as_parse_int_reads_it():
     assert decode_number(b"12\xff\xfe") == 0o12  # bytes that are not UTF-8 after the digits
     assert decode_number(b"        ") is None  # nothing but spaces: NaN
     assert decode_number(b"\0" * 8) is None
+
+
+def test_plain_octal_text_is_read_without_the_general_rule(monkeypatch):
+    def general_rule(text: str, radix: int) -> int | None:
+        raise AssertionError(f"parseInt asked for {text!r}")
+
+    monkeypatch.setattr(tar_rules, "js_parse_int", general_rule)
+    assert decode_number(b"0000644\0") == 0o644
+    assert decode_number(b"  755 \0") == 0o755
 
 
 def test_octal_fields_are_read_with_javascripts_whitespace_rules():
@@ -487,6 +498,26 @@ def test_a_file_unlinked_and_made_again_is_then_written_over_with_its_new_mode()
     assert folder.place("run.js", "7", 0o755).outcome == "replaced"
     again = folder.place("run.js", "0", 0o644)  # opened over the file the '7' entry made
     assert (again.outcome, again.kept_mode) == ("reused", 0o755)
+
+
+def test_a_file_whose_folder_is_made_already_checks_no_folder_again(monkeypatch):
+    # the work per file stays bounded by what is new: npm's usual order, folders before files
+    folder = PackageFolder()
+    folder.place("a/b/c/one.js", "0", 0o644)
+    checked: list[str] = []
+    make_folder = PackageFolder._make_folder
+
+    def counted(self: PackageFolder, path: str, name: str) -> Placement | None:
+        checked.append(path)
+        return make_folder(self, path, name)
+
+    monkeypatch.setattr(PackageFolder, "_make_folder", counted)
+    assert placed_in(folder, "a/b/c/two.js", "a/b/d/three.js", "four.js") == ["new"] * 3
+    assert checked == ["a", "a/b", "a/b/d"]
+
+
+def placed_in(folder: PackageFolder, *paths: str) -> list[str]:
+    return [folder.place(path, "0", 0o644).outcome for path in paths]
 
 
 def test_a_root_under_the_first_part_is_reported_as_stripped():
