@@ -34,6 +34,12 @@ TAR_TESTS = (
     "tests/inspect/test_archive_bounds.py",
 )
 
+RULES_TESTS = (
+    "tests/inspect/test_rules.py",
+    "tests/inspect/test_rules_package.py",
+    "tests/inspect/test_rules_replays.py",
+)
+
 TARGETS: tuple[Target, ...] = (
     # Who sees which stage, team and audit entry; what a pattern matches.
     Target(
@@ -126,6 +132,33 @@ TARGETS: tuple[Target, ...] = (
             "xǁ_Readerǁ_target",
             "xǁ_Readerǁ_place",
             "xǁ_Readerǁ_read_file",
+        ),
+    ),
+    # The risk rules, where a bug hides a threat: the stage's risk and counts (new and changed
+    # findings only), and a secret's mask.
+    Target(
+        "reviews/inspect/rules/findings.py",
+        RULES_TESTS,
+        functions=(
+            "xǁSeverityǁrank",
+            "xǁFindingǁcounts_for_risk",
+            "x_highest",
+            "x_counts_by_severity",
+            "x_mask_secret",
+        ),
+    ),
+    # Which files the rules read, which are new (a new finding shown as existing is hidden),
+    # and what is skipped, which must be said.
+    Target(
+        "reviews/inspect/rules/engine.py",
+        RULES_TESTS,
+        functions=(
+            "x_assign_statuses",
+            "x_wants_bytes",
+            "x__content_changed",
+            "x__past_the_parse_budget",
+            "x__not_scanned",
+            "x__summarised",
         ),
     ),
 )
