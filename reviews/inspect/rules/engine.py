@@ -243,6 +243,8 @@ def scan_pair(
             continue
         data = new_contents.get(new.path)
         findings += _shape_findings(change, data, bins)
+        if data is None and change.old is not None and not _content_changed(change):
+            continue  # only the mode changed: its bytes are the baseline's, nothing to read
         if data is None:
             skipped.append(_not_scanned(new.path, _why_missing(new, limits)))
             continue
