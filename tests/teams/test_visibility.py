@@ -1,4 +1,5 @@
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.test import Client
 from django.urls import reverse
@@ -10,6 +11,7 @@ from reviews.teams.access import (
     get_visible_team,
     is_valid_pattern,
     pattern_matches,
+    require_stage_role,
     role_for_package,
     team_role,
     unowned_stages,
@@ -199,3 +201,19 @@ def test_the_team_role_is_the_one_held_in_that_team(world):
     assert team_role(world.acme_admin, world.acme) == Role.ADMIN
     assert team_role(world.teamless, world.acme) is None
     assert not world.pad.memberships.filter(user__username="viewer").exists()
+
+
+def test_a_role_check_says_who_has_no_role_and_who_has_too_low_a_one(world):
+    # views find the stage first (a 404 for anyone outside its teams); this check must still
+    # refuse on its own, in words, if a caller ever reaches it without that
+    with pytest.raises(PermissionDenied) as teamless:
+        require_stage_role(world.teamless, world.acme_stage, Role.REVIEWER)
+    with pytest.raises(PermissionDenied) as viewer:
+        require_stage_role(world.viewer, world.acme_stage, Role.APPROVER)
+
+    assert str(teamless.value) == (
+        "This needs the reviewer role. You are in no team that owns @acme/ui: a team admin "
+        "can change it."
+    )
+    assert "Your role for @acme/ui is viewer" in str(viewer.value)
+    require_stage_role(world.approver, world.acme_stage, Role.APPROVER)  # enough: no error
