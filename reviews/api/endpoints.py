@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -107,7 +107,15 @@ def stage_page(
 
 
 def aware(moment: datetime) -> datetime:
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    """The moment in UTC: ISO 8601 and Python allow offsets up to ±23:59, PostgreSQL only up
+    to ±15:59. A moment past either end of the calendar once in UTC is held at that end."""
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == datetime.min.year else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 # -- Stages ---------------------------------------------------------------------------------------

@@ -95,6 +95,15 @@ def test_filter_by_package_tag_and_since(world: World, acme):
     ]
 
 
+def test_since_takes_any_offset_iso_8601_allows_and_either_end_of_the_calendar(world: World, acme):
+    client = api_as(world.viewer)
+    everything = packages_of(client.get("/stages"))
+    # +18:06 is valid ISO 8601 but out of PostgreSQL's range: the API asks in UTC
+    assert packages_of(client.get("/stages", {"since": "1140-05-15T12:10:21+18:06"})) == everything
+    assert packages_of(client.get("/stages", {"since": "0001-01-01T00:00:00+05:00"})) == everything
+    assert packages_of(client.get("/stages", {"since": "9999-12-31T23:59:00-05:00"})) == []
+
+
 def test_filter_by_risk_finds_nothing_while_no_risk_is_known(world: World, acme):
     assert packages_of(api_as(world.viewer).get("/stages", {"risk": "low"})) == []
 
