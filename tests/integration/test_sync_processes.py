@@ -39,12 +39,21 @@ def test_two_passes_at_once_create_and_download_everything_once(
         outputs.append(counts(out))
         print(out)  # both passes' summaries, shown by pytest when an assertion below fails
 
-    stages = shared_db.stages()
-    assert len(stages) == STAGES
+    assert len(shared_db.stages()) == STAGES
     assert outputs[0]["new"] + outputs[1]["new"] == STAGES
-    assert outputs[0]["verified"] + outputs[1]["verified"] == STAGES
-    assert outputs[0]["deferred"] + outputs[1]["deferred"] == 0
-    assert {s["integrity"] for s in stages.values()} == {"verified"}
+    # Each tarball is handled by one pass: downloaded, or deferred when no download slot came
+    # free within the wait (the throttle both processes share; on a loaded machine it happens),
+    # for a later pass. None is downloaded twice or forgotten.
+    verified = outputs[0]["verified"] + outputs[1]["verified"]
+    deferred = outputs[0]["deferred"] + outputs[1]["deferred"]
+    assert verified + deferred == STAGES
+    for _ in range(3):
+        if not deferred:
+            break
+        later = counts(portal.sync())
+        verified, deferred = verified + later["verified"], later["deferred"]
+    assert verified == STAGES
+    assert {s["integrity"] for s in shared_db.stages().values()} == {"verified"}
     assert registry.tarball_requests() == STAGES
     assert len(list(portal.tarball_dir.rglob("*.tgz"))) == STAGES
 
