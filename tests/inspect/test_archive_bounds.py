@@ -19,12 +19,13 @@ from reviews.inspect.archive import (
 from reviews.inspect.tar_rules import MAX_DEPTH, NEVER_WRITABLE, SURELY_WRITABLE
 from tests.support.tarcraft import (
     Header,
-    end_of_archive,
+    file,
     gnu_long,
     gzip,
     member,
     pax,
     record,
+    tgz,
 )
 
 MiB = 1024 * 1024
@@ -32,14 +33,6 @@ DUPLICATE = (
     "the archive holds this path more than once; the last copy wins on extraction and is the "
     "one listed"
 )
-
-
-def tgz(*members: bytes) -> bytes:
-    return gzip(b"".join(members) + end_of_archive())
-
-
-def file(name: bytes, data: bytes, **fields: object) -> bytes:
-    return member(Header(name, size=len(data), **fields), data)  # type: ignore[arg-type]
 
 
 def unsure(what: str) -> Refusal:

@@ -22,20 +22,14 @@ from tests.support.tarcraft import (
     Header,
     base256,
     end_of_archive,
+    file,
     gnu_long,
     gzip,
     member,
     pax,
     record,
+    tgz,
 )
-
-
-def tgz(*members: bytes, zero_blocks: int = 2) -> bytes:
-    return gzip(b"".join(members) + end_of_archive(zero_blocks))
-
-
-def file(name: bytes, data: bytes, **fields: object) -> bytes:
-    return member(Header(name, size=len(data), **fields), data)  # type: ignore[arg-type]
 
 
 def kinds(result):

@@ -107,6 +107,16 @@ def gzip(raw: bytes, level: int = 6) -> bytes:
     return compressor.compress(raw) + compressor.flush()
 
 
+def tgz(*members: bytes, zero_blocks: int = 2) -> bytes:
+    """A gzipped tarball of `members`, ended by `zero_blocks` zero blocks."""
+    return gzip(b"".join(members) + end_of_archive(zero_blocks))
+
+
+def file(name: bytes, data: bytes, **fields: object) -> bytes:
+    """One regular file member named exactly `name`, its size taken from `data`."""
+    return member(Header(name, size=len(data), **fields), data)  # type: ignore[arg-type]
+
+
 def npm_member(
     name: str, data: bytes = b"", *, flag: bytes = b"0", mode: int = 0o644, linkname: str = ""
 ) -> bytes:
