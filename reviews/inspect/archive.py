@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import ModuleType
 from typing import BinaryIO, cast
 
 from zlib_ng import zlib_ng as gunzip
@@ -95,6 +96,7 @@ MAX_META_BYTES = 1 * MiB
 MAX_FINDINGS = 1000
 _MAX_SHOWN = 1000
 _CHUNK = 1 * MiB
+_NEWLINE = ord("\n")
 _COMPRESSED_CHUNK = 64 * 1024
 
 TarballSource = bytes | bytearray | memoryview | BinaryIO
@@ -970,23 +972,47 @@ _Measure = tuple[bool, int | None, int | None]
 _BINARY: _Measure = (True, None, None)
 
 
-_SPLIT_BELOW = 16 * 1024
+_SPLIT_BELOW = 4 * 1024
+_BLOCK = 1 * MiB
+"""At most this much text is handed to numpy at once: its newline offsets take 8 bytes each."""
+
+_numpy: ModuleType | None = None
+
+
+def count_lines_with_numpy() -> None:
+    """Count the lines of larger texts with numpy from now on (this process).
+
+    numpy finds newlines 2 to 6 times as fast as the pure-Python count (bench/README.md), but
+    importing it costs about 0.1 s: long-running workers call this once at start, and a
+    one-off process (a CLI, a cold benchmark) keeps the pure-Python count. Both give the same
+    figures (tests/inspect/test_line_counter.py runs every case through both)."""
+    global _numpy
+    import numpy
+
+    _numpy = numpy
 
 
 def longest_line(data: bytes) -> int:
-    """The length of the longest `\\n`-separated line.
-
-    A small text is split. A larger one is crossed in windows as long as the longest line
-    met so far: a newline in the window (its last one, found by one `rfind`) means no line
-    ends there longer than that, and the next window starts after it; a window without one
-    holds a longer line, measured by one `find`. Steps are as long as the longest line, not
-    as the average one: in a bundle with a few long lines that is a few hundred steps where
-    splitting makes a bytes object per line (3.5 to 9 times faster on typescript and
-    react-dom, up to 1.3 times slower where every line is about as long as the longest).
-    """
-    size = len(data)
-    if size < _SPLIT_BELOW:
+    """The length of the longest `\\n`-separated line."""
+    if len(data) < _SPLIT_BELOW:
         return max(map(len, data.split(b"\n")))
+    if _numpy is not None:
+        return _count_in_blocks(data).longest
+    return _longest_by_windows(data)
+
+
+def _longest_by_windows(data: bytes | memoryview) -> int:
+    """The longest line without numpy, crossed in windows as long as the longest line met so far.
+
+    A newline in the window (its last one, found by one `rfind`) means no line ends there
+    longer than that, and the next window starts after it; a window without one holds a
+    longer line, measured by one `find`. Steps are as long as the longest line, not as the
+    average one: in a bundle with a few long lines that is a few hundred steps where splitting
+    makes a bytes object per line (3.5 to 9 times faster on typescript and react-dom, up to 1.3
+    times slower where every line is about as long as the longest).
+    """
+    assert isinstance(data, bytes)
+    size = len(data)
     longest = start = 0  # `start` is always where a line starts
     while start + longest < size:
         last = data.rfind(b"\n", start, start + longest + 1)
@@ -1009,9 +1035,44 @@ def _measure_whole(data: bytes) -> _Measure:
     if len(data) < _SPLIT_BELOW:  # one split gives both
         lines = data.split(b"\n")
         newlines, longest = len(lines) - 1, max(map(len, lines))
+    elif _numpy is not None:
+        counted = _count_in_blocks(data)
+        return False, counted.count, counted.longest
     else:
-        newlines, longest = data.count(b"\n"), longest_line(data)
+        newlines, longest = data.count(b"\n"), _longest_by_windows(data)
     return False, newlines + (0 if data.endswith(b"\n") else 1), longest
+
+
+def _count_in_blocks(data: bytes) -> _LineCounter:
+    counter = _LineCounter()
+    view = memoryview(data)
+    for start in range(0, len(data), _BLOCK):
+        counter.feed(view[start : start + _BLOCK])
+    return counter
+
+
+_Newlines = tuple[int, int, int, int]
+"""A chunk's newlines: how many, the first and last offsets, the longest line between them."""
+
+
+def _newlines_by_numpy(chunk: bytes | memoryview, _record: int) -> _Newlines | None:
+    assert _numpy is not None
+    offsets = (_numpy.frombuffer(chunk, dtype=_numpy.uint8) == _NEWLINE).nonzero()[0]
+    if not offsets.size:
+        return None
+    inner = int((offsets[1:] - offsets[:-1]).max()) - 1 if offsets.size > 1 else 0
+    return int(offsets.size), int(offsets[0]), int(offsets[-1]), inner
+
+
+def _newlines_by_find(chunk: bytes | memoryview, record: int) -> _Newlines | None:
+    chunk = bytes(chunk)  # a no-op for bytes; memoryview has no `find`
+    first = chunk.find(b"\n")
+    if first < 0:
+        return None
+    last = chunk.rfind(b"\n")
+    # a line between the first and last newline can only beat the record if the span can
+    inner = _longest_by_windows(chunk[first + 1 : last]) if last - first - 1 > record else 0
+    return chunk.count(b"\n"), first, last, inner
 
 
 class _LineCounter:
@@ -1026,21 +1087,19 @@ class _LineCounter:
         self._seen = False
         self._ends_with_newline = False
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         if not chunk:
             return
         self._seen = True
-        self._ends_with_newline = chunk.endswith(b"\n")
-        first = chunk.find(b"\n")
-        if first < 0:
+        self._ends_with_newline = chunk[-1] == _NEWLINE
+        scan = _newlines_by_find if _numpy is None else _newlines_by_numpy
+        found = scan(chunk, self._longest)
+        if found is None:
             self._current += len(chunk)
             return
-        self._newlines += chunk.count(b"\n")
-        self._longest = max(self._longest, self._current + first)
-        last = chunk.rfind(b"\n")
-        # a line between the first and last newline can only beat the record if the span can
-        if last - first - 1 > self._longest:
-            self._longest = max(self._longest, longest_line(chunk[first + 1 : last]))
+        newlines, first, last, inner = found
+        self._newlines += newlines
+        self._longest = max(self._longest, self._current + first, inner)
         self._current = len(chunk) - last - 1
 
     @property
