@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from reviews.inspect.archive import read_members
+from reviews.inspect.archive import count_lines_with_numpy, read_members
 from reviews.inspect.changes import PackageAnalysis, analyse_tarballs
 from reviews.inspect.manifest import parse_manifest
 from reviews.inspect.manifest_diff import diff_manifests
@@ -95,6 +95,7 @@ def main() -> None:
     if args.parse_budget is not None:
         limits = replace(limits, parse_budget=int(args.parse_budget * 1024 * 1024))
     pairs = list(zip(args.tarballs[::2], args.tarballs[1::2], strict=True))
+    count_lines_with_numpy()  # as a worker does at start (portal/celery.py)
     for old_path, new_path in pairs:
         old, new = old_path.read_bytes(), new_path.read_bytes()
         times: tuple[list[float], list[float]] = ([], [])

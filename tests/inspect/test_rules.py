@@ -291,6 +291,49 @@ def test_the_same_rule_on_other_code_is_changed():
     assert statuses == {1: Status.EXISTING, 2: Status.CHANGED}
 
 
+def test_a_url_status_comes_from_the_baseline_text_without_parsing_it(monkeypatch):
+    """URLs are info: the baseline is searched for the address, not parsed, when they are all
+    a file's parsed findings (bundles hold hundreds)."""
+    from reviews.inspect.rules import syntax
+
+    parses = []
+    parse_tree = syntax.parse_tree
+    monkeypatch.setattr(
+        syntax, "parse_tree", lambda *a, **k: parses.append(a[1]) or parse_tree(*a, **k)
+    )
+    before = "// https://kept.example/a\nconst b = 'https:\\/\\/escaped.example/b'\n"
+    after = (
+        "fetch('https://kept.example/a')\nfetch('https://escaped.example/b')\n"
+        "fetch('https://new.example/c')\n"
+    )
+
+    findings = of(scan({"lib/u.js": before}, {"lib/u.js": after}), "code.hardcoded-url")
+
+    statuses = {f.key: f.status for f in findings}
+    assert statuses == {
+        "https://kept.example/a": Status.EXISTING,
+        "https://escaped.example/b": Status.CHANGED,
+        "https://new.example/c": Status.CHANGED,
+    }
+    assert parses == [after.encode()]  # the staged side alone
+
+
+def test_a_file_with_urls_and_code_findings_still_parses_its_baseline():
+    before = "/*\nrequire('child_process').execSync(x)\n*/ fetch('https://a.example/x')\n"
+    after = "\nrequire('child_process').execSync(x)\n   fetch('https://a.example/x')\n"
+
+    findings = scan({"run.js": before}, {"run.js": after})
+
+    assert {f.status for f in of(findings, "code.child-process")} == {Status.NEW}
+    assert {f.status for f in of(findings, "code.hardcoded-url")} == {Status.EXISTING}
+
+
+def test_urls_alone_in_a_baseline_without_them_are_new():
+    findings = scan({"lib/u.js": "x()\n"}, {"lib/u.js": "fetch('https://n.example/c')\n"})
+
+    assert {f.status for f in of(findings, "code.hardcoded-url")} == {Status.NEW}
+
+
 def test_a_commented_out_call_that_becomes_code_is_new():
     """The comment trick: the line is unchanged, but now it runs."""
     before = "/*\nconst cp = require('child_process')\ncp.execSync(x)\n*/\n"
@@ -442,6 +485,45 @@ def test_the_incremental_parse_of_the_baseline_equals_a_fresh_parse():
         incremental = syntax.reparse(language, tree, staged, baseline)
 
         assert str(incremental.root_node) == str(syntax.parse(language, baseline))
+
+
+def test_the_incremental_parse_of_a_minified_baseline_equals_a_fresh_parse():
+    """One long line: each hunk is the whole line, narrowed to the bytes that differ."""
+    import random
+
+    from reviews.inspect.rules import syntax
+
+    rng = random.Random(5)
+    parts = ["var a=f(1);", "function g(b){return b+1}", "/*x*/", "'s;'", "`t${a}`", "if(a){g(a)}"]
+    language = syntax.language_for("x.min.js", b"")
+    assert language is not None
+    for _ in range(60):
+        pieces = [rng.choice(parts) for _ in range(rng.randrange(1, 40))]
+        staged = "".join(pieces).encode()
+        changed = list(pieces)
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(0, len(changed) + 1)
+            changed[at : at + rng.randrange(0, 2)] = [rng.choice([*parts, "/*", "`", "'"])]
+        baseline = "".join(changed).encode() + rng.choice([b"", b"\n", b"\ng(2)"])
+        tree = syntax.parse_tree(language, staged)
+
+        incremental = syntax.reparse(language, tree, staged, baseline)
+
+        assert str(incremental.root_node) == str(syntax.parse(language, baseline)), baseline
+
+
+def test_an_edit_is_narrowed_to_the_bytes_that_differ():
+    from reviews.inspect.rules.syntax import _line_starts, _narrowed
+
+    line = b"var a=f(1);" * 1000
+    assert _narrowed(line, 0, len(line), line[:5000] + b"X" + line[5001:]) == (5000, 5001, b"X")
+    assert _narrowed(b"abcabc", 0, 6, b"abc") == (3, 6, b"")
+    assert _narrowed(b"abc", 0, 3, b"abcabc") == (3, 3, b"abc")
+    assert _narrowed(b"xaby", 1, 3, b"ab") == (3, 3, b"")
+    assert _narrowed(b"abc", 0, 3, b"xyz") == (0, 3, b"xyz")
+    assert _line_starts(b"a\nbc\n") == [0, 2, 5]
+    assert _line_starts(b"") == [0]
+    assert _line_starts(b"ab") == [0]
 
 
 def test_plain_environment_reads_do_not_make_a_file_parsed():

@@ -27,7 +27,13 @@ import tree_sitter
 from reviews.inspect.archive import FileEntry, format_size
 from reviews.inspect.changes import ChangeStatus, FileChange
 from reviews.inspect.rules import syntax
-from reviews.inspect.rules.code import DOWNLOAD_RUN, CodeFile, code_findings, script_findings
+from reviews.inspect.rules.code import (
+    DOWNLOAD_RUN,
+    HARDCODED_URL,
+    CodeFile,
+    code_findings,
+    script_findings,
+)
 from reviews.inspect.rules.content import (
     SECRET,
     TROJAN_SOURCE,
@@ -361,10 +367,23 @@ def _baseline_findings(
         before = binary_finding(old.path, None, True, old.sha256) if old.is_binary else None
         return [f for f in (before, secret_file_finding(old.path, None)) if f is not None]
     previous = Previous(staged.tree, data) if staged.tree is not None else None
-    rules = {finding.rule for finding in staged.findings}
-    return scan_file(
+    rules = {finding.rule for finding in staged.findings} - {HARDCODED_URL.id}
+    found = scan_file(
         old.path, old_bytes, old, limits, previous=previous, parse=parse, rules=rules
     ).findings
+    return found + _urls_in_the_text(staged.findings, old_bytes)
+
+
+def _urls_in_the_text(staged: Sequence[Finding], old_bytes: bytes) -> list[Finding]:
+    """The staged side's URLs (info) that the baseline's bytes hold, as its findings: a URL's
+    status comes from the text, so a file whose only parsed findings are URLs (a bundle full
+    of them: react-dom's 1 MB development build) is not parsed a second time for them. Written
+    otherwise in the baseline (escaped, say), a URL reads as new."""
+    return [
+        finding
+        for finding in staged
+        if finding.rule == HARDCODED_URL.id and finding.key.encode() in old_bytes
+    ]
 
 
 def assign_statuses(staged: Sequence[Finding], baseline: Sequence[Finding]) -> list[Finding]:

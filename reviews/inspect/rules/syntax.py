@@ -9,6 +9,7 @@ as the diff does. Nothing here recurses over the tree: a hostile file can nest d
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -108,7 +109,7 @@ def reparse(
         new_end = _line_offset(theirs, hunk.new_start + hunk.new_lines, 1, len(other))
         if hunk.new_lines == 0:
             new_end = new_start
-        edits.append((start, end, other[new_start:new_end]))
+        edits.append(_narrowed(data, start, end, other[new_start:new_end]))
     for start, end, replacement in sorted(edits, key=lambda edit: edit[0], reverse=True):
         start_point = _point(ours, start, len(data))
         tree.edit(
@@ -125,12 +126,46 @@ def reparse(
 _FORCE_TEXT = pygit2.enums.DiffOption.FORCE_TEXT
 
 
+def _narrowed(data: bytes, start: int, end: int, replacement: bytes) -> tuple[int, int, bytes]:
+    """A hunk's edit without the bytes its two sides share at either end. A minified file is
+    one long line: a one-character change makes a hunk of the whole file, and tree-sitter would
+    parse all of it again (lodash.min.js: 36 ms where the narrowed edit takes 2)."""
+    replaced = data[start:end]
+    same_start = _common_prefix(replaced, replacement)
+    rest = min(len(replaced), len(replacement)) - same_start
+    same_end = _common_suffix(replaced, replacement, rest)
+    return start + same_start, end - same_end, replacement[same_start : len(replacement) - same_end]
+
+
+def _common_prefix(one: bytes, other: bytes) -> int:
+    """How many bytes the two start with in common, by halving (a slice compare per step)."""
+    low, high = 0, min(len(one), len(other))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if one[low:middle] == other[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(one: bytes, other: bytes, most: int) -> int:
+    """How many bytes (at most `most`) the two end with in common."""
+    low, high = 0, most
+    while low < high:
+        middle = (low + high + 1) // 2
+        if one[len(one) - middle : len(one) - low] == other[len(other) - middle : len(other) - low]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def _line_starts(data: bytes) -> list[int]:
-    starts = [0]
-    at = data.find(b"\n")
-    while at >= 0:
-        starts.append(at + 1)
-        at = data.find(b"\n", at + 1)
+    # each line's start is the one before plus its length and newline: no Python loop per line
+    lengths = map((1).__add__, map(len, data.split(b"\n")))
+    starts = list(itertools.accumulate(lengths, initial=0))
+    starts.pop()  # past the end: the last line has no newline after it
     return starts
 
 
