@@ -296,11 +296,14 @@ def test_a_url_status_comes_from_the_baseline_text_without_parsing_it(monkeypatc
     a file's parsed findings (bundles hold hundreds)."""
     from reviews.inspect.rules import syntax
 
-    parses = []
+    parses: list[bytes] = []
     parse_tree = syntax.parse_tree
-    monkeypatch.setattr(
-        syntax, "parse_tree", lambda *a, **k: parses.append(a[1]) or parse_tree(*a, **k)
-    )
+
+    def counted(language, data, previous=None):
+        parses.append(data)
+        return parse_tree(language, data, previous)
+
+    monkeypatch.setattr(syntax, "parse_tree", counted)
     before = "// https://kept.example/a\nconst b = 'https:\\/\\/escaped.example/b'\n"
     after = (
         "fetch('https://kept.example/a')\nfetch('https://escaped.example/b')\n"
