@@ -982,7 +982,7 @@ _numpy: ModuleType | None = None
 def count_lines_with_numpy() -> None:
     """Count the lines of larger texts with numpy from now on (this process).
 
-    numpy finds newlines 2 to 6 times as fast as the pure-Python count (bench/README.md), but
+    numpy finds newlines 2 to 6 times as fast as the pure-Python count (DIFF_ENGINE.md), but
     importing it costs about 0.1 s: long-running workers call this once at start, and a
     one-off process (a CLI, a cold benchmark) keeps the pure-Python count. Both give the same
     figures (tests/inspect/test_line_counter.py runs every case through both)."""
