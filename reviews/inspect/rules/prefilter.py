@@ -286,6 +286,7 @@ _WORD_BOTH = frozenset({Kind.EVAL, Kind.FUNCTION})
 _WORD_BEFORE = frozenset(
     {Kind.ENV, Kind.NETWORK_GLOBAL, Kind.HOMEDIR, Kind.DESTRUCTIVE, Kind.WALK, Kind.WRITE}
 )
+_PIPES_TO_A_SHELL = frozenset({b"| sh", b"|sh", b"| bash", b"|bash"})
 _IDENT = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _QUOTES = frozenset(b"'\"`")
 _SPACES = frozenset(b" \t\r\n")
@@ -395,6 +396,14 @@ def _judge(kind: Kind, data: bytes, start: int, end: int) -> Anchor | None:
         return None
     if kind is Kind.HEX_ESCAPE and not _DENSE_ESCAPES.match(data, start):
         return None
+    if (
+        kind is Kind.DOWNLOAD
+        and data[start:end] in _PIPES_TO_A_SHELL
+        and not _word_after(data, end)
+    ):
+        # `a || shouldUpdate`, `mask | shallow`: code, not a pipe into `sh`; the rule still
+        # looks at it when the file is parsed for something else
+        return Anchor(kind, start, end, weak=True)
     if kind in _CALLED and not _maybe_called(kind, data, start, end):
         return Anchor(kind, start, end, weak=True)
     return Anchor(kind, start, end)
