@@ -110,6 +110,10 @@ def reparse(
         if hunk.new_lines == 0:
             new_end = new_start
         edits.append(_narrowed(data, start, end, other[new_start:new_end]))
+    if 2 * sum(end - start for start, end, _replacement in edits) > len(data):
+        # most of it changed (a minifier renamed every identifier): reusing the old tree's
+        # pieces costs more than it saves (lodash.min.js: 32 ms against 28 for a fresh parse)
+        return parse_tree(language, other)
     for start, end, replacement in sorted(edits, key=lambda edit: edit[0], reverse=True):
         start_point = _point(ours, start, len(data))
         tree.edit(
