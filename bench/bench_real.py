@@ -21,7 +21,6 @@ from pathlib import Path
 
 from reviews.inspect.archive import count_lines_with_numpy, read_members
 from reviews.inspect.changes import PackageAnalysis, analyse_tarballs
-from reviews.inspect.manifest import parse_manifest
 from reviews.inspect.manifest_diff import diff_manifests
 from reviews.inspect.rules import PackageFacts, ScanLimits, Severity, scan_pair, wants_bytes
 
@@ -61,16 +60,7 @@ def run(old: bytes, new: bytes, *, rules: bool, limits: ScanLimits) -> tuple[flo
     )
     scan = None
     if rules and package.old is not None:
-        facts = PackageFacts(
-            diff,
-            parse_manifest(new_manifest).document,
-            parse_manifest(old_manifest).document,
-            package.new.files,
-            package.old.files,
-            new_manifest or b"",
-            package.new.findings,
-            package.old.findings,
-        )
+        facts = PackageFacts.of(package, diff, new_manifest, old_manifest)
         scan = scan_pair(
             package.changeset.changes,
             package.new.contents,

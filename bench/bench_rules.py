@@ -65,7 +65,6 @@ def measure(old_path: Path, new_path: Path, repeat: int) -> dict[str, object]:
     from bench.bench_real import baseline_reader
     from reviews.inspect.archive import read_members
     from reviews.inspect.changes import analyse_tarballs
-    from reviews.inspect.manifest import parse_manifest
     from reviews.inspect.manifest_diff import diff_manifests
     from reviews.inspect.rules import PackageFacts, ScanLimits, scan_pair, wants_bytes
 
@@ -83,16 +82,7 @@ def measure(old_path: Path, new_path: Path, repeat: int) -> dict[str, object]:
         scan = None
         if rules:
             assert package.old is not None
-            facts = PackageFacts(
-                diff,
-                parse_manifest(new_manifest).document,
-                parse_manifest(old_manifest).document,
-                package.new.files,
-                package.old.files,
-                new_manifest or b"",
-                package.new.findings,
-                package.old.findings,
-            )
+            facts = PackageFacts.of(package, diff, new_manifest, old_manifest)
             scan = scan_pair(
                 package.changeset.changes,
                 package.new.contents,

@@ -115,7 +115,6 @@ def with_rules(old: bytes, new: bytes) -> float:
     (`reviews.review.analysis.compute` without storing blobs): the bytes the rules want kept,
     the manifests diffed, every rule on the pair."""
     from reviews.inspect.changes import analyse_tarballs
-    from reviews.inspect.manifest import parse_manifest
     from reviews.inspect.manifest_diff import diff_manifests
     from reviews.inspect.rules import PackageFacts, ScanLimits, scan_pair, wants_bytes
 
@@ -133,16 +132,7 @@ def with_rules(old: bytes, new: bytes) -> float:
         old_has_binding_gyp="binding.gyp" in package.old.files,
         new_has_binding_gyp="binding.gyp" in package.new.files,
     )
-    facts = PackageFacts(
-        manifest,
-        parse_manifest(new_manifest).document,
-        parse_manifest(old_manifest).document,
-        package.new.files,
-        package.old.files,
-        new_manifest or b"",
-        package.new.findings,
-        package.old.findings,
-    )
+    facts = PackageFacts.of(package, manifest, new_manifest, old_manifest)
     kept = package.old_contents  # what the worker reads too: the tarball again only past it
     scan_pair(
         package.changeset.changes,

@@ -20,7 +20,6 @@ from reviews.audit.trail import Action
 from reviews.inspect.archive import FileEntry, Limits, read_members
 from reviews.inspect.baseline import STAGE_PLACEHOLDER
 from reviews.inspect.changes import PackageAnalysis
-from reviews.inspect.manifest import parse_manifest
 from reviews.inspect.manifest_diff import ManifestDiff
 from reviews.inspect.rules import (
     Finding,
@@ -82,16 +81,7 @@ def scan_package(
     refused = package.new.refusal or (package.old.refusal if package.old else None)
     if refused is not None:
         return None
-    facts = PackageFacts(
-        diff=manifest,
-        new_manifest=parse_manifest(new_manifest).document,
-        old_manifest=parse_manifest(old_manifest).document if package.old is not None else None,
-        new_files=package.new.files,
-        old_files=package.old.files if package.old is not None else None,
-        new_manifest_bytes=new_manifest or b"",
-        new_archive_findings=package.new.findings,
-        old_archive_findings=package.old.findings if package.old is not None else (),
-    )
+    facts = PackageFacts.of(package, manifest, new_manifest, old_manifest)
 
     def read_baseline(paths: Collection[str]) -> Mapping[str, bytes]:
         # the analysis kept the baseline side of what the rules asked for: read the tarball

@@ -10,7 +10,6 @@ from typing import Any
 
 from reviews.inspect.archive import read_members
 from reviews.inspect.changes import analyse_tarballs
-from reviews.inspect.manifest import parse_manifest
 from reviews.inspect.manifest_diff import diff_manifests
 from reviews.inspect.rules import Finding, PackageFacts, PairScan, ScanLimits, scan_pair
 from reviews.inspect.rules.engine import wants_bytes
@@ -39,22 +38,14 @@ def scan_tarballs(
     package = analyse_tarballs(old, new, also_keep=lambda e, b: wants_bytes(e, b, limits))
     new_manifest = read_members(new, ["package.json"]).get("package.json")
     old_manifest = read_members(old, ["package.json"]).get("package.json") if old else None
-    facts = PackageFacts(
-        diff=diff_manifests(
-            old_manifest,
-            new_manifest,
-            old_has_binding_gyp=package.old is not None and "binding.gyp" in package.old.files,
-            new_has_binding_gyp="binding.gyp" in package.new.files,
-            first_release=old is None,
-        ),
-        new_manifest=parse_manifest(new_manifest).document,
-        old_manifest=parse_manifest(old_manifest).document if old is not None else None,
-        new_files=package.new.files,
-        old_files=package.old.files if package.old is not None else None,
-        new_manifest_bytes=new_manifest or b"",
-        new_archive_findings=package.new.findings,
-        old_archive_findings=package.old.findings if package.old is not None else (),
+    diff = diff_manifests(
+        old_manifest,
+        new_manifest,
+        old_has_binding_gyp=package.old is not None and "binding.gyp" in package.old.files,
+        new_has_binding_gyp="binding.gyp" in package.new.files,
+        first_release=old is None,
     )
+    facts = PackageFacts.of(package, diff, new_manifest, old_manifest)
 
     def baseline(paths: Any) -> Mapping[str, bytes]:
         assert old is not None

@@ -16,6 +16,8 @@ from typing import Any
 
 from reviews.inspect.archive import FileEntry, FindingKind
 from reviews.inspect.archive import Finding as ArchiveFinding
+from reviews.inspect.changes import PackageAnalysis
+from reviews.inspect.manifest import parse_manifest
 from reviews.inspect.manifest_diff import (
     INSTALL_HOOKS,
     EntryChange,
@@ -183,6 +185,27 @@ class PackageFacts:
     @property
     def first_release(self) -> bool:
         return self.old_files is None
+
+    @classmethod
+    def of(
+        cls,
+        package: PackageAnalysis,
+        diff: ManifestDiff,
+        new_manifest: bytes | None,
+        old_manifest: bytes | None,
+    ) -> PackageFacts:
+        """The facts of an analysed pair and its two package.json files (as read from it)."""
+        old = package.old
+        return cls(
+            diff=diff,
+            new_manifest=parse_manifest(new_manifest).document,
+            old_manifest=parse_manifest(old_manifest).document if old is not None else None,
+            new_files=package.new.files,
+            old_files=old.files if old is not None else None,
+            new_manifest_bytes=new_manifest or b"",
+            new_archive_findings=package.new.findings,
+            old_archive_findings=old.findings if old is not None else (),
+        )
 
 
 def package_findings(facts: PackageFacts) -> list[Finding]:
