@@ -1001,7 +1001,7 @@ def longest_line(data: bytes) -> int:
     return _longest_by_windows(data)
 
 
-def _longest_by_windows(data: bytes | memoryview) -> int:
+def _longest_by_windows(data: bytes) -> int:
     """The longest line without numpy, crossed in windows as long as the longest line met so far.
 
     A newline in the window (its last one, found by one `rfind`) means no line ends there
@@ -1011,7 +1011,6 @@ def _longest_by_windows(data: bytes | memoryview) -> int:
     makes a bytes object per line (3.5 to 9 times faster on typescript and react-dom, up to 1.3
     times slower where every line is about as long as the longest).
     """
-    assert isinstance(data, bytes)
     size = len(data)
     longest = start = 0  # `start` is always where a line starts
     while start + longest < size:
