@@ -39,6 +39,17 @@ def last_event(stage: StagedVersion) -> AuditEvent:
     return event
 
 
+def assert_failed_event(stage: StagedVersion, status: int | None, said: str, *, why: str) -> None:
+    """The stage's last audit entry is a failed decision with the registry's answer and why."""
+    event = last_event(stage)
+    assert (event.action, event.registry_status, event.registry_message) == (
+        Action.DECISION_FAILED,
+        status,
+        said,
+    )
+    assert event.payload["why"] == why
+
+
 def answering(monkeypatch: pytest.MonkeyPatch, method: str, error: RegistryError) -> None:
     """The registry answers `method` with `error` (answers the dev registry cannot give)."""
 
@@ -173,13 +184,7 @@ def test_a_rate_limited_decision_failed_and_says_when_to_try_again(
     assert outcome.kind == Kind.FAILED
     assert outcome.message == f"The registry is limiting requests. Nothing was changed; {wait}"
     assert outcome.notice == "npm: too many requests"
-    event = last_event(stage)
-    assert (event.action, event.registry_status, event.registry_message) == (
-        Action.DECISION_FAILED,
-        429,
-        "slow down",
-    )
-    assert event.payload["why"] == "rate limited"
+    assert_failed_event(stage, 429, "slow down", why="rate limited")
 
 
 @pytest.mark.parametrize(
@@ -204,13 +209,7 @@ def test_any_other_refusal_of_the_decision_failed_and_changed_nothing(
         f"The registry could not do it ({said}). Nothing was changed; try again."
     )
     assert outcome.notice == "npm: I am a teapot"
-    event = last_event(stage)
-    assert (event.action, event.registry_status, event.registry_message) == (
-        Action.DECISION_FAILED,
-        status,
-        "short and stout",
-    )
-    assert event.payload["why"] == "registry error"
+    assert_failed_event(stage, status, "short and stout", why="registry error")
     stage.refresh_from_db()
     assert (stage.state, stage.decision_claimed_at) == (State.PENDING, None)
 
@@ -231,13 +230,7 @@ def test_a_stage_that_cannot_be_read_first_is_not_decided(
     )
     assert outcome.notice == "npm: busy"
     assert registry.traffic.approvals() == 0
-    event = last_event(stage)
-    assert (event.action, event.registry_status, event.registry_message) == (
-        Action.DECISION_FAILED,
-        503,
-        "down",
-    )
-    assert event.payload["why"] == "stage could not be read first"
+    assert_failed_event(stage, 503, "down", why="stage could not be read first")
 
 
 def test_an_address_the_token_refuses_is_found_before_a_factor_is_spent(

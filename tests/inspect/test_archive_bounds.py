@@ -363,30 +363,6 @@ def test_a_path_of_the_longest_length_is_refused_and_one_byte_more_is_never_writ
     ]
 
 
-def test_a_file_blocked_by_a_file_or_a_folder_says_which():
-    tarball = tgz(
-        file(b"package/a", b"file a"),
-        file(b"package/a/b.js", b"under a file"),
-        file(b"package/lib/x.js", b"x"),
-        file(b"package/lib", b"over a folder with files"),
-    )
-
-    result = read_archive(tarball)
-
-    assert result.findings == [
-        Finding(
-            FindingKind.BLOCKED_PATH,
-            "package/a/b.js",
-            "a file sits where one of its folders must go, so npm skips this file",
-        ),
-        Finding(
-            FindingKind.BLOCKED_PATH,
-            "package/lib",
-            "a folder holding files sits where it must go, so npm skips this file",
-        ),
-    ]
-
-
 def test_a_tarball_cut_inside_a_file_says_so_in_plain_words():
     truncated = gzip(file(b"package/a.js", b"a" * 5000)[:2048])  # the header and 1,536 bytes
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from reviews.inspect import tar_rules
-from reviews.inspect.archive import FindingKind, RefusalReason, read_archive, read_members
+from reviews.inspect.archive import (
+    Finding,
+    FindingKind,
+    RefusalReason,
+    read_archive,
+    read_members,
+)
 from reviews.inspect.tar_rules import (
     MAX_SAFE_INTEGER,
     NAME_MAX,
@@ -290,6 +296,18 @@ def test_files_blocked_by_a_file_or_a_folder_are_not_listed_and_are_reported():
 
     assert set(result.files) == {"a", "lib/x.js"}
     assert kinds(result) == [FindingKind.BLOCKED_PATH, FindingKind.BLOCKED_PATH]
+    assert result.findings == [
+        Finding(
+            FindingKind.BLOCKED_PATH,
+            "package/a/b.js",
+            "a file sits where one of its folders must go, so npm skips this file",
+        ),
+        Finding(
+            FindingKind.BLOCKED_PATH,
+            "package/lib",
+            "a folder holding files sits where it must go, so npm skips this file",
+        ),
+    ]
 
 
 def test_a_name_part_over_255_bytes_is_not_installed_and_is_reported():
