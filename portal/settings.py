@@ -103,6 +103,8 @@ GREENROOM_RULES_MAX_READ_BYTES = env_int("GREENROOM_RULES_MAX_READ_BYTES", 16 * 
 GREENROOM_RULES_MAX_PARSE_BYTES = env_int("GREENROOM_RULES_MAX_PARSE_BYTES", 2 * 1024 * 1024)
 GREENROOM_RULES_PARSE_BUDGET = env_int("GREENROOM_RULES_PARSE_BUDGET", 3 * 1024 * 1024)
 GREENROOM_RULES_TIME_BUDGET = float(env_str("GREENROOM_RULES_TIME_BUDGET", "60"))
+# a forked helper parses half the code when its half is at least this much (0: one core)
+GREENROOM_RULES_HELPER_SHARE_BYTES = env_int("GREENROOM_RULES_HELPER_SHARE_BYTES", 256 * 1024)
 
 # One file's diff in the page (reviews.inspect.diffing.InlineLimits); past these, a notice instead.
 GREENROOM_DIFF_MAX_SIDE_BYTES = env_int("GREENROOM_DIFF_MAX_SIDE_BYTES", 1024 * 1024)

@@ -156,9 +156,11 @@ TARGETS: tuple[Target, ...] = (
         "reviews/inspect/rules/engine.py",
         # test_rules_speed.py checks what the shortcuts leave out (the parse budget among
         # them) and asserts no time: it runs in about 2 s.
-        (*RULES_TESTS, "tests/inspect/test_rules_speed.py"),
+        (*RULES_TESTS, "tests/inspect/test_rules_speed.py", "tests/inspect/test_rules_helper.py"),
         functions=(
             "x_assign_statuses",
+            "x__scan_jobs_on_two_cores",
+            "x__stopped",
             "x_wants_bytes",
             "x__content_changed",
             "x__past_the_parse_budget",

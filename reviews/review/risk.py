@@ -60,6 +60,7 @@ def scan_limits() -> ScanLimits:
         parse_budget=settings.GREENROOM_RULES_PARSE_BUDGET,
         max_binary_bytes=settings.GREENROOM_RULES_MAX_READ_BYTES,
         time_budget=settings.GREENROOM_RULES_TIME_BUDGET,
+        helper_share_bytes=settings.GREENROOM_RULES_HELPER_SHARE_BYTES,
     )
 
 

@@ -26,7 +26,7 @@ import tree_sitter
 
 from reviews.inspect.archive import FileEntry, format_size
 from reviews.inspect.changes import ChangeStatus, FileChange
-from reviews.inspect.rules import syntax
+from reviews.inspect.rules import forked, syntax
 from reviews.inspect.rules.code import (
     DOWNLOAD_RUN,
     HARDCODED_URL,
@@ -87,6 +87,10 @@ class ScanLimits:
     analysis of a large release."""
     max_binary_bytes: int = 16 * MiB
     """Binary files up to this size are kept for their magic number."""
+    helper_share_bytes: int = 256 * 1024
+    """A forked helper process scans half the files to parse when its half holds at least this
+    much parse work (bytes, minified ones weighted; see `engine._parse_cost`); 0 scans on one
+    core. Below it, a fork costs more than it saves."""
     time_budget: float = 60.0
     """Seconds for the whole pair; files left when it runs out are listed as not scanned."""
     max_findings: int = 5_000
@@ -119,6 +123,8 @@ class PairScan:
     files_scanned: int
     files_parsed: int
     files_skipped: int
+    helper_cpu_seconds: float = 0.0
+    """CPU time of the helper process that scanned part of the files (see `forked`)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -260,44 +266,16 @@ def scan_pair(
         work.append((change, data, anchors))
 
     unparsed = _past_the_parse_budget(work, limits)
+    jobs = [
+        _Job(change, data, anchors, _path(change) not in unparsed) for change, data, anchors in work
+    ]
+    done, helper_cpu = _scan_jobs_on_two_cores(jobs, read_baseline, limits, deadline, clock)
     scanned = parsed = 0
-    compare: list[tuple[FileChange, FileScan, bytes, bool, bool]] = []
-    for change, data, anchors in work:
-        new, old = change.new, change.old
-        assert new is not None
-        if clock() > deadline:
-            skipped.append(_not_scanned(new.path, "the time budget for this release ran out"))
-            continue
-        modified = old is not None and change.status is not ChangeStatus.ADDED
-        parse = new.path not in unparsed
-        if not parse:
-            skipped.append(_not_scanned(new.path, _PAST_BUDGET.format(limits.parse_budget / MiB)))
-        result = scan_file(
-            new.path, data, new, limits, anchors=anchors, keep_tree=modified, parse=parse
-        )
-        scanned += 1
-        parsed += result.parsed
-        if not modified or old is None:
-            findings += result.findings
-        elif not _content_changed(change):  # only the mode changed
-            findings += [f.with_status(Status.EXISTING) for f in result.findings]
-        elif result.findings:
-            compare.append((change, result, data, parse, bool(anchors)))
-            continue  # its tree is kept for the baseline side (the parse budget bounds them)
-        result.tree = None
-
-    # The baseline side, read once, of the changed text files that had findings (and anything
-    # the rules look at: without it, only what the path says can be compared).
-    wanted = [change.old.path for change, *_scan, read in compare if read and change.old]
-    # Read even past the time budget: these files were scanned, their statuses must be right.
-    baseline = read_baseline(wanted) if wanted else {}
-    for change, result, data, parse, _read in compare:
-        assert change.old is not None
-        before = _baseline_findings(
-            change, result, data, baseline.get(change.old.path), limits, parse=parse
-        )
-        findings += assign_statuses(result.findings, before)
-        result.tree = None
+    for outcome in done:
+        findings += outcome.findings
+        skipped += outcome.skipped
+        scanned += outcome.scanned
+        parsed += outcome.parsed
 
     findings += package_findings(package)
     findings += _summarised(skipped)
@@ -309,7 +287,209 @@ def scan_pair(
         files_scanned=scanned,
         files_parsed=parsed,
         files_skipped=len(skipped),
+        helper_cpu_seconds=helper_cpu,
     )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One added or changed file to scan: its staged bytes, with the pre-filter's anchors."""
+
+    change: FileChange
+    data: bytes
+    anchors: Anchors | None
+    parse: bool
+    """False past the pair's parse budget."""
+
+    @property
+    def new(self) -> FileEntry:
+        assert self.change.new is not None
+        return self.change.new
+
+    @property
+    def modified(self) -> bool:
+        return self.change.old is not None and self.change.status is not ChangeStatus.ADDED
+
+    @property
+    def reads_baseline(self) -> bool:
+        """Whether its baseline bytes are needed if it has findings: a changed text file
+        (without anchors, only what the path says can be compared)."""
+        return self.modified and _content_changed(self.change) and bool(self.anchors)
+
+
+@dataclass
+class _Outcome:
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Finding] = field(default_factory=list)
+    scanned: bool = False
+    parsed: bool = False
+
+
+def _scan_jobs(
+    jobs: Sequence[_Job],
+    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]],
+    limits: ScanLimits,
+    deadline: float,
+    clock: Callable[[], float],
+) -> list[_Outcome]:
+    """Each job's findings with their statuses: the staged sides first, then the baseline
+    side, read once, of the changed files that had findings."""
+    outcomes = [_Outcome() for _job in jobs]
+    compare: list[tuple[_Job, _Outcome, FileScan]] = []
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        path = job.new.path
+        if clock() > deadline:
+            outcome.skipped.append(_not_scanned(path, "the time budget for this release ran out"))
+            continue
+        if not job.parse:
+            outcome.skipped.append(
+                _not_scanned(path, _PAST_BUDGET.format(limits.parse_budget / MiB))
+            )
+        result = scan_file(
+            path,
+            job.data,
+            job.new,
+            limits,
+            anchors=job.anchors,
+            keep_tree=job.modified,
+            parse=job.parse,
+        )
+        outcome.scanned, outcome.parsed = True, result.parsed
+        if not job.modified:
+            outcome.findings += result.findings
+        elif not _content_changed(job.change):  # only the mode changed
+            outcome.findings += [f.with_status(Status.EXISTING) for f in result.findings]
+        elif result.findings:
+            compare.append((job, outcome, result))
+            continue  # its tree is kept for the baseline side (the parse budget bounds them)
+        result.tree = None
+    wanted = [_old_path(job) for job, _outcome, _result in compare if job.reads_baseline]
+    # Read even past the time budget: these files were scanned, their statuses must be right.
+    baseline = read_baseline(wanted) if wanted else {}
+    for job, outcome, result in compare:
+        before = _baseline_findings(
+            job.change, result, job.data, baseline.get(_old_path(job)), limits, parse=job.parse
+        )
+        outcome.findings += assign_statuses(result.findings, before)
+        result.tree = None
+    return outcomes
+
+
+def _path(change: FileChange) -> str:
+    assert change.new is not None
+    return change.new.path
+
+
+def _old_path(job: _Job) -> str:
+    assert job.change.old is not None
+    return job.change.old.path
+
+
+def _scan_jobs_on_two_cores(
+    jobs: Sequence[_Job],
+    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]],
+    limits: ScanLimits,
+    deadline: float,
+    clock: Callable[[], float],
+) -> tuple[list[_Outcome], float]:
+    """`_scan_jobs`, with the files to parse shared between this process and a forked helper
+    when the helper's share is worth a fork (`ScanLimits.helper_share_bytes`); the outcomes in
+    the jobs' order (the findings do not depend on who scanned what), and the helper's CPU
+    seconds. The helper's baseline bytes are read here, before the fork: it must not touch
+    files this process has open."""
+    theirs = _helper_share(jobs, limits)
+    if not theirs:
+        return _scan_jobs(jobs, read_baseline, limits, deadline, clock), 0.0
+    their_jobs = [jobs[index] for index in theirs]
+    my_jobs = [job for index, job in enumerate(jobs) if index not in theirs]
+    their_baseline = read_baseline([_old_path(job) for job in their_jobs if job.reads_baseline])
+    try:
+        helper = forked.start(
+            lambda: _scan_jobs(their_jobs, _known(their_baseline), limits, deadline, clock)
+        )
+    except OSError:  # no fork to be had (process limit, memory): one core it is
+        return _scan_jobs(jobs, read_baseline, limits, deadline, clock), 0.0
+    mine = _scan_jobs(my_jobs, read_baseline, limits, deadline, clock)
+    try:
+        theirs_done = helper.result(timeout=max(deadline - clock(), 0.0) + HELPER_GRACE_SECONDS)
+    except forked.HelperError:
+        # a bug, not the input: the same call here raises it where it can be seen
+        theirs_done = _scan_jobs(their_jobs, read_baseline, limits, deadline, clock)
+    except forked.HelperStopped as stopped:
+        # never run again here what may have killed it (a parser crash on a hostile file)
+        theirs_done = [_stopped(job, str(stopped)) for job in their_jobs]
+    by_index = dict(zip(theirs, theirs_done, strict=True))
+    mine_left = iter(mine)
+    outcomes = [by_index[i] if i in by_index else next(mine_left) for i in range(len(jobs))]
+    return outcomes, helper.cpu_seconds
+
+
+HELPER_GRACE_SECONDS = 30.0
+"""How long past the time budget the helper may take before it is stopped (it also stops
+scanning at the budget, but a file it started is finished)."""
+
+
+def _known(contents: Mapping[str, bytes]) -> Callable[[Collection[str]], Mapping[str, bytes]]:
+    return lambda paths: {path: contents[path] for path in paths if path in contents}
+
+
+def _stopped(job: _Job, why: str) -> _Outcome:
+    return _Outcome(
+        skipped=[_not_scanned(job.new.path, f"the helper process scanning it ended: {why}")]
+    )
+
+
+def _helper_share(jobs: Sequence[_Job], limits: ScanLimits) -> list[int]:
+    """The indexes of the jobs a helper process should take: half the parse work, the largest
+    files shared out first (each to the lighter side), when a helper is allowed and its half
+    is worth a fork. Files that are not parsed cost little and stay here."""
+    if limits.helper_share_bytes <= 0 or not forked.can_fork():
+        return []
+    costs = sorted(
+        ((_parse_cost(job), index) for index, job in enumerate(jobs) if _parses(job, limits)),
+        reverse=True,
+    )
+    mine = theirs = 0
+    share: list[int] = []
+    for cost, index in costs:
+        if theirs < mine:
+            theirs += cost
+            share.append(index)
+        else:
+            mine += cost
+    return sorted(share) if theirs >= limits.helper_share_bytes else []
+
+
+def _parses(job: _Job, limits: ScanLimits) -> bool:
+    return (
+        job.parse
+        and job.anchors is not None
+        and job.anchors.wants_parse
+        and len(job.data) <= limits.max_parse_bytes
+        and syntax.language_for(job.new.path, job.data) is not None
+    )
+
+
+MINIFIED_LINE = 1000
+"""A longest line past this marks a minified file, which tree-sitter reads about five times
+slower per byte than commented source (lodash.min.js: 30 ms for 73 kB; lodash.js: 60 ms for
+544 kB)."""
+
+
+def _parse_cost(job: _Job) -> int:
+    """About what a job's parsing costs, in bytes of commented source: a minified file counts
+    five times its size; a changed file's baseline side half its size more (it is parsed
+    incrementally from the staged tree), or five times for a minified one (renamed
+    identifiers everywhere: parsed afresh, see `syntax.reparse`)."""
+    cost = len(job.data) * (5 if _minified(job.new) else 1)
+    old = job.change.old
+    if job.reads_baseline and old is not None:
+        cost += old.size * 5 if _minified(old) else old.size // 2
+    return cost
+
+
+def _minified(entry: FileEntry) -> bool:
+    return (entry.longest_line or 0) > MINIFIED_LINE
 
 
 _PAST_BUDGET = (

@@ -1,0 +1,124 @@
+"""Run one call in a forked copy of this process, on another core, and take back its result.
+
+tree-sitter holds the GIL while it parses (py-tree-sitter #111: its allocator is Python's), so
+threads cannot parse two files at once; a forked child can. It starts with this process' memory
+(copy-on-write: the bytes to scan are not copied or pickled), runs the call, sends its pickled
+result through a pipe and ends with `os._exit`: no `atexit`, no flushing of files or database
+connections that belong to the parent, no logging (a lock another thread held at the fork
+would never be released in the child).
+
+The parent learns how the child ended. A Python exception is sent back as text
+(`HelperError`); a death by signal (a parser crashing on a hostile file, the kernel's
+out-of-memory killer) or a child that outlives its time is `HelperStopped`: the caller decides
+what that means, and the parent itself never ran the code that killed the child.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ["Forked", "HelperError", "HelperStopped", "can_fork", "start"]
+
+T = TypeVar("T")
+
+_CHUNK = 1 << 20
+
+
+class HelperError(Exception):
+    """The call raised in the child; the message names the exception."""
+
+
+class HelperStopped(Exception):
+    """The child ended without an answer: killed by a signal, or past its time."""
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork")
+
+
+class Forked(Generic[T]):
+    """A call running in a forked child; `result()` waits for it."""
+
+    def __init__(self, pid: int, pipe: int) -> None:
+        self.pid = pid
+        self._pipe = pipe
+        self.cpu_seconds = 0.0
+        """The child's CPU time (user and system), known once `result()` returned or raised."""
+
+    def result(self, timeout: float) -> T:
+        """The call's value; `HelperError` if it raised, `HelperStopped` if the child died or
+        did not answer within `timeout` seconds (it is killed then)."""
+        try:
+            payload = self._read(timeout)
+        except TimeoutError:
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap()
+            raise HelperStopped(f"it did not finish within {timeout:.0f} s") from None
+        finally:
+            os.close(self._pipe)
+        status = self._reap()
+        if os.WIFSIGNALED(status):
+            name = signal.Signals(os.WTERMSIG(status)).name
+            raise HelperStopped(f"it was stopped by {name}")
+        if not payload:
+            raise HelperStopped(f"it ended with status {os.waitstatus_to_exitcode(status)}")
+        try:
+            # our own forked copy wrote it, from this process' own data
+            ok, value = pickle.loads(payload)  # noqa: S301
+        except (pickle.UnpicklingError, EOFError, ValueError) as e:
+            raise HelperStopped(f"its answer was cut short ({e})") from None
+        if not ok:
+            raise HelperError(value)
+        return value  # type: ignore[no-any-return]
+
+    def _read(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._pipe], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._pipe, _CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    def _reap(self) -> int:
+        _pid, status, usage = os.wait4(self.pid, 0)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        return status
+
+
+def start(call: Callable[[], T]) -> Forked[T]:
+    """Fork and run `call` in the child. Raises `OSError` when the system refuses a fork."""
+    reading, writing = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(reading)
+        os.close(writing)
+        raise
+    if pid == 0:  # the child: never returns
+        os.close(reading)
+        _answer(call, writing)
+    os.close(writing)
+    return Forked(pid, reading)
+
+
+def _answer(call: Callable[[], object], pipe: int) -> None:
+    try:
+        try:
+            payload = pickle.dumps((True, call()), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as e:  # the parent decides what it means; nothing is lost
+            payload = pickle.dumps((False, f"{type(e).__name__}: {e}"))
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(pipe, view[:_CHUNK]) :]
+    finally:
+        os._exit(0)

@@ -1,0 +1,118 @@
+"""The files to parse shared with a forked helper process: the findings are the ones a single
+process gives, and a helper that fails loses nothing silently (a crash names every file it was
+scanning; an exception or a refused fork means this process scans them itself)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from reviews.inspect.rules import Finding, ScanLimits, engine, forked
+from tests.inspect.builders import make_tarball
+from tests.inspect.rules_support import scan_tarballs, with_manifest
+
+OLD = {
+    "lib/run.js": "const cp = require('child_process')\ncp.exec(a)\n",
+    "lib/load.js": "module.exports = (s) => eval(s)\n",
+    "lib/net.js": "require('https').get(url)\n",
+    "lib/keep.js": "module.exports = 1\n",
+}
+NEW = {
+    "lib/run.js": "const cp = require('child_process')\ncp.exec(a)\ncp.exec(b)\n",
+    "lib/load.js": "module.exports = (s) => eval(s) // same call\n",
+    "lib/net.js": "require('https').get(url)\nrequire('http').get(other)\n",
+    "lib/added.js": "new Function(text)()\n",
+    "lib/keep.js": "module.exports = 1\n",
+}
+ALWAYS = ScanLimits(helper_share_bytes=1)
+NEVER = ScanLimits(helper_share_bytes=0)
+
+
+def pair() -> tuple[bytes, bytes]:
+    return make_tarball(with_manifest(OLD, "1.0.0")), make_tarball(with_manifest(NEW, "1.1.0"))
+
+
+def as_data(findings: list[Finding]) -> list[dict[str, Any]]:
+    return [finding.to_data() for finding in findings]
+
+
+@pytest.fixture
+def in_the_helper_only(monkeypatch: pytest.MonkeyPatch):
+    """Make `engine.scan_file` do something else in the helper (not in this process)."""
+    parent = os.getpid()
+    real = engine.scan_file
+
+    def install(fault: Any) -> None:
+        def scan_file(*args: Any, **kwargs: Any) -> Any:
+            if os.getpid() != parent:
+                fault()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "scan_file", scan_file)
+
+    return install
+
+
+def test_with_a_helper_the_findings_are_those_of_one_process():
+    old, new = pair()
+
+    shared = scan_tarballs(old, new, ALWAYS)
+    alone = scan_tarballs(old, new, NEVER)
+
+    assert shared.helper_cpu_seconds > 0  # the helper did take files
+    assert alone.helper_cpu_seconds == 0
+    assert as_data(shared.findings) == as_data(alone.findings)
+    assert {f.path for f in shared.findings} >= {"lib/run.js", "lib/added.js", "lib/net.js"}
+    counts = (shared.files_scanned, shared.files_parsed, shared.files_skipped)
+    assert counts == (alone.files_scanned, alone.files_parsed, alone.files_skipped)
+
+
+def test_below_the_share_worth_a_fork_one_process_scans_everything():
+    old, new = pair()
+
+    assert scan_tarballs(old, new, ScanLimits(helper_share_bytes=10**9)).helper_cpu_seconds == 0
+
+
+def test_a_helper_that_crashes_names_every_file_it_was_scanning(in_the_helper_only):
+    in_the_helper_only(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    old, new = pair()
+    alone = scan_tarballs(old, new, NEVER)
+
+    crashed = scan_tarballs(old, new, ALWAYS).findings
+
+    stopped = {f.path for f in crashed if f.rule == "scan.not-scanned" and "SIGKILL" in f.title}
+    assert stopped
+    found_alone = {f.path for f in alone.findings if f.rule != "scan.not-scanned"}
+    found_now = {f.path for f in crashed if f.rule != "scan.not-scanned"}
+    # every file with findings is either still found here or said not to be scanned
+    assert found_alone - found_now <= stopped
+    assert found_now  # this process' own share was scanned
+    assert all(f.title.endswith("it was stopped by SIGKILL") for f in crashed if f.path in stopped)
+
+
+def test_a_helper_that_raises_leaves_its_files_to_this_process(in_the_helper_only):
+    def fails() -> None:
+        raise RuntimeError("a bug")
+
+    in_the_helper_only(fails)
+    old, new = pair()
+
+    assert as_data(scan_tarballs(old, new, ALWAYS).findings) == as_data(
+        scan_tarballs(old, new, NEVER).findings
+    )
+
+
+def test_a_refused_fork_scans_on_one_core(monkeypatch: pytest.MonkeyPatch):
+    def refused(_call: Any) -> Any:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(forked, "start", refused)
+    old, new = pair()
+
+    scan = scan_tarballs(old, new, ALWAYS)
+
+    assert scan.helper_cpu_seconds == 0
+    assert as_data(scan.findings) == as_data(scan_tarballs(old, new, NEVER).findings)
