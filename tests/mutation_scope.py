@@ -150,6 +150,12 @@ TARGETS: tuple[Target, ...] = (
             "x_mask_secret",
         ),
     ),
+    # The rules' helper process: its answer whole, each way it can end without one told apart,
+    # and never left running.
+    Target(
+        "reviews/inspect/rules/forked.py",
+        ("tests/inspect/test_forked.py", "tests/inspect/test_rules_helper.py"),
+    ),
     # Which files the rules read, which are new (a new finding shown as existing is hidden),
     # and what is skipped, which must be said.
     Target(

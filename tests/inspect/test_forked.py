@@ -73,3 +73,37 @@ def test_the_childs_cpu_time_is_measured():
     helper.result(timeout=30)
 
     assert helper.cpu_seconds >= 0.15
+
+
+def test_a_terminate_signal_lets_the_helper_finish():
+    # a worker's warm shutdown: systemd sends SIGTERM to every process of the service
+    def slow() -> str:
+        time.sleep(1)
+        return "finished"
+
+    helper = forked.start(slow)
+    time.sleep(0.3)
+    os.kill(helper.pid, signal.SIGTERM)
+
+    assert helper.result(timeout=30) == "finished"
+
+
+def test_a_parent_that_gives_up_kills_and_reaps_the_helper():
+    with pytest.raises(RuntimeError), forked.start(lambda: time.sleep(60)) as helper:
+        raise RuntimeError("the parent's own share failed")
+
+    assert child_is_gone(helper.pid)
+
+
+def test_the_helper_holds_none_of_the_parents_files(tmp_path):
+    with (tmp_path / "secret").open("wb") as held:
+
+        def is_open() -> bool:
+            try:
+                os.fstat(held.fileno())
+            except OSError:
+                return False
+            return True
+
+        assert is_open()
+        assert forked.start(is_open).result(timeout=30) is False

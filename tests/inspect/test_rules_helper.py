@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -116,3 +117,32 @@ def test_a_refused_fork_scans_on_one_core(monkeypatch: pytest.MonkeyPatch):
 
     assert scan.helper_cpu_seconds == 0
     assert as_data(scan.findings) == as_data(scan_tarballs(old, new, NEVER).findings)
+
+
+def test_when_this_process_fails_its_share_the_helper_is_not_left_running(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    parent = os.getpid()
+    real_scan, real_start = engine.scan_file, forked.start
+    started: list[forked.Forked[Any]] = []
+
+    def scan_file(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() == parent:
+            raise RuntimeError("a bug in this process' share")
+        time.sleep(60)  # the helper would run on
+        return real_scan(*args, **kwargs)
+
+    def start(call: Any) -> Any:
+        started.append(real_start(call))
+        return started[-1]
+
+    monkeypatch.setattr(engine, "scan_file", scan_file)
+    monkeypatch.setattr(forked, "start", start)
+    old, new = pair()
+
+    with pytest.raises(RuntimeError, match="a bug in this process' share"):
+        scan_tarballs(old, new, ALWAYS)
+
+    [helper] = started
+    with pytest.raises(ProcessLookupError):
+        os.kill(helper.pid, 0)

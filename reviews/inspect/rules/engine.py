@@ -409,15 +409,16 @@ def _scan_jobs_on_two_cores(
         )
     except OSError:  # no fork to be had (process limit, memory): one core it is
         return _scan_jobs(jobs, read_baseline, limits, deadline, clock), 0.0
-    mine = _scan_jobs(my_jobs, read_baseline, limits, deadline, clock)
-    try:
-        theirs_done = helper.result(timeout=max(deadline - clock(), 0.0) + HELPER_GRACE_SECONDS)
-    except forked.HelperError:
-        # a bug, not the input: the same call here raises it where it can be seen
-        theirs_done = _scan_jobs(their_jobs, read_baseline, limits, deadline, clock)
-    except forked.HelperStopped as stopped:
-        # never run again here what may have killed it (a parser crash on a hostile file)
-        theirs_done = [_stopped(job, str(stopped)) for job in their_jobs]
+    with helper:  # stopped if this process gives up on it (an exception, a time limit)
+        mine = _scan_jobs(my_jobs, read_baseline, limits, deadline, clock)
+        try:
+            theirs_done = helper.result(timeout=max(deadline - clock(), 0.0) + HELPER_GRACE_SECONDS)
+        except forked.HelperError:
+            # a bug, not the input: the same call here raises it where it can be seen
+            theirs_done = _scan_jobs(their_jobs, read_baseline, limits, deadline, clock)
+        except forked.HelperStopped as stopped:
+            # never run again here what may have killed it (a parser crash on a hostile file)
+            theirs_done = [_stopped(job, str(stopped)) for job in their_jobs]
     by_index = dict(zip(theirs, theirs_done, strict=True))
     mine_left = iter(mine)
     outcomes = [by_index[i] if i in by_index else next(mine_left) for i in range(len(jobs))]

@@ -47,9 +47,24 @@ class Forked(Generic[T]):
 
     def __init__(self, pid: int, pipe: int) -> None:
         self.pid = pid
-        self._pipe = pipe
+        self._pipe: int | None = pipe
+        self._reaped = False
         self.cpu_seconds = 0.0
         """The child's CPU time (user and system), known once `result()` returned or raised."""
+
+    def __enter__(self) -> Forked[T]:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Kill and reap the child if it still runs (the parent gave up on it: an exception,
+        a task's time limit); nothing once `result()` returned or raised."""
+        self._close()
+        if not self._reaped:
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap()
 
     def result(self, timeout: float) -> T:
         """The call's value; `HelperError` if it raised, `HelperStopped` if the child died or
@@ -57,11 +72,10 @@ class Forked(Generic[T]):
         try:
             payload = self._read(timeout)
         except TimeoutError:
-            os.kill(self.pid, signal.SIGKILL)
-            self._reap()
+            self.stop()
             raise HelperStopped(f"it did not finish within {timeout:.0f} s") from None
         finally:
-            os.close(self._pipe)
+            self._close()
         status = self._reap()
         if os.WIFSIGNALED(status):
             name = signal.Signals(os.WTERMSIG(status)).name
@@ -78,6 +92,7 @@ class Forked(Generic[T]):
         return value  # type: ignore[no-any-return]
 
     def _read(self, timeout: float) -> bytes:
+        assert self._pipe is not None, "the answer was read already"
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         while True:
@@ -91,8 +106,14 @@ class Forked(Generic[T]):
 
     def _reap(self) -> int:
         _pid, status, usage = os.wait4(self.pid, 0)
+        self._reaped = True
         self.cpu_seconds = usage.ru_utime + usage.ru_stime
         return status
+
+    def _close(self) -> None:
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
 
 
 def start(call: Callable[[], T]) -> Forked[T]:
@@ -111,8 +132,23 @@ def start(call: Callable[[], T]) -> Forked[T]:
     return Forked(pid, reading)
 
 
+_FINISH_ANYWAY = (signal.SIGINT, signal.SIGTERM)
+"""A worker's warm shutdown (systemd signals every process of the service) lets the task end,
+and the helper with it: the helper carries on, bounded by the time budget."""
+_PARENTS_HANDLERS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+"""Signals a Celery worker handles in Python: its handlers must not run in the helper."""
+
+
 def _answer(call: Callable[[], object], pipe: int) -> None:
     try:
+        # none of the parent's files, sockets or other helpers' pipes (a helper holding
+        # another's pipe open would keep that one's parent waiting for its end)
+        os.closerange(3, pipe)
+        os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
+        for number in _FINISH_ANYWAY:
+            signal.signal(number, signal.SIG_IGN)
+        for number in _PARENTS_HANDLERS:
+            signal.signal(number, signal.SIG_DFL)
         try:
             payload = pickle.dumps((True, call()), protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as e:  # the parent decides what it means; nothing is lost
