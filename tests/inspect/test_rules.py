@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -487,7 +488,34 @@ def test_the_incremental_parse_of_the_baseline_equals_a_fresh_parse():
 
         incremental = syntax.reparse(language, tree, staged, baseline)
 
-        assert str(incremental.root_node) == str(syntax.parse(language, baseline))
+        assert every_node(incremental) == every_node(syntax.parse_tree(language, baseline))
+
+
+def every_node(tree: Any) -> list[tuple[str, int, int, Any, Any]]:
+    """Each node's type and place, bytes and (row, column), in document order."""
+    found = []
+    cursor = tree.walk()
+    while True:
+        node = cursor.node
+        found.append((node.type, node.start_byte, node.end_byte, node.start_point, node.end_point))
+        if cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return found
+
+
+def test_a_baseline_rewritten_line_by_line_is_parsed_afresh_to_the_same_tree():
+    from reviews.inspect.rules import syntax
+
+    staged = "".join(f"const a{i} = f({i})\n" for i in range(3000)).encode()
+    baseline = "".join(f"let b{i} = g({i}) // {i}\n" for i in range(3000)).encode()
+    language = syntax.language_for("x.js", staged)
+    assert language is not None
+
+    incremental = syntax.reparse(language, syntax.parse_tree(language, staged), staged, baseline)
+
+    assert every_node(incremental) == every_node(syntax.parse_tree(language, baseline))
 
 
 def test_the_incremental_parse_of_a_minified_baseline_equals_a_fresh_parse():
@@ -512,11 +540,11 @@ def test_the_incremental_parse_of_a_minified_baseline_equals_a_fresh_parse():
 
         incremental = syntax.reparse(language, tree, staged, baseline)
 
-        assert str(incremental.root_node) == str(syntax.parse(language, baseline)), baseline
+        assert every_node(incremental) == every_node(syntax.parse_tree(language, baseline))
 
 
 def test_an_edit_is_narrowed_to_the_bytes_that_differ():
-    from reviews.inspect.rules.syntax import _line_starts, _narrowed
+    from reviews.inspect.rules.syntax import _narrowed
 
     line = b"var a=f(1);" * 1000
     assert _narrowed(line, 0, len(line), line[:5000] + b"X" + line[5001:]) == (5000, 5001, b"X")
@@ -524,9 +552,26 @@ def test_an_edit_is_narrowed_to_the_bytes_that_differ():
     assert _narrowed(b"abc", 0, 3, b"abcabc") == (3, 3, b"abc")
     assert _narrowed(b"xaby", 1, 3, b"ab") == (3, 3, b"")
     assert _narrowed(b"abc", 0, 3, b"xyz") == (0, 3, b"xyz")
-    assert _line_starts(b"a\nbc\n") == [0, 2, 5]
-    assert _line_starts(b"") == [0]
-    assert _line_starts(b"ab") == [0]
+
+
+def test_a_hunks_bytes_come_from_libgit2s_line_offsets():
+    import pygit2
+
+    from reviews.inspect.rules.syntax import _FORCE_TEXT, _hunk_spans, _points
+
+    old = b"one\ntwo\nthree\nfour"
+    new = b"zero\none\nTWO\nthree\nfour\nfive"
+    patch = pygit2.Patch.create_from(old, new, context_lines=0, flag=_FORCE_TEXT)
+
+    spans = list(_hunk_spans(patch))
+
+    # an inserted line (nothing on the old side), a changed one, a last line without newline
+    assert spans == [(0, 0, 0, 5), (4, 8, 9, 13), (14, 18, 19, 28)]
+    rebuilt = old
+    for start, end, new_start, new_end in reversed(spans):
+        rebuilt = rebuilt[:start] + new[new_start:new_end] + rebuilt[end:]
+    assert rebuilt == new
+    assert _points(old, [0, 4, 6, 18]) == {0: (0, 0), 4: (1, 0), 6: (1, 2), 18: (3, 4)}
 
 
 def test_an_or_before_a_name_is_not_a_pipe_into_a_shell():
