@@ -107,3 +107,12 @@ def test_the_helper_holds_none_of_the_parents_files(tmp_path):
 
         assert is_open()
         assert forked.start(is_open).result(timeout=30) is False
+
+
+def test_the_helper_runs_no_collector_pass():
+    # a pass would finalise the parent's unreachable objects in the helper (a database
+    # connection's finaliser talks to the server on the parent's behalf)
+    import gc
+
+    assert gc.isenabled()
+    assert forked.start(gc.isenabled).result(timeout=30) is False

@@ -15,6 +15,7 @@ what that means, and the parent itself never ran the code that killed the child.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -145,6 +146,9 @@ def _answer(call: Callable[[], object], pipe: int) -> None:
         # another's pipe open would keep that one's parent waiting for its end)
         os.closerange(3, pipe)
         os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
+        # and no collector pass: it would finalise the parent's unreachable objects here (a
+        # database connection's finaliser says goodbye to the server), and costs time
+        gc.disable()
         for number in _FINISH_ANYWAY:
             signal.signal(number, signal.SIG_IGN)
         for number in _PARENTS_HANDLERS:
