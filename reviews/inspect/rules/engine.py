@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import tree_sitter
 
@@ -239,7 +239,8 @@ def scan_pair(
     clock: Callable[[], float] = time.monotonic,
 ) -> PairScan:
     """Every rule on a pair; `read_baseline(paths)` gives baseline bytes of changed files
-    (asked once, after the staged side, for the changed files that had findings)."""
+    (asked once, after the staged side, for the changed files that had findings; and, when a
+    helper process takes a share of the files, once before for that share's changed files)."""
     started = clock()
     deadline = started + limits.time_budget
     bins = _bin_targets(package)
@@ -269,7 +270,8 @@ def scan_pair(
     jobs = [
         _Job(change, data, anchors, _path(change) not in unparsed) for change, data, anchors in work
     ]
-    done, helper_cpu = _scan_jobs_on_two_cores(jobs, read_baseline, limits, deadline, clock)
+    scanning = _Scanning(read_baseline, limits, deadline, clock)
+    done, helper_cpu = _scan_jobs_on_two_cores(jobs, scanning)
     scanned = parsed = 0
     for outcome in done:
         findings += outcome.findings
@@ -325,20 +327,33 @@ class _Outcome:
     parsed: bool = False
 
 
-def _scan_jobs(
-    jobs: Sequence[_Job],
-    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]],
-    limits: ScanLimits,
-    deadline: float,
-    clock: Callable[[], float],
-) -> list[_Outcome]:
+@dataclass(frozen=True)
+class _Scanning:
+    """What the scans of one pair's files share."""
+
+    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]]
+    limits: ScanLimits
+    deadline: float
+    clock: Callable[[], float]
+
+    def reading_from(self, contents: Mapping[str, bytes]) -> _Scanning:
+        """The same, with the baseline's bytes read from `contents` only."""
+
+        def known(paths: Collection[str]) -> Mapping[str, bytes]:
+            return {path: contents[path] for path in paths if path in contents}
+
+        return replace(self, read_baseline=known)
+
+
+def _scan_jobs(jobs: Sequence[_Job], scanning: _Scanning) -> list[_Outcome]:
     """Each job's findings with their statuses: the staged sides first, then the baseline
     side, read once, of the changed files that had findings."""
+    limits, clock = scanning.limits, scanning.clock
     outcomes = [_Outcome() for _job in jobs]
     compare: list[tuple[_Job, _Outcome, FileScan]] = []
     for job, outcome in zip(jobs, outcomes, strict=True):
         path = job.new.path
-        if clock() > deadline:
+        if clock() > scanning.deadline:
             outcome.skipped.append(_not_scanned(path, "the time budget for this release ran out"))
             continue
         if not job.parse:
@@ -365,7 +380,7 @@ def _scan_jobs(
         result.tree = None
     wanted = [_old_path(job) for job, _outcome, _result in compare if job.reads_baseline]
     # Read even past the time budget: these files were scanned, their statuses must be right.
-    baseline = read_baseline(wanted) if wanted else {}
+    baseline = scanning.read_baseline(wanted) if wanted else {}
     for job, outcome, result in compare:
         before = _baseline_findings(
             job.change, result, job.data, baseline.get(_old_path(job)), limits, parse=job.parse
@@ -386,36 +401,34 @@ def _old_path(job: _Job) -> str:
 
 
 def _scan_jobs_on_two_cores(
-    jobs: Sequence[_Job],
-    read_baseline: Callable[[Collection[str]], Mapping[str, bytes]],
-    limits: ScanLimits,
-    deadline: float,
-    clock: Callable[[], float],
+    jobs: Sequence[_Job], scanning: _Scanning
 ) -> tuple[list[_Outcome], float]:
     """`_scan_jobs`, with the files to parse shared between this process and a forked helper
     when the helper's share is worth a fork (`ScanLimits.helper_share_bytes`); the outcomes in
     the jobs' order (the findings do not depend on who scanned what), and the helper's CPU
     seconds. The helper's baseline bytes are read here, before the fork: it must not touch
     files this process has open."""
-    theirs = _helper_share(jobs, limits)
+    theirs = _helper_share(jobs, scanning.limits)
     if not theirs:
-        return _scan_jobs(jobs, read_baseline, limits, deadline, clock), 0.0
+        return _scan_jobs(jobs, scanning), 0.0
     their_jobs = [jobs[index] for index in theirs]
-    my_jobs = [job for index, job in enumerate(jobs) if index not in theirs]
-    their_baseline = read_baseline([_old_path(job) for job in their_jobs if job.reads_baseline])
+    taken = set(theirs)
+    my_jobs = [job for index, job in enumerate(jobs) if index not in taken]
+    their_baseline = scanning.read_baseline(
+        [_old_path(job) for job in their_jobs if job.reads_baseline]
+    )
     try:
-        helper = forked.start(
-            lambda: _scan_jobs(their_jobs, _known(their_baseline), limits, deadline, clock)
-        )
+        helper = forked.start(lambda: _scan_jobs(their_jobs, scanning.reading_from(their_baseline)))
     except OSError:  # no fork to be had (process limit, memory): one core it is
-        return _scan_jobs(jobs, read_baseline, limits, deadline, clock), 0.0
+        return _scan_jobs(jobs, scanning), 0.0
     with helper:  # stopped if this process gives up on it (an exception, a time limit)
-        mine = _scan_jobs(my_jobs, read_baseline, limits, deadline, clock)
+        mine = _scan_jobs(my_jobs, scanning)
+        left = max(scanning.deadline - scanning.clock(), 0.0)
         try:
-            theirs_done = helper.result(timeout=max(deadline - clock(), 0.0) + HELPER_GRACE_SECONDS)
+            theirs_done = helper.result(timeout=left + HELPER_GRACE_SECONDS)
         except forked.HelperError:
             # a bug, not the input: the same call here raises it where it can be seen
-            theirs_done = _scan_jobs(their_jobs, read_baseline, limits, deadline, clock)
+            theirs_done = _scan_jobs(their_jobs, scanning)
         except forked.HelperStopped as stopped:
             # never run again here what may have killed it (a parser crash on a hostile file)
             theirs_done = [_stopped(job, str(stopped)) for job in their_jobs]
@@ -428,10 +441,6 @@ def _scan_jobs_on_two_cores(
 HELPER_GRACE_SECONDS = 30.0
 """How long past the time budget the helper may take before it is stopped (it also stops
 scanning at the budget, but a file it started is finished)."""
-
-
-def _known(contents: Mapping[str, bytes]) -> Callable[[Collection[str]], Mapping[str, bytes]]:
-    return lambda paths: {path: contents[path] for path in paths if path in contents}
 
 
 def _stopped(job: _Job, why: str) -> _Outcome:
