@@ -116,3 +116,15 @@ def test_the_helper_runs_no_collector_pass():
 
     assert gc.isenabled()
     assert forked.start(gc.isenabled).result(timeout=30) is False
+
+
+@pytest.mark.parametrize("pid", [0, -1])
+def test_only_a_childs_process_id_is_ever_signalled(pid: int):
+    # os.kill(0) or os.kill(-1) would kill this process' whole group, or everything it may
+    reading, writing = os.pipe()
+    os.close(writing)
+    try:
+        with pytest.raises(ValueError, match="not a child's process id"):
+            forked.Forked(pid, reading)
+    finally:
+        os.close(reading)

@@ -47,6 +47,8 @@ class Forked(Generic[T]):
     """A call running in a forked child; `result()` waits for it."""
 
     def __init__(self, pid: int, pipe: int) -> None:
+        if pid <= 0:  # `stop()` would signal a whole process group
+            raise ValueError(f"{pid} is not a child's process id")
         self.pid = pid
         self._pipe: int | None = pipe
         self._reaped = False
