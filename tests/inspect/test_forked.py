@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 
 import pytest
@@ -128,3 +129,84 @@ def test_only_a_childs_process_id_is_ever_signalled(pid: int):
             forked.Forked(pid, reading)
     finally:
         os.close(reading)
+
+
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_no_pipe_is_left_open_once_the_answer_is_in():
+    before = open_descriptors()
+    helper = forked.start(lambda: "done")
+
+    assert helper.cpu_seconds == 0.0  # nothing known before the child is reaped
+    helper.result(timeout=30)
+
+    assert open_descriptors() == before
+
+
+def test_a_refused_fork_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch):
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    before = open_descriptors()
+
+    with pytest.raises(BlockingIOError):
+        forked.start(lambda: "never")
+
+    assert open_descriptors() == before
+
+
+def test_a_child_that_ends_without_an_answer_is_told_by_its_exit_status():
+    with pytest.raises(forked.HelperStopped, match="it ended with status 3"):
+        forked.start(lambda: os._exit(3)).result(timeout=30)
+
+
+def is_a_pipe(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:  # listdir's own descriptor, closed by now
+        return False
+
+
+def test_an_answer_cut_short_is_told_not_half_read():
+    def cut() -> None:
+        # the helper's only pipe is its answer's
+        [pipe] = [fd for fd in map(int, os.listdir("/proc/self/fd")) if fd > 2 and is_a_pipe(fd)]
+        os.write(pipe, b"\x80\x05\x95")  # the start of a pickle, then nothing
+        os._exit(0)
+
+    with pytest.raises(forked.HelperStopped, match="its answer was cut short"):
+        forked.start(cut).result(timeout=30)
+
+
+def test_the_payload_is_the_value_or_the_exception_named():
+    import pickle
+
+    def fails() -> None:
+        raise KeyError("lost")
+
+    assert pickle.loads(forked._payload(lambda: [1, "two"])) == (True, [1, "two"])  # noqa: S301
+    assert pickle.loads(forked._payload(fails)) == (False, "KeyError: 'lost'")  # noqa: S301
+
+
+def test_a_payload_larger_than_the_pipe_is_sent_whole():
+    import threading
+
+    payload = os.urandom(3 * 1024 * 1024)
+    reading, writing = os.pipe()
+    received: list[bytes] = []
+
+    def drain() -> None:
+        while chunk := os.read(reading, 1 << 16):
+            received.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    forked._send(writing, payload)
+    os.close(writing)
+    reader.join(timeout=30)
+    os.close(reading)
+
+    assert b"".join(received) == payload

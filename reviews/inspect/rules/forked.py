@@ -144,23 +144,36 @@ _PARENTS_HANDLERS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUS
 
 def _answer(call: Callable[[], object], pipe: int) -> None:
     try:
-        # none of the parent's files, sockets or other helpers' pipes (a helper holding
-        # another's pipe open would keep that one's parent waiting for its end)
-        os.closerange(3, pipe)
-        os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
-        # and no collector pass: it would finalise the parent's unreachable objects here (a
-        # database connection's finaliser says goodbye to the server), and costs time
-        gc.disable()
-        for number in _FINISH_ANYWAY:
-            signal.signal(number, signal.SIG_IGN)
-        for number in _PARENTS_HANDLERS:
-            signal.signal(number, signal.SIG_DFL)
-        try:
-            payload = pickle.dumps((True, call()), protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException as e:  # the parent decides what it means; nothing is lost
-            payload = pickle.dumps((False, f"{type(e).__name__}: {e}"))
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(pipe, view[:_CHUNK]) :]
+        _leave_the_parent_alone(pipe)
+        _send(pipe, _payload(call))
     finally:
         os._exit(0)
+
+
+def _leave_the_parent_alone(pipe: int) -> None:
+    """In the child, before the call: none of the parent's files, sockets or other helpers'
+    pipes (a helper holding another's pipe open would keep that one's parent waiting for its
+    end); no collector pass (it would finalise the parent's unreachable objects here: a
+    database connection's finaliser says goodbye to the server), which also saves time; and
+    none of the parent's signal handlers."""
+    os.closerange(3, pipe)
+    os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
+    gc.disable()
+    for number in _FINISH_ANYWAY:
+        signal.signal(number, signal.SIG_IGN)
+    for number in _PARENTS_HANDLERS:
+        signal.signal(number, signal.SIG_DFL)
+
+
+def _payload(call: Callable[[], object]) -> bytes:
+    """The call's value, or the exception it raised as text, pickled for the parent."""
+    try:
+        return pickle.dumps((True, call()), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as e:  # the parent decides what it means; nothing is lost
+        return pickle.dumps((False, f"{type(e).__name__}: {e}"))
+
+
+def _send(pipe: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(pipe, view[:_CHUNK]) :]
