@@ -79,11 +79,11 @@ def test_the_childs_cpu_time_is_measured():
 def test_a_terminate_signal_lets_the_helper_finish():
     # a worker's warm shutdown: systemd sends SIGTERM to every process of the service
     def slow() -> str:
-        time.sleep(1)
+        time.sleep(1.5)
         return "finished"
 
     helper = forked.start(slow)
-    time.sleep(0.3)
+    time.sleep(0.5)
     os.kill(helper.pid, signal.SIGTERM)
 
     assert helper.result(timeout=30) == "finished"
@@ -210,3 +210,25 @@ def test_a_payload_larger_than_the_pipe_is_sent_whole():
     os.close(reading)
 
     assert b"".join(received) == payload
+
+
+def test_the_parents_signal_handlers_do_not_run_in_the_helper():
+    # a Celery worker handles SIGUSR1 (and others) in Python; in the helper the signal does what
+    # it does to any process, and the parent learns of it
+    ran: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda number, _frame: ran.append(number))
+    try:
+
+        def slow() -> str:
+            time.sleep(1.5)
+            return "finished"
+
+        helper = forked.start(slow)
+        time.sleep(0.5)
+        os.kill(helper.pid, signal.SIGUSR1)
+
+        with pytest.raises(forked.HelperStopped, match="SIGUSR1"):
+            helper.result(timeout=30)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert ran == []
