@@ -146,3 +146,50 @@ def test_when_this_process_fails_its_share_the_helper_is_not_left_running(
     [helper] = started
     with pytest.raises(ProcessLookupError):
         os.kill(helper.pid, 0)
+
+
+def test_each_file_is_scanned_once_by_the_helper_or_by_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    parent = os.getpid()
+    real = engine.scan_file
+    here: list[str] = []
+
+    def scan_file(path: str, *args: Any, **kwargs: Any) -> Any:
+        if os.getpid() == parent and kwargs.get("rules") is None:  # a staged side, here
+            here.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "scan_file", scan_file)
+    old, new = pair()
+
+    scan = scan_tarballs(old, new, ALWAYS)
+
+    assert scan.helper_cpu_seconds > 0
+    assert len(here) == len(set(here))
+    assert 0 < len(here) < scan.files_scanned  # the helper scanned the others, not this process
+
+
+def test_a_helper_past_the_time_budget_is_waited_for_within_its_grace(in_the_helper_only):
+    in_the_helper_only(lambda: time.sleep(1))
+    old, new = pair()
+
+    findings = scan_tarballs(old, new, ScanLimits(helper_share_bytes=1, time_budget=0.3)).findings
+
+    assert not [f for f in findings if "helper process" in f.title]
+
+
+def test_a_helper_past_the_time_budget_and_its_grace_is_stopped(
+    in_the_helper_only, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(engine, "HELPER_GRACE_SECONDS", 0.5)
+    in_the_helper_only(lambda: time.sleep(30))
+    old, new = pair()
+    started = time.monotonic()
+
+    findings = scan_tarballs(old, new, ScanLimits(helper_share_bytes=1, time_budget=0.5)).findings
+
+    assert time.monotonic() - started < 10
+    stopped = [f for f in findings if "helper process" in f.title]
+    assert stopped
+    assert all("did not finish within" in f.title for f in stopped)

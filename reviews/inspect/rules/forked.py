@@ -76,7 +76,7 @@ class Forked(Generic[T]):
             payload = self._read(timeout)
         except TimeoutError:
             self.stop()
-            raise HelperStopped(f"it did not finish within {timeout:.0f} s") from None
+            raise HelperStopped(f"it did not finish within {timeout:.1f} s") from None
         finally:
             self._close()
         status = self._reap()
