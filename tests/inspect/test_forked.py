@@ -57,7 +57,7 @@ def test_a_child_past_its_time_is_killed_and_reaped():
     helper = forked.start(lambda: time.sleep(60))
     started = time.monotonic()
 
-    with pytest.raises(forked.HelperStopped, match="did not finish within 1.0 s"):
+    with pytest.raises(forked.HelperStopped, match=r"did not finish within 1\.0 s"):
         helper.result(timeout=1)
     assert time.monotonic() - started < 10
     assert child_is_gone(helper.pid)
