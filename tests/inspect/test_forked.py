@@ -76,15 +76,22 @@ def test_the_childs_cpu_time_is_measured():
     assert helper.cpu_seconds >= 0.15
 
 
-def test_a_terminate_signal_lets_the_helper_finish():
-    # a worker's warm shutdown: systemd sends SIGTERM to every process of the service
+def signalled_while_it_runs(number: signal.Signals) -> forked.Forked[str]:
+    """A helper that answers "finished" after 1.5 s, sent `number` 0.5 s after its start."""
+
     def slow() -> str:
         time.sleep(1.5)
         return "finished"
 
     helper = forked.start(slow)
     time.sleep(0.5)
-    os.kill(helper.pid, signal.SIGTERM)
+    os.kill(helper.pid, number)
+    return helper
+
+
+def test_a_terminate_signal_lets_the_helper_finish():
+    # a worker's warm shutdown: systemd sends SIGTERM to every process of the service
+    helper = signalled_while_it_runs(signal.SIGTERM)
 
     assert helper.result(timeout=30) == "finished"
 
@@ -218,14 +225,7 @@ def test_the_parents_signal_handlers_do_not_run_in_the_helper():
     ran: list[int] = []
     previous = signal.signal(signal.SIGUSR1, lambda number, _frame: ran.append(number))
     try:
-
-        def slow() -> str:
-            time.sleep(1.5)
-            return "finished"
-
-        helper = forked.start(slow)
-        time.sleep(0.5)
-        os.kill(helper.pid, signal.SIGUSR1)
+        helper = signalled_while_it_runs(signal.SIGUSR1)
 
         with pytest.raises(forked.HelperStopped, match="SIGUSR1"):
             helper.result(timeout=30)

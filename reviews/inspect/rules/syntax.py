@@ -122,6 +122,8 @@ def reparse(
 
 
 MANY_CHANGED_LINES = 2_000
+"""Past this many changed lines, most of a file's lines changed is decided from libgit2's hunk
+headers, before any of the lines (a Python object each) is looked at."""
 
 
 def _mostly_rewritten(patch: pygit2.Patch, data: bytes) -> bool:
