@@ -748,8 +748,19 @@ def save_analysis(
                 ),
                 batch_size=ROWS_PER_INSERT,
             )
-    logger.info("analysis %s: %s in %.2f s", analysis_id, fields["status"], seconds)
+    logger.info(
+        "analysis %s: %s in %.2f s%s", analysis_id, fields["status"], seconds, _rules_said(scan)
+    )
     return str(fields["status"])
+
+
+def _rules_said(scan: PairScan | None) -> str:
+    if scan is None:
+        return ""
+    said = f"; risk rules {scan.seconds:.2f} s, {scan.files_parsed} files parsed"
+    if scan.helper_files:
+        said += f", {scan.helper_files} scanned by the helper ({scan.helper_cpu_seconds:.2f} s CPU)"
+    return said
 
 
 def _finish(analysis_id: int, claim: str, **fields: Any) -> bool:

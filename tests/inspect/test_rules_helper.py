@@ -64,7 +64,8 @@ def test_with_a_helper_the_findings_are_those_of_one_process():
     alone = scan_tarballs(old, new, NEVER)
 
     assert shared.helper_cpu_seconds > 0  # the helper did take files
-    assert alone.helper_cpu_seconds == 0
+    assert 0 < shared.helper_files < shared.files_scanned
+    assert (alone.helper_cpu_seconds, alone.helper_files) == (0, 0)
     assert as_data(shared.findings) == as_data(alone.findings)
     assert {f.path for f in shared.findings} >= {"lib/run.js", "lib/added.js", "lib/net.js"}
     counts = (shared.files_scanned, shared.files_parsed, shared.files_skipped)
@@ -101,9 +102,10 @@ def test_a_helper_that_raises_leaves_its_files_to_this_process(in_the_helper_onl
     in_the_helper_only(fails)
     old, new = pair()
 
-    assert as_data(scan_tarballs(old, new, ALWAYS).findings) == as_data(
-        scan_tarballs(old, new, NEVER).findings
-    )
+    scan = scan_tarballs(old, new, ALWAYS)
+
+    assert scan.helper_files == 0  # this process scanned them all
+    assert as_data(scan.findings) == as_data(scan_tarballs(old, new, NEVER).findings)
 
 
 def test_a_refused_fork_scans_on_one_core(monkeypatch: pytest.MonkeyPatch):

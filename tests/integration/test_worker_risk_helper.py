@@ -5,6 +5,7 @@ from a worker with other threads running answers, and nothing it found is lost."
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -60,3 +61,7 @@ def test_the_workers_stored_findings_are_those_of_one_process(
     assert findings == [finding.to_data() for finding in alone]
     assert {f["rule"] for f in findings} >= {"code.child-process", "code.dynamic-code"}
     assert not [f for f in findings if f["rule"] == "scan.not-scanned"]
+    # and the helper did take files (with a refused fork, the worker scans them all alike)
+    said = re.search(r"(\d+) scanned by the helper", worker.output())
+    assert said is not None, worker.output()
+    assert int(said.group(1)) >= 1

@@ -125,6 +125,8 @@ class PairScan:
     files_skipped: int
     helper_cpu_seconds: float = 0.0
     """CPU time of the helper process that scanned part of the files (see `forked`)."""
+    helper_files: int = 0
+    """How many of the files scanned the helper scanned."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -272,12 +274,13 @@ def scan_pair(
     ]
     scanning = _Scanning(read_baseline, limits, deadline, clock)
     done, helper_cpu = _scan_jobs_on_two_cores(jobs, scanning)
-    scanned = parsed = 0
+    scanned = parsed = by_helper = 0
     for outcome in done:
         findings += outcome.findings
         skipped += outcome.skipped
         scanned += outcome.scanned
         parsed += outcome.parsed
+        by_helper += outcome.scanned and outcome.by_helper
 
     findings += package_findings(package)
     findings += _summarised(skipped)
@@ -290,6 +293,7 @@ def scan_pair(
         files_parsed=parsed,
         files_skipped=len(skipped),
         helper_cpu_seconds=helper_cpu,
+        helper_files=by_helper,
     )
 
 
@@ -325,6 +329,7 @@ class _Outcome:
     skipped: list[Finding] = field(default_factory=list)
     scanned: bool = False
     parsed: bool = False
+    by_helper: bool = False
 
 
 @dataclass(frozen=True)
@@ -426,6 +431,8 @@ def _scan_jobs_on_two_cores(
         left = max(scanning.deadline - scanning.clock(), 0.0)
         try:
             theirs_done = helper.result(timeout=left + HELPER_GRACE_SECONDS)
+            for outcome in theirs_done:
+                outcome.by_helper = True
         except forked.HelperError:
             # a bug, not the input: the same call here raises it where it can be seen
             theirs_done = _scan_jobs(their_jobs, scanning)
