@@ -29,7 +29,7 @@ from django.http import (
 from django.urls import URLPattern, path, re_path
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from ninja import NinjaAPI, P, Swagger
+from ninja import NinjaAPI, P, Status, Swagger
 from ninja.params import HeaderEx, PathEx, QueryEx
 
 from reviews.api import documents, longpoll, schemas
@@ -244,12 +244,12 @@ def package_stages(
 )
 def post_review(
     request: HttpRequest, stage_id: UUID, review: schemas.ReviewIn
-) -> tuple[int, schemas.ReviewOut]:
+) -> Status[schemas.ReviewOut]:
     refuse_unknown_query(request)
     user = owner(request)
     stage = get_visible_stage(user, stage_id)
     require_stage_role(user, stage, Role.REVIEWER)
-    return 201, documents.submit_review(stage, user, review, Actor.from_request(request))
+    return Status(201, documents.submit_review(stage, user, review, Actor.from_request(request)))
 
 
 # -- Audit ----------------------------------------------------------------------------------------
