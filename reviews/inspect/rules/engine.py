@@ -478,12 +478,17 @@ def _helper_share(jobs: Sequence[_Job], limits: ScanLimits) -> list[int]:
 
 
 def _parses(job: _Job, limits: ScanLimits) -> bool:
+    return job.parse and _wants_a_parse(job.new.path, job.data, job.anchors, limits)
+
+
+def _wants_a_parse(path: str, data: bytes, anchors: Anchors | None, limits: ScanLimits) -> bool:
+    """Whether the rules would parse this file: code, within the parse limit, with an anchor
+    that needs its syntax."""
     return (
-        job.parse
-        and job.anchors is not None
-        and job.anchors.wants_parse
-        and len(job.data) <= limits.max_parse_bytes
-        and syntax.language_for(job.new.path, job.data) is not None
+        anchors is not None
+        and anchors.wants_parse
+        and len(data) <= limits.max_parse_bytes
+        and syntax.language_for(path, data) is not None
     )
 
 
@@ -525,9 +530,7 @@ def _past_the_parse_budget(
     for change, data, anchors in work:
         new = change.new
         assert new is not None
-        if not anchors or not anchors.wants_parse or len(data) > limits.max_parse_bytes:
-            continue
-        if syntax.language_for(new.path, data) is None:
+        if not _wants_a_parse(new.path, data, anchors, limits):
             continue
         both_sides = change.old is not None and _content_changed(change)
         cost = len(data) + (change.old.size if both_sides and change.old else 0)
